@@ -1,0 +1,107 @@
+// Package backend implements the api.Api gRPC service and the server that
+// hosts it, with health, reflection, keepalive and graceful shutdown.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpcplay/grpcplay/api"
+)
+
+// Limits bound what one call may ask for. They exist so that a single request
+// can neither build a reply over gRPC's 4 MiB message limit nor pin a server
+// goroutine with an unbounded stream.
+type Limits struct {
+	// MaxItems caps getAll's length. The reply is built in memory and sent as
+	// one message, so the cap keeps it well under 4 MiB.
+	MaxItems int32
+	// MaxStreamItems caps getStream's length. Items are made as they are sent,
+	// so this only bounds how long one stream can run.
+	MaxStreamItems int32
+	// MaxNameBytes caps sayHello's name.
+	MaxNameBytes int
+}
+
+// DefaultLimits keeps getAll's reply near 2 MiB (about 21 bytes an item) and
+// lets a stream run to ten million items.
+var DefaultLimits = Limits{
+	MaxItems:       100_000,
+	MaxStreamItems: 10_000_000,
+	MaxNameBytes:   1024,
+}
+
+// Service implements api.ApiServer with the post's outputs.
+type Service struct {
+	api.UnimplementedApiServer
+	limits Limits
+}
+
+// NewService returns a Service that refuses requests beyond limits.
+func NewService(limits Limits) *Service {
+	return &Service{limits: limits}
+}
+
+// SayHello greets the caller by name.
+func (s *Service) SayHello(_ context.Context, req *api.HelloRequest) (*api.Hello, error) {
+	if n := len(req.GetName()); n > s.limits.MaxNameBytes {
+		return nil, status.Errorf(codes.InvalidArgument,
+			"name is %d bytes long; the limit is %d bytes", n, s.limits.MaxNameBytes)
+	}
+	return &api.Hello{Message: "Hello " + req.GetName() + "!"}, nil
+}
+
+// GetAll returns the items 1..length in one message.
+func (s *Service) GetAll(_ context.Context, req *api.ApiRequest) (*api.Items, error) {
+	n := req.GetLength()
+	if err := checkLength(n, s.limits.MaxItems); err != nil {
+		return nil, err
+	}
+	items := make([]*api.Item, n)
+	for i := range items {
+		items[i] = NewItem(int32(i + 1))
+	}
+	return &api.Items{Items: items}, nil
+}
+
+// GetStream sends the items 1..length one message each. Each item is made
+// just before it is sent, so memory stays flat whatever the length, and the
+// loop ends as soon as the caller cancels or its deadline passes.
+func (s *Service) GetStream(req *api.ApiRequest, stream grpc.ServerStreamingServer[api.Item]) error {
+	n := req.GetLength()
+	if err := checkLength(n, s.limits.MaxStreamItems); err != nil {
+		return err
+	}
+	done := stream.Context().Done()
+	for i := int32(1); i <= n; i++ {
+		// Send only notices cancellation once flow control blocks it; a fast
+		// reader that goes away would otherwise keep the loop running.
+		select {
+		case <-done:
+			return status.FromContextError(stream.Context().Err()).Err()
+		default:
+		}
+		if err := stream.Send(NewItem(i)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NewItem returns item number id as the post defines it.
+func NewItem(id int32) *api.Item {
+	return &api.Item{Id: id, Name: "name " + strconv.Itoa(int(id))}
+}
+
+func checkLength(n, limit int32) error {
+	if n < 0 || n > limit {
+		return status.Error(codes.InvalidArgument, fmt.Sprintf(
+			"length %d is out of range: it must be between 0 and %d", n, limit))
+	}
+	return nil
+}

@@ -1,0 +1,199 @@
+// Package client is the Go client library for api.Api: the post's ApiClient,
+// with one long-lived connection, default deadlines and a streaming iterator.
+package client
+
+import (
+	"context"
+	"errors"
+	"io"
+	"iter"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/grpcplay/grpcplay/api"
+)
+
+// Item is one item of getAll or getStream.
+type Item = api.Item
+
+// Default deadlines for calls whose context has none. A stream gets longer
+// because ten million items take seconds to send.
+const (
+	DefaultTimeout       = 10 * time.Second
+	DefaultStreamTimeout = 5 * time.Minute
+)
+
+// serviceConfig spreads calls over every address the target resolves to and
+// retries calls that never reached a server. All three RPCs only read, so a
+// retry cannot do anything twice.
+const serviceConfig = `{
+  "loadBalancingConfig": [{"round_robin": {}}],
+  "methodConfig": [{
+    "name": [{"service": "api.Api"}],
+    "retryPolicy": {
+      "maxAttempts": 3,
+      "initialBackoff": "0.1s",
+      "maxBackoff": "1s",
+      "backoffMultiplier": 2,
+      "retryableStatusCodes": ["UNAVAILABLE"]
+    }
+  }]
+}`
+
+// Client calls api.Api over one connection. It is safe for concurrent use.
+type Client struct {
+	conn          *grpc.ClientConn
+	api           api.ApiClient
+	health        healthpb.HealthClient
+	timeout       time.Duration
+	streamTimeout time.Duration
+}
+
+// Option changes how New connects or calls.
+type Option func(*settings)
+
+type settings struct {
+	dialOptions   []grpc.DialOption
+	timeout       time.Duration
+	streamTimeout time.Duration
+}
+
+// WithTimeout sets the deadline of unary calls whose context has none.
+func WithTimeout(d time.Duration) Option {
+	return func(s *settings) { s.timeout = d }
+}
+
+// WithStreamTimeout sets the deadline of streams whose context has none.
+func WithStreamTimeout(d time.Duration) Option {
+	return func(s *settings) { s.streamTimeout = d }
+}
+
+// WithDialOptions adds gRPC dial options, such as transport credentials or
+// interceptors. They apply after the defaults, so they win.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(s *settings) { s.dialOptions = append(s.dialOptions, opts...) }
+}
+
+// New opens a connection to target, a gRPC target such as "localhost:50051"
+// or "dns:///backend:50051". The connection is plaintext, like the post's,
+// unless WithDialOptions supplies credentials. It is made lazily and
+// re-established in the background, so New does not fail when the server is
+// down; calls do.
+func New(target string, opts ...Option) (*Client, error) {
+	s := settings{timeout: DefaultTimeout, streamTimeout: DefaultStreamTimeout}
+	for _, o := range opts {
+		o(&s)
+	}
+	dial := append([]grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultServiceConfig(serviceConfig),
+		// gRPC's default reconnect backoff grows to two minutes; a frontend
+		// should notice a returning backend within seconds.
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		}),
+	}, s.dialOptions...)
+	conn, err := grpc.NewClient(target, dial...)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{
+		conn:          conn,
+		api:           api.NewApiClient(conn),
+		health:        healthpb.NewHealthClient(conn),
+		timeout:       s.timeout,
+		streamTimeout: s.streamTimeout,
+	}, nil
+}
+
+// Close closes the connection. Calls in flight fail with Canceled.
+func (c *Client) Close() error {
+	return c.conn.Close()
+}
+
+// Conn returns the underlying connection, for other services on the same server.
+func (c *Client) Conn() *grpc.ClientConn {
+	return c.conn
+}
+
+// SayHello returns the server's greeting for name.
+func (c *Client) SayHello(ctx context.Context, name string) (string, error) {
+	ctx, cancel := withDefaultDeadline(ctx, c.timeout)
+	defer cancel()
+	reply, err := c.api.SayHello(ctx, &api.HelloRequest{Name: name})
+	if err != nil {
+		return "", err
+	}
+	return reply.GetMessage(), nil
+}
+
+// GetAll returns the items 1..length.
+func (c *Client) GetAll(ctx context.Context, length int32) ([]*Item, error) {
+	ctx, cancel := withDefaultDeadline(ctx, c.timeout)
+	defer cancel()
+	reply, err := c.api.GetAll(ctx, &api.ApiRequest{Length: length})
+	if err != nil {
+		return nil, err
+	}
+	return reply.GetItems(), nil
+}
+
+// GetStream streams the items 1..length as they arrive. An error ends the
+// sequence as its last element. Leaving the loop early cancels the stream,
+// so the server stops sending.
+func (c *Client) GetStream(ctx context.Context, length int32) iter.Seq2[*Item, error] {
+	return func(yield func(*Item, error) bool) {
+		ctx, cancel := withDefaultDeadline(ctx, c.streamTimeout)
+		defer cancel()
+		stream, err := c.api.GetStream(ctx, &api.ApiRequest{Length: length})
+		if err != nil {
+			yield(nil, err)
+			return
+		}
+		for {
+			item, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(item, nil) {
+				return
+			}
+		}
+	}
+}
+
+// Ready reports whether a server answers on the connection. A server without
+// the health service (such as the post's Python server) counts as ready when
+// it answers Unimplemented: it was reached.
+func (c *Client) Ready(ctx context.Context) error {
+	ctx, cancel := withDefaultDeadline(ctx, c.timeout)
+	defer cancel()
+	reply, err := c.health.Check(ctx, &healthpb.HealthCheckRequest{Service: api.Api_ServiceDesc.ServiceName})
+	switch {
+	case status.Code(err) == codes.Unimplemented:
+		return nil
+	case err != nil:
+		return err
+	case reply.GetStatus() != healthpb.HealthCheckResponse_SERVING:
+		return status.Errorf(codes.Unavailable, "backend is %s", reply.GetStatus())
+	}
+	return nil
+}
+
+func withDefaultDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
