@@ -1,0 +1,69 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// runHealthcheck lets a container image check itself: the final image has no
+// shell, curl or grpc_health_probe, only this binary.
+func (m *Main) runHealthcheck(ctx context.Context) error {
+	if m.checkGRPC == "" && m.checkHTTP == "" {
+		m.checkGRPC, m.checkHTTP = "localhost:50051", "http://localhost:5000/readyz"
+	}
+	var errs []error
+	if m.checkGRPC != "" {
+		errs = append(errs, checkGRPC(ctx, m.checkGRPC, m.callTimeout))
+	}
+	if m.checkHTTP != "" {
+		errs = append(errs, checkHTTP(ctx, m.checkHTTP, m.callTimeout))
+	}
+	err := errors.Join(errs...)
+	if err == nil {
+		fmt.Fprintln(m.Stdout, "healthy")
+	}
+	return err
+}
+
+func checkGRPC(ctx context.Context, addr string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return fmt.Errorf("gRPC %s: %w", addr, err)
+	}
+	defer conn.Close()
+	reply, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return fmt.Errorf("gRPC %s: %w", addr, callError(err))
+	}
+	if reply.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		return fmt.Errorf("gRPC %s: %s", addr, reply.GetStatus())
+	}
+	return nil
+}
+
+func checkHTTP(ctx context.Context, url string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("HTTP %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("HTTP %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %s: %s", url, resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package interop_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grpcplay/grpcplay/frontend"
+)
+
+// Our frontend in front of the post's server: the post's page, and readiness
+// although that server has no health service.
+func TestOurFrontendAgainstPostServer(t *testing.T) {
+	c := newClient(t, startPostServer(t))
+	web := httptest.NewServer(frontend.New(frontend.Config{}, c).Handler())
+	t.Cleanup(web.Close)
+
+	status, page := get(t, web.Client(), web.URL+"/")
+	if status != http.StatusOK {
+		t.Fatalf("GET / = %d:\n%s", status, page)
+	}
+	if !strings.Contains(page, "Hello Gonzalo!") {
+		t.Errorf("GET / lacks the greeting:\n%s", page)
+	}
+	// getAll(10) shows name 1..10 and getStream(5) name 1..5 again; "name 6"
+	// to "name 9" cannot be mistaken for part of "name 10".
+	for _, want := range []struct {
+		text string
+		min  int
+	}{{"name 10", 1}, {"name 9", 1}, {"name 6", 1}, {"name 5", 2}, {"name 2", 2}} {
+		if n := strings.Count(page, want.text); n < want.min {
+			t.Errorf("GET / shows %q %d times, want at least %d:\n%s", want.text, n, want.min, page)
+		}
+	}
+
+	if status, body := get(t, web.Client(), web.URL+"/readyz"); status != http.StatusOK {
+		t.Errorf("GET /readyz = %d %q, want 200 against a server without health", status, body)
+	}
+}
+
+func get(t *testing.T, hc *http.Client, url string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
