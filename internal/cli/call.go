@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 
@@ -87,12 +89,19 @@ func printItem(w io.Writer, it *api.Item) error {
 	return err
 }
 
+// printJSON compacts protojson's output, whose spacing is deliberately
+// unstable, so that scripts can compare it byte for byte.
 func printJSON(w io.Writer, msg proto.Message) error {
 	b, err := protojson.Marshal(msg)
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		return err
+	}
+	out.WriteByte('\n')
+	_, err = out.WriteTo(w)
 	return err
 }
 

@@ -156,9 +156,16 @@ func (m *Main) ParseFlags(args []string) error {
 	if err := applyEnv(fs, m.Getenv); err != nil {
 		return err
 	}
-	// Flags may follow the arguments too, as in "call items 3 -o json".
+	// Flags may follow the arguments too, as in "call items 3 -o json", and a
+	// negative length is an argument, not a flag, so that the backend can
+	// explain why it is refused.
 	rest := args[1:]
-	for {
+	for len(rest) > 0 {
+		if _, err := strconv.Atoi(rest[0]); err == nil {
+			m.callArgs = append(m.callArgs, rest[0])
+			rest = rest[1:]
+			continue
+		}
 		if err := fs.Parse(rest); err != nil {
 			return err
 		}
