@@ -1,0 +1,140 @@
+// Package frontend is the web frontend of grpcplay: the post's Flask page,
+// served by net/http from the one shared gRPC client, plus a live view that
+// streams getStream to the browser with Server-Sent Events.
+package frontend
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/grpcplay/grpcplay/api"
+)
+
+// Backend is what the frontend needs from api.Api; *client.Client satisfies it.
+type Backend interface {
+	SayHello(ctx context.Context, name string) (string, error)
+	GetAll(ctx context.Context, length int32) ([]*api.Item, error)
+	GetStream(ctx context.Context, length int32) iter.Seq2[*api.Item, error]
+	Ready(ctx context.Context) error
+}
+
+// Config holds the frontend's settings. A zero field takes its default.
+type Config struct {
+	Timeout      time.Duration // per-request deadline for the page's three calls (default 5s)
+	LiveTimeout  time.Duration // deadline of one live (SSE) stream (default 5m)
+	MaxPageItems int32         // largest getAll / getStream length the page accepts (default 1000)
+	MaxLiveItems int32         // largest length the live view accepts (default 100_000)
+	Logger       *slog.Logger  // nil: discard
+}
+
+// DefaultConfig is what `grpcplay frontend` runs with.
+var DefaultConfig = Config{
+	Timeout:      5 * time.Second,
+	LiveTimeout:  5 * time.Minute,
+	MaxPageItems: 1000,
+	MaxLiveItems: 100_000,
+}
+
+// Defaults of the page's query parameters: what the post's page shows.
+const (
+	defaultName        = "Gonzalo"
+	defaultItems       = 10
+	defaultStream      = 5
+	defaultLiveLength  = 100
+	maxNameBytes       = 1024
+	readyTimeout       = 2 * time.Second
+	maxHeaderBytes     = 64 << 10
+	readHeaderTimeout  = 5 * time.Second
+	readTimeout        = 10 * time.Second
+	idleTimeout        = 2 * time.Minute
+	writeTimeoutMargin = 10 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig
+	if c.Timeout <= 0 {
+		c.Timeout = d.Timeout
+	}
+	if c.LiveTimeout <= 0 {
+		c.LiveTimeout = d.LiveTimeout
+	}
+	if c.MaxPageItems <= 0 {
+		c.MaxPageItems = d.MaxPageItems
+	}
+	if c.MaxLiveItems <= 0 {
+		c.MaxLiveItems = d.MaxLiveItems
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Server serves the frontend over HTTP.
+type Server struct {
+	cfg       Config
+	backend   Backend
+	log       *slog.Logger
+	pages     *pages
+	handler   http.Handler
+	http      *http.Server
+	baseCtx   context.Context
+	cancelAll context.CancelFunc
+}
+
+// New builds a Server that calls b. Templates are parsed here, once; a
+// broken template is a build error, so New panics on one.
+func New(cfg Config, b Backend) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages()}
+	s.handler = s.routes()
+	// Live streams run far longer than any request; http.Server.Shutdown
+	// does not interrupt them, so they watch this context too.
+	s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		// Page responses must be written within the backend deadline plus
+		// rendering; the SSE handler extends its own deadline per event.
+		WriteTimeout:   cfg.Timeout + writeTimeoutMargin,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		BaseContext:    func(net.Listener) context.Context { return s.baseCtx },
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	s.http.RegisterOnShutdown(s.cancelAll)
+	return s
+}
+
+// Handler returns the frontend's routes, for tests or another http.Server.
+func (s *Server) Handler() http.Handler {
+	return s.handler
+}
+
+// Serve accepts connections on lis until Shutdown. It returns nil after a
+// shutdown and the accept error otherwise.
+func (s *Server) Serve(lis net.Listener) error {
+	err := s.http.Serve(lis)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, ends the live streams and waits for
+// the requests in flight. When ctx ends first, it closes every connection.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	s.cancelAll()
+	if err != nil {
+		s.log.Warn("grace period over; closing connections", "error", err)
+		return errors.Join(err, s.http.Close())
+	}
+	return nil
+}

@@ -1,0 +1,281 @@
+package frontend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/grpcplay/grpcplay/api"
+)
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", s.index)
+	mux.HandleFunc("GET /live", s.live)
+	mux.HandleFunc("GET /live/events", s.liveEvents)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /static/", staticHandler())
+	mux.HandleFunc("GET /", s.notFound)
+	return s.recoverPanics(secure(mux))
+}
+
+// pageRequest is a validated request of the page.
+type pageRequest struct {
+	name   string
+	items  int32
+	stream int32
+}
+
+// parsePage reads the page's query. A parameter that is absent takes the
+// post's value; one that is present must be valid, so that a typo is shown
+// to the user and not silently replaced.
+func (s *Server) parsePage(q url.Values) (pageForm, pageRequest, error) {
+	form := pageForm{Name: defaultName, Items: strconv.Itoa(defaultItems), Stream: strconv.Itoa(defaultStream), MaxItems: s.cfg.MaxPageItems}
+	req := pageRequest{name: defaultName, items: defaultItems, stream: defaultStream}
+	var problems []string
+	if q.Has("name") {
+		form.Name = q.Get("name")
+		req.name = form.Name
+		if p := checkName(req.name); p != "" {
+			problems = append(problems, p)
+		}
+	}
+	if q.Has("items") {
+		form.Items = q.Get("items")
+		n, p := parseLength("items", form.Items, s.cfg.MaxPageItems)
+		req.items = n
+		if p != "" {
+			problems = append(problems, p)
+		}
+	}
+	if q.Has("stream") {
+		form.Stream = q.Get("stream")
+		n, p := parseLength("stream", form.Stream, s.cfg.MaxPageItems)
+		req.stream = n
+		if p != "" {
+			problems = append(problems, p)
+		}
+	}
+	if problems != nil {
+		return form, req, &inputError{problems: problems}
+	}
+	return form, req, nil
+}
+
+func checkName(name string) string {
+	switch {
+	case name == "":
+		return "name is empty: enter a name to greet."
+	case len(name) > maxNameBytes:
+		return fmt.Sprintf("name is %d bytes long; the limit is %d bytes.", len(name), maxNameBytes)
+	case !utf8.ValidString(name):
+		return "name is not valid UTF-8 text."
+	}
+	return ""
+}
+
+// parseLength reads a length parameter and returns it, or a problem to show.
+func parseLength(field, raw string, limit int32) (int32, string) {
+	n, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 32)
+	switch {
+	case errors.Is(err, strconv.ErrRange) && strings.HasPrefix(strings.TrimSpace(raw), "-"):
+		return 0, fmt.Sprintf("%s must be 0 or more, got %s.", field, raw)
+	case errors.Is(err, strconv.ErrRange):
+		return 0, fmt.Sprintf("%s must be at most %d, got %s.", field, limit, raw)
+	case err != nil:
+		return 0, fmt.Sprintf("%s must be a whole number from 0 to %d, got %q.", field, limit, raw)
+	case n < 0:
+		return 0, fmt.Sprintf("%s must be 0 or more, got %d.", field, n)
+	case n > int64(limit):
+		return 0, fmt.Sprintf("%s must be at most %d, got %d.", field, limit, n)
+	}
+	return int32(n), ""
+}
+
+// index is the post's page: a greeting, getAll and getStream. The three calls
+// run at once under one deadline, so the page answers within it even when
+// the backend is down or slow.
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	form, req, err := s.parsePage(r.URL.Query())
+	if err != nil {
+		s.renderError(w, r, err, &form)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
+	defer cancel()
+	data := indexData{Form: form, Length: req.items, Streamed: req.stream}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		data.Greeting, err = s.backend.SayHello(ctx, req.name)
+		return err
+	})
+	g.Go(func() (err error) {
+		data.Items, err = s.backend.GetAll(ctx, req.items)
+		return err
+	})
+	g.Go(func() error {
+		for item, err := range s.backend.GetStream(ctx, req.stream) {
+			if err != nil {
+				return err
+			}
+			data.Stream = append(data.Stream, item)
+		}
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		s.renderError(w, r, err, &form)
+		return
+	}
+	s.render(w, r, http.StatusOK, "index.html", data)
+}
+
+func (s *Server) parseLive(q url.Values) (liveForm, int32, error) {
+	form := liveForm{Length: strconv.Itoa(defaultLiveLength), MaxItems: s.cfg.MaxLiveItems}
+	if !q.Has("length") {
+		return form, defaultLiveLength, nil
+	}
+	form.Length = q.Get("length")
+	n, p := parseLength("length", form.Length, s.cfg.MaxLiveItems)
+	if p != "" {
+		return form, 0, &inputError{problems: []string{p}}
+	}
+	return form, n, nil
+}
+
+// live is the page of the live view; its script reads liveEvents.
+func (s *Server) live(w http.ResponseWriter, r *http.Request) {
+	form, n, err := s.parseLive(r.URL.Query())
+	if err != nil {
+		s.renderError(w, r, err, &form)
+		return
+	}
+	s.render(w, r, http.StatusOK, "live.html", liveData{Form: form, Length: n})
+}
+
+// liveEvents streams getStream to the browser as Server-Sent Events, one
+// event per item as it arrives. The stream ends with a "done" event, or an
+// "error" event, so that the page can close its EventSource instead of
+// letting it reconnect and start over.
+func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
+	_, n, err := s.parseLive(r.URL.Query())
+	if err != nil {
+		s.plainError(w, r, err)
+		return
+	}
+	if r.Method == http.MethodHead {
+		w.Header().Set("Content-Type", "text/event-stream")
+		return
+	}
+	// The request's context ends when the browser goes away or the server
+	// shuts down; either cancels the backend stream.
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LiveTimeout)
+	defer cancel()
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-store")
+	// Proxies such as nginx would otherwise hold the events back.
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	// The server's WriteTimeout counts from the start of the request, so
+	// each event pushes it out: a stream may run long, but a browser that
+	// stops reading is still dropped.
+	write := func(text string) error {
+		if err := rc.SetWriteDeadline(time.Now().Add(s.http.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		if _, err := io.WriteString(w, text); err != nil {
+			return err
+		}
+		return rc.Flush()
+	}
+	send := func(event, data string) error { return write(formatEvent(event, data)) }
+	// A comment, which EventSource ignores, sends the headers at once so
+	// that the page shows the stream as open before the first item.
+	if err := write(": " + strconv.Itoa(int(n)) + " items\n\n"); err != nil {
+		return
+	}
+	var sent int
+	for item, err := range s.backend.GetStream(ctx, n) {
+		if err != nil {
+			s.streamFailed(r, send, err)
+			return
+		}
+		if err := send("", itemJSON(item)); err != nil {
+			// The browser is gone: leaving the loop cancels the stream.
+			return
+		}
+		sent++
+	}
+	_ = send("done", strconv.Itoa(sent))
+}
+
+func (s *Server) streamFailed(r *http.Request, send func(event, data string) error, err error) {
+	code := HTTPStatus(err)
+	s.logFailure(r, code, err)
+	msg := strings.Join(userMessages(err, code), " ")
+	if s.baseCtx.Err() != nil {
+		msg = "The frontend is shutting down. Reload the page to start again."
+	}
+	_ = send("error", msg)
+}
+
+func formatEvent(event, data string) string {
+	var b strings.Builder
+	if event != "" {
+		b.WriteString("event: " + event + "\n")
+	}
+	for line := range strings.SplitSeq(data, "\n") {
+		b.WriteString("data: " + line + "\n")
+	}
+	b.WriteString("\n")
+	return b.String()
+}
+
+func itemJSON(item *api.Item) string {
+	data, _ := json.Marshal(struct {
+		ID   int32  `json:"id"`
+		Name string `json:"name"`
+	}{item.GetId(), item.GetName()})
+	return string(data)
+}
+
+// healthz answers while the process runs: a liveness probe must not fail
+// because the backend does, or every frontend restarts together.
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// readyz answers 200 only while the backend does, so that a load balancer
+// sends users to frontends that can serve them.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.backend.Ready(ctx); err != nil {
+		s.logFailure(r, http.StatusServiceUnavailable, err)
+		http.Error(w, "not ready: the backend is unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, "ready\n")
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
+	s.renderError(w, r, errNotFound, nil)
+}

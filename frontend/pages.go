@@ -1,0 +1,196 @@
+package frontend
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"runtime/debug"
+	"strings"
+
+	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/version"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// staticVersions holds a short hash of each static file. Pages link to
+// /static/NAME?v=HASH, so browsers may cache the files for long and still
+// fetch a new build's files at once.
+var staticVersions = hashFiles(staticFiles, "static")
+
+func hashFiles(fsys fs.FS, dir string) map[string]string {
+	versions := map[string]string{}
+	err := fs.WalkDir(fsys, dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := fs.ReadFile(fsys, path)
+		if err != nil {
+			return err
+		}
+		sum := sha256.Sum256(data)
+		versions[strings.TrimPrefix(path, dir+"/")] = hex.EncodeToString(sum[:4])
+		return nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	return versions
+}
+
+// pages holds each page's template, parsed once. Every page shares the
+// layout and the forms, so each is its own template set.
+type pages struct {
+	byName map[string]*template.Template
+}
+
+var pageNames = []string{"index.html", "live.html", "error.html"}
+
+func mustParsePages() *pages {
+	funcs := template.FuncMap{
+		"static": func(name string) (string, error) {
+			v, ok := staticVersions[name]
+			if !ok {
+				return "", fmt.Errorf("no static file %q", name)
+			}
+			return "/static/" + name + "?v=" + v, nil
+		},
+		"version": version.String,
+	}
+	p := &pages{byName: map[string]*template.Template{}}
+	for _, name := range pageNames {
+		t := template.Must(template.New(name).Funcs(funcs).ParseFS(templateFiles,
+			"templates/layout.html", "templates/forms.html", "templates/"+name))
+		p.byName[name] = t
+	}
+	return p
+}
+
+// view is what the layout gets: the page's own data, and which page it is so
+// the navigation can mark it.
+type view struct {
+	Nav   string
+	Title string
+	Data  any
+}
+
+type pageForm struct {
+	Name     string
+	Items    string
+	Stream   string
+	MaxItems int32
+}
+
+type liveForm struct {
+	Length   string
+	MaxItems int32
+}
+
+type indexData struct {
+	Form     pageForm
+	Greeting string
+	Items    []*api.Item
+	Stream   []*api.Item
+	Length   int32
+	Streamed int32
+}
+
+type liveData struct {
+	Form   liveForm
+	Length int32
+}
+
+type errorData struct {
+	Status   int
+	Title    string
+	Messages []string
+	PageForm *pageForm
+	LiveForm *liveForm
+}
+
+// render writes a whole page or, when the template fails, a plain 500: the
+// page is built in memory first, so the user never gets half of one.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name string, data any) {
+	v := view{Data: data}
+	switch d := data.(type) {
+	case indexData:
+		v.Nav, v.Title = "page", "grpcplay"
+	case liveData:
+		v.Nav, v.Title = "live", "Live stream · grpcplay"
+	case errorData:
+		v.Title = d.Title + " · grpcplay"
+		if d.LiveForm != nil {
+			v.Nav = "live"
+		} else if d.PageForm != nil {
+			v.Nav = "page"
+		}
+	}
+	var buf bytes.Buffer
+	if err := s.pages.byName[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+		s.logFailure(r, http.StatusInternalServerError, fmt.Errorf("render %s: %w", name, err))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	// Every page shows the backend's answer of now; a cached copy would hide
+	// that the backend is down or back.
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// staticHandler serves the embedded files without directory listings.
+func staticHandler() http.Handler {
+	files := http.FileServerFS(staticFiles)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		files.ServeHTTP(w, r)
+	})
+}
+
+// secure adds the headers every response gets. The pages load nothing from
+// elsewhere and run no inline script or style, so the policy is strict.
+func secure(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy",
+			"default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a bug in a handler into a plain 500 and a log line
+// with the stack, so the user never sees one.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.ErrorContext(r.Context(), "panic in handler",
+				"method", r.Method, "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			http.Error(w, "internal error", http.StatusInternalServerError)
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
