@@ -93,12 +93,13 @@ func New(target string, opts ...Option) (*Client, error) {
 	dial := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(serviceConfig),
-		// gRPC's default reconnect backoff grows to two minutes; a frontend
-		// should notice a returning backend within seconds.
 		// No keepalive pings by default: gRPC servers in C core, such as the
 		// post's Python server, answer pings more often than every five
-		// minutes with GOAWAY "too_many_pings". Servers close idle
-		// connections themselves (see backend.Config.MaxConnectionAge).
+		// minutes with GOAWAY "too_many_pings". Our backend closes idle and
+		// old connections itself (backend.Config.MaxConnectionAge).
+		//
+		// gRPC's default reconnect backoff grows to two minutes; a frontend
+		// should notice a returning backend within seconds.
 		grpc.WithConnectParams(grpc.ConnectParams{
 			Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 3 * time.Second},
 			MinConnectTimeout: 5 * time.Second,
