@@ -2,7 +2,6 @@ package backend_test
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -14,41 +13,19 @@ import (
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/backend/backendtest"
 )
 
-// startServer runs a full Server on a loopback port. The returned stop
-// function shuts it down with the given grace and waits for Serve to return.
-func startServer(t *testing.T, cfg backend.Config) (*grpc.ClientConn, func(grace time.Duration)) {
+// startServer runs a full Server on a loopback port and connects to it.
+func startServer(t *testing.T, cfg backend.Config) (*grpc.ClientConn, *backendtest.Backend) {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	b := backendtest.Start(t, cfg)
+	conn, err := grpc.NewClient(b.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := backend.NewServer(cfg)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	stopped := false
-	stop := func(grace time.Duration) {
-		if stopped {
-			return
-		}
-		stopped = true
-		ctx, cancel := context.WithTimeout(context.Background(), grace)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-served; err != nil {
-			t.Errorf("Serve returned %v after Shutdown, want nil", err)
-		}
-	}
-	t.Cleanup(func() {
-		conn.Close()
-		stop(0)
-	})
-	return conn, stop
+	t.Cleanup(func() { conn.Close() })
+	return conn, b
 }
 
 func TestServerHealth(t *testing.T) {
@@ -115,7 +92,7 @@ func TestServerDefaultMaxItemsFitsOneMessage(t *testing.T) {
 }
 
 func TestServerGracefulShutdown(t *testing.T) {
-	conn, stop := startServer(t, backend.Config{})
+	conn, srv := startServer(t, backend.Config{})
 	h := healthpb.NewHealthClient(conn)
 	// A watch is a call in flight too: it must end for GracefulStop to return.
 	watchCtx, endWatch := context.WithCancel(t.Context())
@@ -139,7 +116,7 @@ func TestServerGracefulShutdown(t *testing.T) {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		stop(time.Minute)
+		srv.Stop(time.Minute)
 	}()
 
 	if s, err := watch.Recv(); err != nil || s.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
@@ -157,7 +134,7 @@ func TestServerGracefulShutdown(t *testing.T) {
 }
 
 func TestServerShutdownCancelsCallsAfterGrace(t *testing.T) {
-	conn, stop := startServer(t, backend.Config{})
+	conn, srv := startServer(t, backend.Config{})
 	stream, err := api.NewApiClient(conn).GetStream(t.Context(), &api.ApiRequest{Length: backend.DefaultLimits.MaxStreamItems})
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +143,7 @@ func TestServerShutdownCancelsCallsAfterGrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The client stops reading, so the stream cannot finish in the grace period.
-	stop(100 * time.Millisecond)
+	srv.Stop(100 * time.Millisecond)
 	if _, err := collect(stream, nil); err == nil {
 		t.Fatal("a 10M-item stream completed although the server stopped")
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/client"
 )
 
@@ -34,25 +35,6 @@ func serve(t *testing.T, srv *grpc.Server) string {
 	return lis.Addr().String()
 }
 
-// startBackend runs the real backend on a loopback port.
-func startBackend(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := backend.NewServer(backend.Config{})
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(lis) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		cancel()
-		srv.Shutdown(ctx)
-		<-done
-	})
-	return lis.Addr().String()
-}
-
 func newClient(t *testing.T, target string, opts ...client.Option) *client.Client {
 	t.Helper()
 	c, err := client.New(target, opts...)
@@ -64,7 +46,7 @@ func newClient(t *testing.T, target string, opts ...client.Option) *client.Clien
 }
 
 func TestClientAgainstBackend(t *testing.T) {
-	c := newClient(t, startBackend(t))
+	c := newClient(t, backendtest.Start(t, backend.Config{}).Addr)
 	ctx := t.Context()
 
 	msg, err := c.SayHello(ctx, "Gonzalo")
@@ -104,7 +86,7 @@ func checkItems(t *testing.T, items []*client.Item, n int) {
 }
 
 func TestClientErrorsKeepTheirCode(t *testing.T) {
-	c := newClient(t, startBackend(t))
+	c := newClient(t, backendtest.Start(t, backend.Config{}).Addr)
 	_, err := c.GetAll(t.Context(), -1)
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("GetAll(-1) error = %v, want InvalidArgument", err)
@@ -120,7 +102,7 @@ func TestClientErrorsKeepTheirCode(t *testing.T) {
 
 // One Client serves many goroutines over its one connection.
 func TestClientIsSafeForConcurrentUse(t *testing.T) {
-	c := newClient(t, startBackend(t))
+	c := newClient(t, backendtest.Start(t, backend.Config{}).Addr)
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for i := range 50 {

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/connectivity"
 
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/backend/backendtest"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -82,8 +83,8 @@ func count(t *testing.T, ctx context.Context, css string) int {
 
 func TestBrowser(t *testing.T) {
 	ctx := newBrowser(t)
-	b := startBackend(t, "127.0.0.1:0", backend.Config{})
-	c := newClient(t, b.addr)
+	b := backendtest.Start(t, backend.Config{})
+	c := newClient(t, b.Addr)
 	ts := newFrontend(t, Config{Timeout: 3 * time.Second, MaxLiveItems: 5000}, c)
 
 	t.Run("page", func(t *testing.T) {
@@ -193,8 +194,8 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("backend down and back", func(t *testing.T) {
-		addr := b.addr
-		b.stop()
+		addr := b.Addr
+		b.Stop(5 * time.Second)
 		if status := navigate(t, ctx, ts.URL+"/"); status != 503 {
 			t.Fatalf("status %d, want 503", status)
 		}
@@ -205,7 +206,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("title %q", got)
 		}
 
-		startBackend(t, addr, backend.Config{})
+		backendtest.StartAt(t, addr, backend.Config{})
 		waitReady(t, ctx, c.Conn())
 		if status := navigate(t, ctx, ts.URL+"/"); status != 200 {
 			t.Fatalf("after the backend returned: status %d", status)

@@ -24,41 +24,12 @@ import (
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/client"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// testBackend is a real gRPC backend on a loopback port.
-type testBackend struct {
-	addr   string
-	server *backend.Server
-	served chan error
-	once   sync.Once
-}
-
-// startBackend serves a backend on addr; "127.0.0.1:0" picks a free port.
-func startBackend(t testing.TB, addr string, cfg backend.Config) *testBackend {
-	t.Helper()
-	lis, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listen for backend: %v", err)
-	}
-	b := &testBackend{addr: lis.Addr().String(), server: backend.NewServer(cfg), served: make(chan error, 1)}
-	go func() { b.served <- b.server.Serve(lis) }()
-	t.Cleanup(b.stop)
-	return b
-}
-
-func (b *testBackend) stop() {
-	b.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		b.server.Shutdown(ctx)
-		<-b.served
-	})
 }
 
 func newClient(t testing.TB, addr string) *client.Client {
@@ -80,10 +51,10 @@ func newFrontend(t testing.TB, cfg Config, b Backend) *httptest.Server {
 }
 
 // newStack starts a real backend, a client and a frontend.
-func newStack(t testing.TB, cfg Config) (*httptest.Server, *testBackend) {
+func newStack(t testing.TB, cfg Config) (*httptest.Server, *backendtest.Backend) {
 	t.Helper()
-	b := startBackend(t, "127.0.0.1:0", backend.Config{})
-	return newFrontend(t, cfg, newClient(t, b.addr)), b
+	b := backendtest.Start(t, backend.Config{})
+	return newFrontend(t, cfg, newClient(t, b.Addr)), b
 }
 
 func get(t testing.TB, rawURL string) (*http.Response, string) {
@@ -196,8 +167,8 @@ func TestPageRejectsBadValues(t *testing.T) {
 }
 
 func TestPageMapsBackendInvalidArgumentTo400(t *testing.T) {
-	b := startBackend(t, "127.0.0.1:0", backend.Config{Limits: backend.Limits{MaxItems: 5}})
-	ts := newFrontend(t, Config{}, newClient(t, b.addr))
+	b := backendtest.Start(t, backend.Config{Limits: backend.Limits{MaxItems: 5}})
+	ts := newFrontend(t, Config{}, newClient(t, b.Addr))
 	resp, body := get(t, ts.URL+"/?items=6")
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("status %d, want 400", resp.StatusCode)
@@ -263,7 +234,7 @@ func TestReadyz(t *testing.T) {
 	if resp, body := get(t, ts.URL+"/readyz"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz with backend up: %d %q", resp.StatusCode, body)
 	}
-	b.stop()
+	b.Stop(5 * time.Second)
 	start := time.Now()
 	resp, body := get(t, ts.URL+"/readyz")
 	if resp.StatusCode != http.StatusServiceUnavailable {

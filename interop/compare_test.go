@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/client"
 )
 
@@ -18,7 +19,7 @@ import (
 // answers, for awkward inputs as well as the page's.
 func TestSameAnswersAsPostServer(t *testing.T) {
 	post := newClient(t, startPostServer(t))
-	ours := newClient(t, startBackend(t))
+	ours := newClient(t, backendtest.Start(t, backend.Config{}).Addr)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 
@@ -66,7 +67,7 @@ func TestSameAnswersAsPostServer(t *testing.T) {
 // the difference down so that it stays deliberate.
 func TestLengthOutsideLimitsIsRefusedWhereThePostAnswers(t *testing.T) {
 	post := newClient(t, startPostServer(t))
-	ours := newClient(t, startBackend(t))
+	ours := newClient(t, backendtest.Start(t, backend.Config{}).Addr)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 

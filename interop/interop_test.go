@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/descriptorpb"
 
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/client"
 )
 
@@ -204,31 +205,10 @@ func startPostServer(t *testing.T) string {
 	return net.JoinHostPort("127.0.0.1", port)
 }
 
-// startBackend serves our backend on a loopback port until the test ends.
-func startBackend(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := backend.NewServer(backend.Config{})
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(lis) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return lis.Addr().String()
-}
-
 func TestPostClientAgainstOurBackend(t *testing.T) {
 	py := requirePython(t)
 	dir := postDir(t, py)
-	host, port, err := net.SplitHostPort(startBackend(t))
+	host, port, err := net.SplitHostPort(backendtest.Start(t, backend.Config{}).Addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +305,7 @@ func toJSONItems(items []*client.Item) []jsonItem {
 // This is what `grpcurl -plaintext localhost:50051 list` and `describe api.Api`
 // ask for, through the same v1 reflection protocol grpcurl speaks.
 func TestReflectionListsServices(t *testing.T) {
-	conn, err := grpc.NewClient(startBackend(t), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(backendtest.Start(t, backend.Config{}).Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
