@@ -74,13 +74,15 @@ type Server struct {
 	log    *slog.Logger
 }
 
-// NewServer builds a Server. Requests are tiny, so the receive limit is small;
-// the send limit stays at gRPC's default, which Limits.MaxItems respects.
+// maxRecvBytes bounds a request. Requests are tiny: the largest is a name.
+const maxRecvBytes = 64 << 10
+
+// NewServer builds a Server.
 func NewServer(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{health: health.NewServer(), log: cfg.Logger}
 	s.grpc = grpc.NewServer(
-		grpc.MaxRecvMsgSize(64<<10),
+		grpc.MaxRecvMsgSize(maxRecvBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
 		grpc.ConnectionTimeout(10*time.Second),
 		grpc.KeepaliveParams(keepalive.ServerParameters{

@@ -4,6 +4,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -26,6 +27,25 @@ type Limits struct {
 	MaxStreamItems int32
 	// MaxNameBytes caps sayHello's name.
 	MaxNameBytes int
+}
+
+// MaxItemsCeiling is the largest MaxItems whose getAll reply (about 21 bytes
+// an item) still fits gRPC's default 4 MiB receive limit on the client.
+const MaxItemsCeiling = 150_000
+
+// Validate says what is wrong with limits that no call could satisfy.
+func (l Limits) Validate() error {
+	var errs []error
+	if l.MaxItems < 1 || l.MaxItems > MaxItemsCeiling {
+		errs = append(errs, fmt.Errorf("max items %d must be between 1 and %d, so that getAll's reply fits gRPC's 4 MiB message limit", l.MaxItems, MaxItemsCeiling))
+	}
+	if l.MaxStreamItems < 1 {
+		errs = append(errs, fmt.Errorf("max stream items %d must be at least 1", l.MaxStreamItems))
+	}
+	if l.MaxNameBytes < 1 || l.MaxNameBytes > maxRecvBytes/2 {
+		errs = append(errs, fmt.Errorf("max name bytes %d must be between 1 and %d, under the server's request size limit", l.MaxNameBytes, maxRecvBytes/2))
+	}
+	return errors.Join(errs...)
 }
 
 // DefaultLimits keeps getAll's reply near 2 MiB (about 21 bytes an item) and

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
@@ -260,5 +261,38 @@ func TestGetStreamMemoryIsFlat(t *testing.T) {
 	// 43,000 more items would hold about 2.5 MiB if they were kept.
 	if late > early+1<<20 {
 		t.Fatalf("live heap grew from %d to %d bytes while streaming", early, late)
+	}
+}
+
+// The ceiling must keep getAll's reply under the client's 4 MiB default
+// receive limit, or the largest allowed call would fail.
+func TestMaxItemsCeilingFitsOneMessage(t *testing.T) {
+	reply, err := backend.NewService(backend.Limits{MaxItems: backend.MaxItemsCeiling}).
+		GetAll(t.Context(), &api.ApiRequest{Length: backend.MaxItemsCeiling})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size := proto.Size(reply); size >= 4<<20 {
+		t.Fatalf("getAll(%d) is %d bytes, over 4 MiB", backend.MaxItemsCeiling, size)
+	}
+}
+
+func TestLimitsValidate(t *testing.T) {
+	if err := backend.DefaultLimits.Validate(); err != nil {
+		t.Fatalf("default limits: %v", err)
+	}
+	for _, tt := range []struct {
+		limits backend.Limits
+		want   string
+	}{
+		{backend.Limits{MaxItems: 0, MaxStreamItems: 1, MaxNameBytes: 1}, "max items 0 must be between 1 and 150000"},
+		{backend.Limits{MaxItems: 150_001, MaxStreamItems: 1, MaxNameBytes: 1}, "4 MiB"},
+		{backend.Limits{MaxItems: 1, MaxStreamItems: -1, MaxNameBytes: 1}, "max stream items -1 must be at least 1"},
+		{backend.Limits{MaxItems: 1, MaxStreamItems: 1, MaxNameBytes: 1 << 20}, "max name bytes 1048576"},
+	} {
+		err := tt.limits.Validate()
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Validate(%+v) = %v, want it to say %q", tt.limits, err, tt.want)
+		}
 	}
 }

@@ -24,6 +24,9 @@ func (e *inputError) Error() string {
 // errNotFound is a request for a path the frontend does not serve.
 var errNotFound = errors.New("no such page")
 
+// errTooManyLiveStreams refuses a live stream beyond Config.MaxLiveStreams.
+var errTooManyLiveStreams = errors.New("too many live streams are open")
+
 // statusClientClosedRequest is nginx's status for a client that left before
 // its answer: nobody sees it, and it is no failure of the frontend's.
 const statusClientClosedRequest = 499
@@ -40,6 +43,8 @@ func HTTPStatus(err error) int {
 		return http.StatusBadRequest
 	case errors.Is(err, errNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, errTooManyLiveStreams):
+		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
 	case errors.Is(err, context.Canceled):
@@ -71,6 +76,8 @@ func userMessages(err error, code int) []string {
 	switch {
 	case errors.As(err, &input):
 		return input.problems
+	case errors.Is(err, errTooManyLiveStreams):
+		return []string{"Too many live streams are open right now. Try again in a moment."}
 	case code == http.StatusBadRequest:
 		return []string{"The backend refused the request: " + status.Convert(err).Message() + "."}
 	case code == http.StatusServiceUnavailable:

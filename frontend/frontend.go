@@ -29,15 +29,21 @@ type Config struct {
 	LiveTimeout  time.Duration // deadline of one live (SSE) stream (default 5m)
 	MaxPageItems int32         // largest getAll / getStream length the page accepts (default 1000)
 	MaxLiveItems int32         // largest length the live view accepts (default 100_000)
-	Logger       *slog.Logger  // nil: discard
+	// MaxLiveStreams bounds the live streams open at once (default 100).
+	// Each holds a backend stream on the shared connection for up to
+	// LiveTimeout; unbounded, they could use up the connection's concurrent
+	// stream limit and starve the page.
+	MaxLiveStreams int
+	Logger         *slog.Logger // nil: discard
 }
 
 // DefaultConfig is what `grpcplay frontend` runs with.
 var DefaultConfig = Config{
-	Timeout:      5 * time.Second,
-	LiveTimeout:  5 * time.Minute,
-	MaxPageItems: 1000,
-	MaxLiveItems: 100_000,
+	Timeout:        5 * time.Second,
+	LiveTimeout:    5 * time.Minute,
+	MaxPageItems:   1000,
+	MaxLiveItems:   100_000,
+	MaxLiveStreams: 100,
 }
 
 // Defaults of the page's query parameters: what the post's page shows.
@@ -46,7 +52,6 @@ const (
 	defaultItems       = 10
 	defaultStream      = 5
 	defaultLiveLength  = 100
-	maxNameBytes       = 1024
 	readyTimeout       = 2 * time.Second
 	maxHeaderBytes     = 64 << 10
 	readHeaderTimeout  = 5 * time.Second
@@ -69,6 +74,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLiveItems <= 0 {
 		c.MaxLiveItems = d.MaxLiveItems
 	}
+	if c.MaxLiveStreams <= 0 {
+		c.MaxLiveStreams = d.MaxLiveStreams
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -77,14 +85,18 @@ func (c Config) withDefaults() Config {
 
 // Server serves the frontend over HTTP.
 type Server struct {
-	cfg       Config
-	backend   Backend
-	log       *slog.Logger
-	pages     *pages
-	handler   http.Handler
-	http      *http.Server
-	baseCtx   context.Context
-	cancelAll context.CancelFunc
+	cfg     Config
+	backend Backend
+	log     *slog.Logger
+	pages   *pages
+	handler http.Handler
+	http    *http.Server
+	// liveCtx ends when Shutdown starts. Live streams watch it because they
+	// run far longer than any request and http.Server.Shutdown waits for
+	// them; page requests do not, so that they finish within the grace.
+	liveCtx   context.Context
+	endLive   context.CancelFunc
+	liveSlots chan struct{}
 }
 
 // New builds a Server that calls b. Templates are parsed here, once; a
@@ -93,9 +105,8 @@ func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages()}
 	s.handler = s.routes()
-	// Live streams run far longer than any request; http.Server.Shutdown
-	// does not interrupt them, so they watch this context too.
-	s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
+	s.liveCtx, s.endLive = context.WithCancel(context.Background())
+	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
@@ -105,10 +116,9 @@ func New(cfg Config, b Backend) *Server {
 		WriteTimeout:   cfg.Timeout + writeTimeoutMargin,
 		IdleTimeout:    idleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
-		BaseContext:    func(net.Listener) context.Context { return s.baseCtx },
 		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
-	s.http.RegisterOnShutdown(s.cancelAll)
+	s.http.RegisterOnShutdown(s.endLive)
 	return s
 }
 
@@ -131,7 +141,6 @@ func (s *Server) Serve(lis net.Listener) error {
 // the requests in flight. When ctx ends first, it closes every connection.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
-	s.cancelAll()
 	if err != nil {
 		s.log.Warn("grace period over; closing connections", "error", err)
 		return errors.Join(err, s.http.Close())

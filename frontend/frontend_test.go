@@ -604,12 +604,12 @@ func TestShutdownEndsLiveStreams(t *testing.T) {
 	if err := srv.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if err := <-served; err != nil {
+	if err := waitFor(t, served, "Serve to return"); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
-	<-fake.cancelled
+	waitFor(t, fake.cancelled, "the backend stream to be cancelled")
 	// The stream ends with a message, not a dropped connection.
-	if last := <-lastEvent; last.name != "error" || !strings.Contains(last.data, "shutting down") {
+	if last := waitFor(t, lastEvent, "the last event"); last.name != "error" || !strings.Contains(last.data, "shutting down") {
 		t.Errorf("last event %+v", last)
 	}
 }
@@ -646,5 +646,132 @@ func TestNewTakesDefaults(t *testing.T) {
 	if s.http.ReadHeaderTimeout == 0 || s.http.ReadTimeout == 0 || s.http.WriteTimeout <= time.Second ||
 		s.http.IdleTimeout == 0 || s.http.MaxHeaderBytes == 0 {
 		t.Errorf("http.Server lacks a timeout or limit: %+v", s.http)
+	}
+}
+
+// waitFor receives from ch; the bound only turns a hang into a failure.
+func waitFor[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// gatedBackend answers only once release is closed, and reports each call
+// it receives on entered.
+type gatedBackend struct {
+	entered chan string
+	release chan struct{}
+}
+
+func (b *gatedBackend) wait(ctx context.Context, call string) error {
+	b.entered <- call
+	select {
+	case <-b.release:
+		return nil
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+func (b *gatedBackend) SayHello(ctx context.Context, name string) (string, error) {
+	return "Hello " + name + "!", b.wait(ctx, "sayHello")
+}
+
+func (b *gatedBackend) GetAll(ctx context.Context, n int32) ([]*api.Item, error) {
+	if err := b.wait(ctx, "getAll"); err != nil {
+		return nil, err
+	}
+	return []*api.Item{backend.NewItem(1)}, nil
+}
+
+func (b *gatedBackend) GetStream(ctx context.Context, n int32) iter.Seq2[*api.Item, error] {
+	return func(yield func(*api.Item, error) bool) {
+		if err := b.wait(ctx, "getStream"); err != nil {
+			yield(nil, err)
+			return
+		}
+		yield(backend.NewItem(1), nil)
+	}
+}
+
+func (b *gatedBackend) Ready(context.Context) error { return nil }
+
+// A page request in flight when shutdown starts must still get its page:
+// a rolling update must not turn into errors for the users of the old pod.
+func TestShutdownLetsPageRequestsFinish(t *testing.T) {
+	gate := &gatedBackend{entered: make(chan string, 3), release: make(chan struct{})}
+	srv := New(Config{}, gate)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+
+	type page struct {
+		code int
+		body string
+	}
+	got := make(chan page, 1)
+	go func() {
+		resp, err := http.Get("http://" + lis.Addr().String() + "/")
+		if err != nil {
+			got <- page{body: err.Error()}
+			return
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		got <- page{resp.StatusCode, string(body)}
+	}()
+	for range 3 {
+		waitFor(t, gate.entered, "the page's backend calls")
+	}
+
+	shutdown := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shutdown <- srv.Shutdown(ctx)
+	}()
+	waitFor(t, srv.liveCtx.Done(), "shutdown to start")
+	close(gate.release)
+
+	p := waitFor(t, got, "the page")
+	if p.code != http.StatusOK || !strings.Contains(p.body, "Hello Gonzalo!") {
+		t.Fatalf("page in flight during shutdown: %d\n%s", p.code, p.body)
+	}
+	if err := waitFor(t, shutdown, "Shutdown"); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := waitFor(t, served, "Serve to return"); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+}
+
+func TestLiveStreamsAreBounded(t *testing.T) {
+	fake := &endlessBackend{cancelled: make(chan struct{})}
+	ts := newFrontend(t, Config{MaxLiveStreams: 1}, fake)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", ts.URL+"/live/events?length=100000", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Body.Close()
+	if _, err := readEvents(first.Body, func(sseEvent) bool { return true }); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := get(t, ts.URL+"/live/events?length=10")
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Too many live streams") {
+		t.Fatalf("second live stream: %d %q; want 503 saying why", resp.StatusCode, body)
 	}
 }

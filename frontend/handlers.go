@@ -73,12 +73,13 @@ func (s *Server) parsePage(q url.Values) (pageForm, pageRequest, error) {
 	return form, req, nil
 }
 
+// checkName catches what the backend cannot be asked at all: gRPC refuses to
+// send a string that is not UTF-8. The length limit is the backend's, whose
+// InvalidArgument comes back as a 400 with its message.
 func checkName(name string) string {
 	switch {
 	case name == "":
 		return "name is empty: enter a name to greet."
-	case len(name) > maxNameBytes:
-		return fmt.Sprintf("name is %d bytes long; the limit is %d bytes.", len(name), maxNameBytes)
 	case !utf8.ValidString(name):
 		return "name is not valid UTF-8 text."
 	}
@@ -177,10 +178,18 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		return
 	}
-	// The request's context ends when the browser goes away or the server
-	// shuts down; either cancels the backend stream.
+	select {
+	case s.liveSlots <- struct{}{}:
+		defer func() { <-s.liveSlots }()
+	default:
+		s.plainError(w, r, errTooManyLiveStreams)
+		return
+	}
+	// The browser going away, the deadline or the server shutting down
+	// cancels the backend stream.
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LiveTimeout)
 	defer cancel()
+	defer context.AfterFunc(s.liveCtx, cancel)()
 
 	rc := http.NewResponseController(w)
 	h := w.Header()
@@ -227,7 +236,7 @@ func (s *Server) streamFailed(r *http.Request, send func(event, data string) err
 	code := HTTPStatus(err)
 	s.logFailure(r, code, err)
 	msg := strings.Join(userMessages(err, code), " ")
-	if s.baseCtx.Err() != nil {
+	if s.liveCtx.Err() != nil {
 		msg = "The frontend is shutting down. Reload the page to start again."
 	}
 	_ = send("error", msg)

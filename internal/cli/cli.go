@@ -37,6 +37,10 @@ Run "grpcplay COMMAND --help" for a command's settings.
 // errUsage marks errors that should exit with status 2.
 var errUsage = errors.New("usage")
 
+// errReported marks a usage error that the flag package already printed,
+// with the command's usage, so Execute does not print it again.
+var errReported = errors.New("reported")
+
 // Main is one run of the grpcplay command.
 type Main struct {
 	Stdout io.Writer
@@ -84,7 +88,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		fmt.Fprintf(stderr, "grpcplay: %v\n", err)
+		if !errors.Is(err, errReported) {
+			fmt.Fprintf(stderr, "grpcplay: %v\n", err)
+		}
 		return 2
 	}
 	err := m.Run(ctx)
@@ -153,8 +159,12 @@ func (m *Main) ParseFlags(args []string) error {
 		fmt.Fprintf(fs.Output(), "Usage: grpcplay %s [flags]%s\n\nFlags:\n", m.command, positional)
 		fs.PrintDefaults()
 	}
-	if err := applyEnv(fs, m.Getenv); err != nil {
-		return err
+	// A container's health check must not change with the variables set
+	// for the server it checks.
+	if m.command != "healthcheck" {
+		if err := applyEnv(fs, m.Getenv); err != nil {
+			return err
+		}
 	}
 	// Flags may follow the arguments too, as in "call items 3 -o json", and a
 	// negative length is an argument, not a flag, so that the backend can
@@ -167,7 +177,10 @@ func (m *Main) ParseFlags(args []string) error {
 			continue
 		}
 		if err := fs.Parse(rest); err != nil {
-			return err
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return fmt.Errorf("%w: %w", errReported, err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -177,6 +190,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if positional == "" && len(m.callArgs) > 0 {
 		return fmt.Errorf("%s takes no arguments, got %q", m.command, m.callArgs)
+	}
+	if err := m.validate(); err != nil {
+		return err
 	}
 	m.log = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: m.logLevel}))
 	m.backendCfg.Logger = m.log
@@ -204,10 +220,11 @@ func (m *Main) frontendFlags(fs *flag.FlagSet) {
 	d := frontend.DefaultConfig
 	m.frontendCfg = d
 	fs.StringVar(&m.httpAddr, "http-addr", ":5000", "address the web frontend listens on")
-	fs.DurationVar(&m.frontendCfg.Timeout, "timeout", d.Timeout, "deadline of one page's backend calls")
+	fs.DurationVar(&m.frontendCfg.Timeout, "page-timeout", d.Timeout, "deadline of one page's backend calls")
 	fs.DurationVar(&m.frontendCfg.LiveTimeout, "live-timeout", d.LiveTimeout, "deadline of one live stream")
 	fs.Var(int32Flag{&m.frontendCfg.MaxPageItems}, "max-page-items", "largest length the page accepts")
 	fs.Var(int32Flag{&m.frontendCfg.MaxLiveItems}, "max-live-items", "largest length the live view accepts")
+	fs.IntVar(&m.frontendCfg.MaxLiveStreams, "max-live-streams", d.MaxLiveStreams, "live streams open at once; more get 503")
 }
 
 func (m *Main) targetFlag(fs *flag.FlagSet) {
@@ -230,12 +247,17 @@ func (m *Main) Wait(ctx context.Context) error {
 		m.log.Info("shutting down", "grace", m.grace)
 		return nil
 	case err := <-m.serveErr:
+		// That server has stopped: Close must not wait for it again.
+		m.servers--
+		if err == nil {
+			err = errors.New("a server stopped unexpectedly")
+		}
 		return err
 	}
 }
 
-// Close stops the servers gracefully: the frontend first, so that it sends
-// no new calls, then the backend, each within the grace period.
+// Close stops the servers gracefully, within one grace period: the frontend
+// first, so that it sends no new calls, then the backend.
 func (m *Main) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), m.grace)
 	defer cancel()
@@ -349,4 +371,41 @@ func parseInt32(s string) (int32, error) {
 		return 0, fmt.Errorf("%q is not a whole number", s)
 	}
 	return int32(n), nil
+}
+
+// validate refuses settings that would make every call fail, or that a zero
+// would silently turn into a default.
+func (m *Main) validate() error {
+	var errs []error
+	positive := func(name string, d time.Duration) {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("--%s must be more than 0, got %v", name, d))
+		}
+	}
+	switch m.command {
+	case "serve", "backend", "frontend":
+		if m.grace < 0 {
+			errs = append(errs, fmt.Errorf("--grace must not be negative, got %v", m.grace))
+		}
+	case "call", "healthcheck":
+		positive("timeout", m.callTimeout)
+	}
+	if m.command == "serve" || m.command == "backend" {
+		if err := m.backendCfg.Limits.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+		positive("max-connection-age", m.backendCfg.MaxConnectionAge)
+	}
+	if m.command == "serve" || m.command == "frontend" {
+		f := m.frontendCfg
+		positive("page-timeout", f.Timeout)
+		positive("live-timeout", f.LiveTimeout)
+		if f.MaxPageItems < 1 || f.MaxLiveItems < 1 || f.MaxLiveStreams < 1 {
+			errs = append(errs, fmt.Errorf("--max-page-items, --max-live-items and --max-live-streams must be at least 1"))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	return nil
 }

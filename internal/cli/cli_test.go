@@ -182,6 +182,14 @@ func TestUsage(t *testing.T) {
 		{[]string{"backend", "extra"}, nil, 2, "takes no arguments"},
 		{[]string{"backend"}, map[string]string{"GRPCPLAY_GRACE": "soon"}, 2, "GRPCPLAY_GRACE"},
 		{[]string{"frontend", "--log-level", "loud"}, nil, 2, "log-level"},
+		{[]string{"backend", "--max-items", "-1"}, nil, 2, "max items -1 must be between 1 and 150000"},
+		{[]string{"backend", "--max-items", "1000000"}, nil, 2, "4 MiB message limit"},
+		{[]string{"serve", "--max-stream-items", "0"}, nil, 2, "max stream items 0 must be at least 1"},
+		{[]string{"backend", "--max-connection-age", "0s"}, nil, 2, "--max-connection-age must be more than 0"},
+		{[]string{"frontend", "--page-timeout", "-1s"}, nil, 2, "--page-timeout must be more than 0"},
+		{[]string{"frontend", "--max-live-streams", "0"}, nil, 2, "--max-live-streams must be at least 1"},
+		{[]string{"call", "--timeout", "0s", "hello", "x"}, nil, 2, "--timeout must be more than 0"},
+		{[]string{"serve", "--grace", "-1s"}, nil, 2, "--grace must not be negative"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.args), func(t *testing.T) {
@@ -196,9 +204,9 @@ func TestUsage(t *testing.T) {
 // Every setting and its default are documented by --help.
 func TestHelpDocumentsEverySetting(t *testing.T) {
 	for cmd, wants := range map[string][]string{
-		"serve":       {"-grpc-addr", "-http-addr", "-max-items", "-max-stream-items", "-max-name-bytes", "-timeout", "-grace", "-log-level", "default \":50051\"", "default \":5000\""},
+		"serve":       {"-grpc-addr", "-http-addr", "-max-items", "-max-stream-items", "-max-name-bytes", "-page-timeout", "-grace", "-log-level", "default \":50051\"", "default \":5000\""},
 		"backend":     {"-grpc-addr", "GRPCPLAY_GRPC_ADDR", "BACKEND_PORT", "-max-connection-age", "default 100000", "default 10000000", "default 1024"},
-		"frontend":    {"-backend", "BACKEND_HOST", "dns:///localhost:50051", "-http-addr", "-max-page-items", "-max-live-items"},
+		"frontend":    {"-backend", "BACKEND_HOST", "dns:///localhost:50051", "-http-addr", "-page-timeout", "-max-page-items", "-max-live-items", "-max-live-streams"},
 		"call":        {"-backend", "-o", "hello NAME | items N | stream N", "default 10s"},
 		"healthcheck": {"-grpc", "-http"},
 	} {
@@ -231,5 +239,22 @@ func TestServeFailsWhenPortIsTaken(t *testing.T) {
 	code, _, stderr := execute(t, nil, "backend", "--grpc-addr", m.GRPCAddr())
 	if code != 1 || !strings.Contains(stderr, "address already in use") {
 		t.Fatalf("exit %d, stderr %q; want 1 and the listen error", code, stderr)
+	}
+}
+
+// A flag error is printed once, with the command's usage.
+func TestFlagErrorIsPrintedOnce(t *testing.T) {
+	code, _, stderr := execute(t, nil, "backend", "--no-such-flag")
+	if code != 2 || strings.Count(stderr, "no-such-flag") != 1 || !strings.Contains(stderr, "Usage: grpcplay backend") {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// The health check ignores the environment meant for the servers.
+func TestHealthcheckIgnoresServerEnvironment(t *testing.T) {
+	m := startServe(t, nil)
+	code, _, stderr := execute(t, map[string]string{"GRPCPLAY_TIMEOUT": "0s", "GRPCPLAY_GRPC": "127.0.0.1:1"}, "healthcheck", "--grpc", m.GRPCAddr())
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }
