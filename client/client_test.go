@@ -244,3 +244,35 @@ type fixedHealth struct {
 func (h *fixedHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
 	return &healthpb.HealthCheckResponse{Status: h.status}, nil
 }
+
+// streamDeadlineServer reports the deadline each stream arrives with.
+type streamDeadlineServer struct {
+	api.UnimplementedApiServer
+	deadlines chan time.Duration
+}
+
+func (s *streamDeadlineServer) GetStream(_ *api.ApiRequest, stream grpc.ServerStreamingServer[api.Item]) error {
+	d, ok := stream.Context().Deadline()
+	if !ok {
+		s.deadlines <- 0
+		return nil
+	}
+	s.deadlines <- time.Until(d)
+	return nil
+}
+
+func TestClientAddsDefaultStreamDeadline(t *testing.T) {
+	rec := &streamDeadlineServer{deadlines: make(chan time.Duration, 1)}
+	srv := grpc.NewServer()
+	api.RegisterApiServer(srv, rec)
+	c := newClient(t, serve(t, srv), client.WithTimeout(time.Second), client.WithStreamTimeout(3*time.Minute))
+	for _, err := range c.GetStream(t.Context(), 1) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The stream gets its own, longer deadline, not the unary one.
+	if d := <-rec.deadlines; d <= time.Minute || d > 3*time.Minute {
+		t.Fatalf("stream without a deadline reached the server with %v left, want (1m, 3m]", d)
+	}
+}

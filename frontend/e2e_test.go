@@ -11,7 +11,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/connectivity"
 
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/backend/backendtest"
@@ -207,31 +206,31 @@ func TestBrowser(t *testing.T) {
 		}
 
 		backendtest.StartAt(t, addr, backend.Config{})
-		waitReady(t, ctx, c.Conn())
-		if status := navigate(t, ctx, ts.URL+"/"); status != 200 {
-			t.Fatalf("after the backend returned: status %d", status)
-		}
+		reloadUntilOK(t, ctx, ts.URL+"/", c.Conn())
 		if got := text(t, ctx, "greeting"); got != "Hello Gonzalo!" {
 			t.Errorf("greeting %q", got)
 		}
 	})
 }
 
-// waitReady waits until the client has reconnected by itself.
-func waitReady(t *testing.T, ctx context.Context, conn *grpc.ClientConn) {
+// reloadUntilOK reloads url, as a user would, until the page is back. Nothing
+// but the page requests themselves helps the client reconnect; between two
+// tries it waits for the connection's state to change, not for a time.
+func reloadUntilOK(t *testing.T, ctx context.Context, url string, conn *grpc.ClientConn) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {
 		state := conn.GetState()
-		if state == connectivity.Ready {
+		status := navigate(t, ctx, url)
+		if status == 200 {
 			return
 		}
-		if state == connectivity.Idle {
-			conn.Connect()
+		if status != 503 {
+			t.Fatalf("while the backend came back: status %d", status)
 		}
-		if !conn.WaitForStateChange(ctx, state) {
-			t.Fatalf("client did not reconnect; state %v", state)
+		if !conn.WaitForStateChange(waitCtx, state) {
+			t.Fatalf("the page did not recover; connection state %v", conn.GetState())
 		}
 	}
 }
