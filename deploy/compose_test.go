@@ -486,3 +486,27 @@ func checkImage(t *testing.T, repo, image string) {
 		t.Errorf("`grpcplay version` printed %q, want the VERSION build arg %q", strings.TrimSpace(version), testTag)
 	}
 }
+
+// Users run Compose v2 (`docker compose`); this machine has docker-compose
+// 1.29. The file must be valid for every Compose installed, so each one
+// checks it; the engine is not needed for that.
+func TestComposeFileIsValidForEachCompose(t *testing.T) {
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	for _, command := range [][]string{{"docker", "compose"}, {"docker-compose"}} {
+		if exec.Command(command[0], append(command[1:], "version")...).Run() != nil {
+			continue
+		}
+		args := append(command[1:], "-f", filepath.Join(repo, "docker-compose.yml"), "config", "-q")
+		if out, err := exec.Command(command[0], args...).CombinedOutput(); err != nil {
+			t.Errorf("%s config: %v\n%s", strings.Join(command, " "), err, out)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Skip("no Compose installed")
+	}
+}
