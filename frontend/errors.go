@@ -3,8 +3,10 @@ package frontend
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strings"
 
 	"google.golang.org/grpc/codes"
@@ -27,6 +29,29 @@ var errNotFound = errors.New("no such page")
 // errTooManyLiveStreams refuses a live stream beyond Config.MaxLiveStreams.
 var errTooManyLiveStreams = errors.New("too many live streams are open")
 
+// panicError is a panic caught in one of a request's goroutines. Left alone,
+// such a panic would end the whole process, not just the request.
+type panicError struct {
+	value any
+	stack []byte
+}
+
+func (e *panicError) Error() string {
+	return fmt.Sprintf("panic: %v\n%s", e.value, e.stack)
+}
+
+// recovered runs f and turns its panic into a *panicError.
+func recovered(f func() error) func() error {
+	return func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = &panicError{value: p, stack: debug.Stack()}
+			}
+		}()
+		return f()
+	}
+}
+
 // statusClientClosedRequest is nginx's status for a client that left before
 // its answer: nobody sees it, and it is no failure of the frontend's.
 const statusClientClosedRequest = 499
@@ -36,9 +61,12 @@ const statusClientClosedRequest = 499
 // agree.
 func HTTPStatus(err error) int {
 	var input *inputError
+	var panicked *panicError
 	switch {
 	case err == nil:
 		return http.StatusOK
+	case errors.As(err, &panicked):
+		return http.StatusInternalServerError
 	case errors.As(err, &input):
 		return http.StatusBadRequest
 	case errors.Is(err, errNotFound):
@@ -90,6 +118,8 @@ func userMessages(err error, code int) []string {
 		return []string{"The backend does not implement this call."}
 	case code == http.StatusNotFound:
 		return []string{"There is no page at this address."}
+	case code == http.StatusInternalServerError:
+		return []string{"Something went wrong in the frontend. It has been logged."}
 	default:
 		return []string{"The backend failed to answer the request."}
 	}

@@ -775,3 +775,26 @@ func TestLiveStreamsAreBounded(t *testing.T) {
 		t.Fatalf("second live stream: %d %q; want 503 saying why", resp.StatusCode, body)
 	}
 }
+
+// panickingBackend fails the way a bug would.
+type panickingBackend struct{ blockingBackend }
+
+func (*panickingBackend) GetAll(context.Context, int32) ([]*api.Item, error) {
+	panic("bug in the backend client")
+}
+
+// A bug in one request answers a plain 500, without the stack, and the
+// server goes on serving.
+func TestPanicInAHandlerIsAPlain500(t *testing.T) {
+	ts := newFrontend(t, Config{Timeout: time.Second}, &panickingBackend{})
+	resp, body := get(t, ts.URL+"/")
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, "Something went wrong in the frontend.") {
+		t.Fatalf("status %d; want 500 with a plain message:\n%s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, "goroutine") || strings.Contains(body, "bug in") {
+		t.Fatalf("the 500 page shows the panic:\n%s", body)
+	}
+	if resp, _ := get(t, ts.URL+"/healthz"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz after the panic: %d", resp.StatusCode)
+	}
+}

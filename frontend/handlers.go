@@ -117,15 +117,15 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	data := indexData{Form: form, Length: req.items, Streamed: req.stream}
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
+	g.Go(recovered(func() (err error) {
 		data.Greeting, err = s.backend.SayHello(ctx, req.name)
 		return err
-	})
-	g.Go(func() (err error) {
+	}))
+	g.Go(recovered(func() (err error) {
 		data.Items, err = s.backend.GetAll(ctx, req.items)
 		return err
-	})
-	g.Go(func() error {
+	}))
+	g.Go(recovered(func() error {
 		for item, err := range s.backend.GetStream(ctx, req.stream) {
 			if err != nil {
 				return err
@@ -133,7 +133,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 			data.Stream = append(data.Stream, item)
 		}
 		return nil
-	})
+	}))
 	if err := g.Wait(); err != nil {
 		s.renderError(w, r, err, &form)
 		return
