@@ -172,4 +172,3 @@ func TestSustainedLoad(t *testing.T) {
 			mib(warm.heapInuse), mib(end.heapInuse), mib(limit))
 	}
 }
-
