@@ -99,7 +99,7 @@ func NewServer(cfg Config) *Server {
 		// building and sending it; failing here says why, as ResourceExhausted.
 		grpc.MaxSendMsgSize(api.MaxReplyBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
-		grpc.ConnectionTimeout(10*time.Second),
+		grpc.ConnectionTimeout(10 * time.Second),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
 			MaxConnectionIdle:     15 * time.Minute,
 			MaxConnectionAge:      cfg.MaxConnectionAge,
