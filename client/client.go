@@ -53,6 +53,7 @@ type Client struct {
 	health        healthpb.HealthClient
 	timeout       time.Duration
 	streamTimeout time.Duration
+	resolved      *resolvedAddrs
 }
 
 // Option changes how New connects or calls.
@@ -90,8 +91,10 @@ func New(target string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(&s)
 	}
+	resolved := &resolvedAddrs{}
 	dial := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithResolvers(resolved.builders()...),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		// No keepalive pings by default: gRPC servers in C core, such as the
 		// post's Python server, answer pings more often than every five
@@ -115,6 +118,7 @@ func New(target string, opts ...Option) (*Client, error) {
 		health:        healthpb.NewHealthClient(conn),
 		timeout:       s.timeout,
 		streamTimeout: s.streamTimeout,
+		resolved:      resolved,
 	}, nil
 }
 
