@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -35,6 +37,12 @@ type Config struct {
 	MaxConnectionAgeGrace time.Duration
 	// MaxConcurrentStreams bounds the calls one connection may run at once.
 	MaxConcurrentStreams uint32
+	// KeepaliveMinTime is how often a client may ping. Pings any more often
+	// earn a GOAWAY "too_many_pings" after two strikes.
+	KeepaliveMinTime time.Duration
+	// TLS, when set, serves TLS with this config (see internal/tlsconfig);
+	// nil serves plaintext, as the post does.
+	TLS *tls.Config
 	// Logger gets one line per call, at info level, and the server's
 	// warnings and errors. nil discards them.
 	Logger *slog.Logger
@@ -52,6 +60,7 @@ var DefaultConfig = Config{
 	MaxConnectionAge:      5 * time.Minute,
 	MaxConnectionAgeGrace: 30 * time.Second,
 	MaxConcurrentStreams:  1000,
+	KeepaliveMinTime:      10 * time.Second,
 }
 
 func (c Config) withDefaults() Config {
@@ -74,6 +83,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxConcurrentStreams == 0 {
 		c.MaxConcurrentStreams = d.MaxConcurrentStreams
 	}
+	if c.KeepaliveMinTime == 0 {
+		c.KeepaliveMinTime = d.KeepaliveMinTime
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -95,8 +107,11 @@ func NewServer(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{health: health.NewServer(), log: cfg.Logger}
 	observe, observing := telemetry.GRPCServerOptions(cfg.Metrics, cfg.TracerProvider)
-	s.grpc = grpc.NewServer(append(observe,
+	opts := append(observe,
 		grpc.MaxRecvMsgSize(maxRecvBytes),
+		// A reply over the client's limit would fail there after the work of
+		// building and sending it; failing here says why, as ResourceExhausted.
+		grpc.MaxSendMsgSize(api.MaxReplyBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
 		grpc.ConnectionTimeout(10*time.Second),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
@@ -108,12 +123,16 @@ func NewServer(cfg Config) *Server {
 		}),
 		// Clients may ping idle connections, but no more than this often.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             10 * time.Second,
+			MinTime:             cfg.KeepaliveMinTime,
 			PermitWithoutStream: true,
 		}),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
-	)...)
+	)
+	if cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	api.RegisterApiServer(s.grpc, NewService(cfg.Limits))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

@@ -34,7 +34,7 @@ func (m *Main) runCall(ctx context.Context) error {
 		}
 		length = n
 	}
-	c, err := client.New(m.target, client.WithTimeout(m.callTimeout), client.WithStreamTimeout(m.callTimeout))
+	c, err := client.New(m.target, append(m.clientOptions(), client.WithTimeout(m.callTimeout), client.WithStreamTimeout(m.callTimeout))...)
 	if err != nil {
 		return fmt.Errorf("backend target %q: %w", m.target, err)
 	}

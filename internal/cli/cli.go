@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
+	"github.com/grpcplay/grpcplay/internal/tlsconfig"
 	"github.com/grpcplay/grpcplay/internal/version"
 )
 
@@ -75,6 +77,11 @@ type Main struct {
 	client      *client.Client
 	serveErr    chan error
 	servers     int
+
+	// TLS and mTLS between frontend and backend (tls.go).
+	serverTLS        tlsconfig.Server
+	backendTLS       tlsconfig.Client
+	backendClientTLS *tls.Config
 
 	// Observability (issue 5), in observe.go.
 	logFormat   string
@@ -164,6 +171,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fmt.Fprint(m.Stderr, usage)
 		return fmt.Errorf("unknown command %q", m.command)
 	}
+	m.tlsFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: grpcplay %s [flags]%s\n\nFlags:\n", m.command, positional)
 		fs.PrintDefaults()
@@ -324,7 +332,7 @@ func (m *Main) runBackend(ctx context.Context) error {
 	if err := m.startBackend(); err != nil {
 		return err
 	}
-	m.log.Info("backend listening", "addr", m.GRPCAddr(), "version", version.String())
+	m.log.Info("backend listening", "addr", m.GRPCAddr(), "security", m.backendSecurity(), "version", version.String())
 	return nil
 }
 
@@ -349,8 +357,8 @@ func (m *Main) startBackend() error {
 }
 
 func (m *Main) startFrontend() error {
-	c, err := client.New(m.target, client.WithDialOptions(
-		telemetry.GRPCClientOptions(m.frontendCfg.Metrics, m.frontendCfg.TracerProvider)...))
+	c, err := client.New(m.target, append(m.clientOptions(), client.WithDialOptions(
+		telemetry.GRPCClientOptions(m.frontendCfg.Metrics, m.frontendCfg.TracerProvider)...))...)
 	if err != nil {
 		return fmt.Errorf("backend target %q: %w", m.target, err)
 	}
@@ -426,6 +434,9 @@ func (m *Main) validate() error {
 		if f.MaxPageItems < 1 || f.MaxLiveItems < 1 || f.MaxLiveStreams < 1 {
 			errs = append(errs, fmt.Errorf("--max-page-items, --max-live-items and --max-live-streams must be at least 1"))
 		}
+	}
+	if err := m.loadTLS(); err != nil {
+		errs = append(errs, err)
 	}
 	errs = append(errs, m.validateObservability()...)
 	if err := errors.Join(errs...); err != nil {
