@@ -14,7 +14,7 @@ func TestK8sPodsAreAnnotatedForScraping(t *testing.T) {
 	m := loadBase(t)
 	for _, tt := range []struct {
 		deployment, port string
-		number            int32
+		number           int32
 	}{
 		{"backend", "metrics", defaultMetricsPort},
 		{"frontend", "http", defaultHTTPPort},
