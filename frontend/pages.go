@@ -172,6 +172,9 @@ func secure(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy",
 			"default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
+		// frame-ancestors 'none' denies framing; this says it to browsers
+		// older than CSP 2.
+		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		next.ServeHTTP(w, r)
 	})
