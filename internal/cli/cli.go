@@ -18,6 +18,7 @@ import (
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
+	"github.com/grpcplay/grpcplay/gateway"
 	"github.com/grpcplay/grpcplay/internal/version"
 )
 
@@ -73,6 +74,11 @@ type Main struct {
 	client      *client.Client
 	serveErr    chan error
 	servers     int
+
+	// REST/JSON gateway: see rest.go.
+	restAddr string
+	restLis  net.Listener
+	restSrv  *gateway.Server
 }
 
 // NewMain returns a Main wired to the process's stdio and environment.
@@ -124,10 +130,12 @@ func (m *Main) ParseFlags(args []string) error {
 	case "serve":
 		m.backendFlags(fs)
 		m.frontendFlags(fs)
+		m.restFlags(fs)
 		m.serverFlags(fs)
 		m.run = m.runServe
 	case "backend":
 		m.backendFlags(fs)
+		m.restFlags(fs)
 		m.serverFlags(fs)
 		m.run = m.runBackend
 	case "frontend":
@@ -268,6 +276,7 @@ func (m *Main) Close() error {
 	if m.client != nil {
 		errs = append(errs, m.client.Close())
 	}
+	errs = append(errs, m.closeREST(ctx))
 	if m.backendSrv != nil {
 		m.backendSrv.Shutdown(ctx)
 	}
@@ -323,7 +332,7 @@ func (m *Main) startBackend() error {
 	m.backendSrv = backend.NewServer(m.backendCfg)
 	m.servers++
 	go func() { m.serveErr <- m.backendSrv.Serve(lis) }()
-	return nil
+	return m.startREST()
 }
 
 func (m *Main) startFrontend() error {
