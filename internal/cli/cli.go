@@ -20,6 +20,7 @@ import (
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
+	"github.com/grpcplay/grpcplay/gateway"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 	"github.com/grpcplay/grpcplay/internal/tlsconfig"
 	"github.com/grpcplay/grpcplay/internal/version"
@@ -89,11 +90,16 @@ type Main struct {
 	metricsLis  net.Listener
 	metricsSrv  *http.Server
 	tracing     *telemetry.Tracing
+
+	// REST/JSON gateway: see rest.go.
+	restAddr string
+	restLis  net.Listener
+	restSrv  *gateway.Server
 }
 
 // NewMain returns a Main wired to the process's stdio and environment.
 func NewMain(stdout, stderr io.Writer, getenv func(string) string) *Main {
-	return &Main{Stdout: stdout, Stderr: stderr, Getenv: getenv, serveErr: make(chan error, 3)}
+	return &Main{Stdout: stdout, Stderr: stderr, Getenv: getenv, serveErr: make(chan error, 4)}
 }
 
 // Execute runs the whole command and returns the process exit status. It
@@ -140,10 +146,12 @@ func (m *Main) ParseFlags(args []string) error {
 	case "serve":
 		m.backendFlags(fs)
 		m.frontendFlags(fs)
+		m.restFlags(fs)
 		m.serverFlags(fs)
 		m.run = m.runServe
 	case "backend":
 		m.backendFlags(fs)
+		m.restFlags(fs)
 		m.serverFlags(fs)
 		m.run = m.runBackend
 	case "frontend":
@@ -296,6 +304,7 @@ func (m *Main) Close() error {
 	if m.client != nil {
 		errs = append(errs, m.client.Close())
 	}
+	errs = append(errs, m.closeREST(ctx))
 	if m.backendSrv != nil {
 		m.backendSrv.Shutdown(ctx)
 	}
@@ -353,7 +362,10 @@ func (m *Main) startBackend() error {
 	m.backendSrv = backend.NewServer(m.backendCfg)
 	m.servers++
 	go func() { m.serveErr <- m.backendSrv.Serve(lis) }()
-	return m.startMetrics()
+	if err := m.startMetrics(); err != nil {
+		return err
+	}
+	return m.startREST()
 }
 
 func (m *Main) startFrontend() error {
