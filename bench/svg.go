@@ -228,4 +228,3 @@ func (r *Report) SVG() string {
 	_ = r.WriteSVG(&b)
 	return b.String()
 }
-
