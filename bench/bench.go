@@ -53,10 +53,10 @@ const (
 	MaxConcurrency = 1000
 )
 
-// Config says what to run. Zero fields take their defaults.
+// Config says what to run. Zero fields but Warmup take their defaults.
 type Config struct {
 	Duration    time.Duration // measured time of each case
-	Warmup      time.Duration // load before the measured time of each case, not counted
+	Warmup      time.Duration // load before the measured time of each case, not counted; 0: none
 	Lengths     []int32       // lengths of getAll and getStream; sayHello has none
 	Concurrency []int         // calls in flight at once
 	// Cases selects cases by transport ("grpc"), method ("items") or both
@@ -111,9 +111,6 @@ const (
 func (c Config) withDefaults() Config {
 	if c.Duration == 0 {
 		c.Duration = DefaultDuration
-	}
-	if c.Warmup == 0 {
-		c.Warmup = DefaultWarmup
 	}
 	if len(c.Lengths) == 0 {
 		c.Lengths = DefaultLengths

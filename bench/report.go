@@ -194,25 +194,30 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// TerminalProgress returns a Progress func that keeps one line per case on w
-// (stderr), rewritten in place, and leaves a summary line when the case ends.
-func TerminalProgress(w io.Writer) func(Progress) {
+// TerminalProgress returns a Progress func that writes one line per case to
+// w (stderr). On a terminal (live) the line is rewritten in place as the case
+// runs; otherwise only the finished line is written, so that a log stays clean.
+func TerminalProgress(w io.Writer, live bool) func(Progress) {
 	return func(p Progress) {
 		prefix := fmt.Sprintf("[%d/%d] %-34s", p.Index, p.Total, p.Case.String())
-		switch p.Phase {
-		case PhaseWarmup:
+		switch {
+		case p.Phase == PhaseDone:
+			res := p.Result
+			line := fmt.Sprintf("%s %s calls/s  p99 %s  %d errors", prefix, Short(res.CallsPerSec), millis(res.Latency.P99), res.Errors)
+			if live {
+				line = "\r" + line + "\x1b[K"
+			}
+			fmt.Fprintln(w, line)
+		case !live:
+		case p.Phase == PhaseWarmup:
 			fmt.Fprintf(w, "\r%s warming up\x1b[K", prefix)
-		case PhaseMeasure:
+		case p.Phase == PhaseMeasure:
 			rate := 0.0
 			if p.Elapsed > 0 {
 				rate = float64(p.Calls) / p.Elapsed.Seconds()
 			}
 			fmt.Fprintf(w, "\r%s %4.1f/%gs  %s calls  %s/s  %d errors\x1b[K",
 				prefix, p.Elapsed.Seconds(), p.Duration.Seconds(), Short(float64(p.Calls)), Short(rate), p.Errors)
-		case PhaseDone:
-			res := p.Result
-			fmt.Fprintf(w, "\r%s %s calls/s  p99 %s  %d errors\x1b[K\n",
-				prefix, Short(res.CallsPerSec), millis(res.Latency.P99), res.Errors)
 		}
 	}
 }

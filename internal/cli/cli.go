@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/bench"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
 	"github.com/grpcplay/grpcplay/internal/version"
@@ -28,6 +29,7 @@ Usage:
   grpcplay backend      the gRPC backend (api.Api, health, reflection)
   grpcplay frontend     the web frontend, calling a backend
   grpcplay call         call a backend: hello NAME | items N | stream N
+  grpcplay bench        gRPC against REST/JSON under load: a table, JSON or an SVG chart
   grpcplay healthcheck  exit 0 when the local servers are healthy (for containers)
   grpcplay version      print the version
 
@@ -73,6 +75,11 @@ type Main struct {
 	client      *client.Client
 	serveErr    chan error
 	servers     int
+
+	// bench: gRPC against REST/JSON (bench.go).
+	benchCfg bench.Config
+	benchFS  *flag.FlagSet
+	benchSVG string
 }
 
 // NewMain returns a Main wired to the process's stdio and environment.
@@ -141,6 +148,8 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&m.output, "o", "text", "output format: text or json")
 		positional = " hello NAME | items N | stream N"
 		m.run = m.runCall
+	case "bench":
+		m.benchFlags(fs)
 	case "healthcheck":
 		fs.StringVar(&m.checkGRPC, "grpc", "", "gRPC address whose health service must report SERVING (default localhost:50051 when neither flag is set)")
 		fs.StringVar(&m.checkHTTP, "http", "", "URL that must answer 200 (default http://localhost:5000/readyz when neither flag is set)")
@@ -403,6 +412,9 @@ func (m *Main) validate() error {
 		if f.MaxPageItems < 1 || f.MaxLiveItems < 1 || f.MaxLiveStreams < 1 {
 			errs = append(errs, fmt.Errorf("--max-page-items, --max-live-items and --max-live-streams must be at least 1"))
 		}
+	}
+	if m.command == "bench" {
+		errs = append(errs, m.validateBench()...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
