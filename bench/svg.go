@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 )
 
 // transportLabel and transportColor are the legend of the chart.
@@ -81,7 +82,7 @@ func (r *Report) panels() []panel {
 			p := panel{title: fmt.Sprintf("%s, %d concurrent", methodLabel[m], conc), metric: "items/s"}
 			for _, n := range r.Lengths {
 				if bars := barsOf(m, n, conc); bars != nil {
-					p.groups = append(p.groups, group{label: "length " + Short(float64(n)), bars: bars})
+					p.groups = append(p.groups, group{label: "length " + round(int64(n)), bars: bars})
 				}
 			}
 			if p.groups != nil {
@@ -179,7 +180,7 @@ func drawPanel(b *bytes.Buffer, p panel, px, py float64) {
 	}
 	for v := lo; v <= hi*1.001; v *= 10 {
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e5e7eb" stroke-width="1"/>`+"\n", left, y(v), left+width, y(v))
-		text(b, left-6, y(v)+4, 10, "end", "#6b7280", "", Short(v))
+		text(b, left-6, y(v)+4, 10, "end", "#6b7280", "", round(int64(math.Round(v))))
 	}
 	fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#9ca3af" stroke-width="1"/>`+"\n", left, bottom, left+width, bottom)
 	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" font-size="10" fill="#6b7280" text-anchor="middle" transform="rotate(-90 %.1f %.1f)">%s</text>`+"\n",
@@ -206,6 +207,20 @@ func drawPanel(b *bytes.Buffer, p panel, px, py float64) {
 		}
 		text(b, gx+groupWidth/2, bottom+16, 11, "middle", "#111827", "", g.label)
 	}
+}
+
+// round formats a whole number such as a length or a power of ten: 100k,
+// 1M, 1234.
+func round(n int64) string {
+	switch {
+	case n >= 1e9 && n%1e9 == 0:
+		return strconv.FormatInt(n/1e9, 10) + "G"
+	case n >= 1e6 && n%1e6 == 0:
+		return strconv.FormatInt(n/1e6, 10) + "M"
+	case n >= 1e3 && n%1e3 == 0:
+		return strconv.FormatInt(n/1e3, 10) + "k"
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func text(b *bytes.Buffer, x, y float64, size int, anchor, fill, weight, s string) {

@@ -35,6 +35,11 @@ type Config struct {
 	// stream limit and starve the page.
 	MaxLiveStreams int
 	Logger         *slog.Logger // nil: discard
+
+	// Compare, if set, lets /compare run a short gRPC-against-REST bench;
+	// CompareInterval is the least time between two runs (default 30s).
+	Compare         Comparer
+	CompareInterval time.Duration
 }
 
 // DefaultConfig is what `grpcplay frontend` runs with.
@@ -77,6 +82,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLiveStreams <= 0 {
 		c.MaxLiveStreams = d.MaxLiveStreams
 	}
+	if c.CompareInterval <= 0 {
+		c.CompareInterval = defaultCompareInterval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -97,6 +105,7 @@ type Server struct {
 	liveCtx   context.Context
 	endLive   context.CancelFunc
 	liveSlots chan struct{}
+	compare   comparing
 }
 
 // New builds a Server that calls b. Templates are parsed here, once; a
@@ -141,6 +150,8 @@ func (s *Server) Serve(lis net.Listener) error {
 // the requests in flight. When ctx ends first, it closes every connection.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
+	// Shutdown has cancelled a /compare run in the background; it ends soon.
+	s.compare.runs.Wait()
 	if err != nil {
 		s.log.Warn("grace period over; closing connections", "error", err)
 		return errors.Join(err, s.http.Close())
