@@ -97,8 +97,8 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 }
 
 type compareStatus struct {
-	Available bool   `json:"available"`
-	Running   bool   `json:"running"`
+	Available bool `json:"available"`
+	Running   bool `json:"running"`
 	CompareProgress
 	Error    string `json:"error,omitempty"`
 	Finished string `json:"finished,omitempty"`
