@@ -6,12 +6,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html/template"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/grpcplay/grpcplay/bench"
+	"github.com/grpcplay/grpcplay/frontend"
 )
 
 // benchFlags sets up `grpcplay bench`: gRPC against REST/JSON, in-process
@@ -145,4 +148,50 @@ func isTerminal(w io.Writer) bool {
 	}
 	info, err := f.Stat()
 	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// pageBench is what /compare runs on demand: every transport, a short and
+// a long reply, a few seconds in all, on its own in-process servers so that
+// it measures the same as `grpcplay bench` and leaves the served ones alone.
+var pageBench = bench.Config{
+	Duration:    400 * time.Millisecond,
+	Warmup:      100 * time.Millisecond,
+	Lengths:     []int32{10, 1000},
+	Concurrency: []int{8},
+	Cases:       []string{bench.MethodItems, bench.MethodStream},
+}
+
+// benchComparer runs pageBench for the frontend's /compare page.
+type benchComparer struct{ cfg bench.Config }
+
+func (b benchComparer) Compare(ctx context.Context, progress func(frontend.CompareProgress)) (*frontend.Comparison, error) {
+	cfg := b.cfg
+	cfg.Progress = func(p bench.Progress) {
+		done := p.Index - 1
+		if p.Phase == bench.PhaseDone {
+			done = p.Index
+		}
+		progress(frontend.CompareProgress{Done: done, Total: p.Total, Case: p.Case.String()})
+	}
+	r, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var chart strings.Builder
+	if err := r.WriteSVG(&chart); err != nil {
+		return nil, err
+	}
+	return &frontend.Comparison{
+		Header: bench.TableHeader,
+		Rows:   r.Rows(),
+		// Our own chart: its text is escaped and it has no style or script.
+		Chart: template.HTML(chart.String()),
+		Command: fmt.Sprintf("grpcplay bench --cases=%s --lengths=%s --concurrency=%s",
+			strings.Join(cfg.Cases, ","), listFlag[int32]{&cfg.Lengths, 32}, listFlag[int]{&cfg.Concurrency, 0}),
+		Notes: []string{
+			fmt.Sprintf("%gs per case after a %gs warm-up, on the machine that serves this page, next to whatever else it runs: a quick look, not a measurement.", r.Duration, r.Warmup),
+			"CPU/CALL: " + r.CPUNote + ".",
+		},
+		Finished: time.Now(),
+	}, nil
 }

@@ -3,10 +3,12 @@ package cli_test
 import (
 	"encoding/json"
 	"encoding/xml"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestBenchFlagErrorsAreUsageErrors(t *testing.T) {
@@ -99,5 +101,55 @@ func TestBenchPrintsATable(t *testing.T) {
 	lines := strings.Split(stdout, "\n")
 	if len(lines) < 2 || !strings.Contains(lines[0], "CALLS/S") || !strings.Contains(lines[1], "grpc/stream") {
 		t.Errorf("table:\n%s", stdout)
+	}
+}
+
+// TestServeComparesOnDemand runs the /compare page's real bench, on its own
+// in-process servers, through `grpcplay serve`.
+func TestServeComparesOnDemand(t *testing.T) {
+	m := startServe(t, nil)
+	code, page := get(t, m.HTTPURL()+"/compare")
+	if code != http.StatusOK || !strings.Contains(page, `id="compare-form"`) {
+		t.Fatalf("GET /compare = %d:\n%s", code, page)
+	}
+	resp, err := http.Post(m.HTTPURL()+"/compare/run", "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// A plain form is sent back to the page, which shows the run.
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/compare" {
+		t.Fatalf("POST /compare/run: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	var st struct {
+		Running bool   `json:"running"`
+		Done    int    `json:"done"`
+		Total   int    `json:"total"`
+		Error   string `json:"error"`
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		_, body := get(t, m.HTTPURL()+"/compare/status")
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatal(err)
+		}
+		if !st.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the bench did not end")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st.Error != "" || st.Done != 12 || st.Total != 12 {
+		t.Fatalf("status %+v", st)
+	}
+	_, page = get(t, m.HTTPURL()+"/compare")
+	if n := strings.Count(page, `class="bar"`); n != 12 {
+		t.Errorf("the chart has %d bars, want 12", n)
+	}
+	for _, want := range []string{"grpc/items", "rest/stream", "rest-close/items", "grpcplay bench --cases=items,stream --lengths=10,1000 --concurrency=8"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
 	}
 }

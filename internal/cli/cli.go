@@ -300,6 +300,7 @@ func (m *Main) runServe(ctx context.Context) error {
 	// The frontend reaches the backend over a real loopback connection, as it
 	// would across machines.
 	m.target = dialable(m.grpcLis.Addr(), "127.0.0.1")
+	m.frontendCfg.Compare = benchComparer{pageBench}
 	if err := m.startFrontend(); err != nil {
 		return err
 	}
