@@ -57,14 +57,13 @@ func (c *countingConn) Read(p []byte) (int, error) {
 
 // clients holds one client per transport, shared by every case of a run.
 type clients struct {
-	grpc       *client.Client
-	grpcWire   *countingDialer
-	restURL    string
-	rest       *http.Client
-	restWire   *countingDialer
-	close      *http.Client
-	closeWire  *countingDialer
-	maxStreams int
+	grpc      *client.Client
+	grpcWire  *countingDialer
+	restURL   string
+	rest      *http.Client
+	restWire  *countingDialer
+	close     *http.Client
+	closeWire *countingDialer
 }
 
 func newClients(grpcTarget, restURL string, maxConcurrency int) (*clients, error) {
