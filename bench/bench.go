@@ -284,10 +284,13 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 		}
 	}
 	progress(Progress{Phase: PhaseWarmup})
+	if err := settle(ctx, cpuOf(cfg)); err != nil {
+		return res, err
+	}
 
 	// One call first, outside the measured time, for the body size (the
 	// same for every call of a case) and to fail fast on a broken target.
-	probeCtx, cancelProbe := context.WithTimeout(ctx, cfg.Warmup+cfg.Duration+5*time.Second)
+	probeCtx, cancelProbe := context.WithTimeout(ctx, callGrace)
 	_, body, err := do(probeCtx, true)
 	cancelProbe()
 	if ctxErr := ctx.Err(); ctxErr != nil {
@@ -295,18 +298,27 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 	}
 	if err != nil {
 		res.FirstError = err.Error()
+	} else {
+		res.BodyBytes = body
 	}
-	res.BodyBytes = body
 
 	begin := time.Now()
-	windowStart := begin.Add(cfg.Warmup)
-	windowEnd := windowStart.Add(cfg.Duration)
-	// At windowEnd workers start no new call, and the calls in flight run
-	// to the end, uncounted: cancelling them would leave the server still
-	// building their replies during the next case. The deadline bounds them.
-	caseCtx, cancel := context.WithDeadline(ctx, windowEnd.Add(callGrace))
+	// Calls longer than the duration (100,000 items at 50 concurrent) would
+	// show as none at all, so the measured time runs on until each worker
+	// could have finished one call, up to overtime.
+	minCalls := int64(c.Concurrency)
+	overtime := min(10*cfg.Duration, maxOvertime)
+	hardEnd := begin.Add(cfg.Warmup + cfg.Duration + overtime)
+	// When the measured time ends, workers start no new call, and the calls
+	// in flight run to the end, uncounted: cancelling them would leave the
+	// server still building their replies during the next case. The
+	// deadline bounds them.
+	caseCtx, cancel := context.WithDeadline(ctx, hardEnd.Add(callGrace))
 	defer cancel()
 	stopping := make(chan struct{})
+	// counting is set when the measured time starts: calls that end before
+	// are warm-up.
+	var counting atomic.Bool
 	workers := make([]*worker, c.Concurrency)
 	var wg sync.WaitGroup
 	for i := range workers {
@@ -322,11 +334,16 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 				start := time.Now()
 				n, _, err := do(caseCtx, false)
 				end := time.Now()
-				if end.Before(windowStart) {
-					continue
-				}
-				if end.After(windowEnd) || caseCtx.Err() != nil {
+				select {
+				case <-stopping:
 					return
+				default:
+				}
+				if caseCtx.Err() != nil {
+					return
+				}
+				if !counting.Load() {
+					continue
 				}
 				if err != nil {
 					if w.firstErr == nil {
@@ -367,38 +384,56 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 	defer tick.Stop()
 	windowTimer := time.NewTimer(cfg.Warmup)
 	defer windowTimer.Stop()
-	endTimer := time.NewTimer(time.Until(windowEnd))
-	defer endTimer.Stop()
+	// The measured time's end is set when it starts, however late.
+	var endTimer <-chan time.Time
 	var first, last snapshot
-	measuring := false
+	var measuring, overtimeRunning bool
+	finish := func() {
+		last = snap()
+		close(stopping)
+	}
 loop:
 	for {
 		select {
 		case <-windowTimer.C:
 			first = snap()
+			counting.Store(true)
 			measuring = true
+			endTimer = time.After(cfg.Duration)
 			progress(Progress{Phase: PhaseMeasure})
 		case <-tick.C:
 			calls, errs := sum()
+			if overtimeRunning && (calls+errs >= minCalls || time.Since(first.at) > cfg.Duration+overtime) {
+				finish()
+				break loop
+			}
 			if measuring {
-				progress(Progress{Phase: PhaseMeasure, Elapsed: min(time.Since(first.at), cfg.Duration), Calls: calls, Errors: errs})
+				progress(Progress{Phase: PhaseMeasure, Elapsed: time.Since(first.at), Calls: calls, Errors: errs})
 			} else {
 				progress(Progress{Phase: PhaseWarmup, Elapsed: time.Since(begin)})
 			}
-		case <-endTimer.C:
-			last = snap()
-			close(stopping)
+		case <-endTimer:
+			if calls, errs := sum(); calls+errs < minCalls {
+				overtimeRunning = true
+				continue
+			}
+			finish()
 			break loop
 		case <-caseCtx.Done():
-			close(stopping)
-			wg.Wait()
-			return res, ctx.Err()
+			if err := ctx.Err(); err != nil {
+				close(stopping)
+				wg.Wait()
+				return res, err
+			}
+			// Only a machine too busy to run this loop for the whole
+			// overtime gets here.
+			finish()
+			break loop
 		}
 	}
 	wg.Wait()
 	if !measuring {
-		// A zero warm-up: both timers fired at once.
-		first = snapshot{at: windowStart, cpu: last.cpu, wire: last.wire, server: last.server}
+		first = last
 	}
 
 	var hist histogram
@@ -441,5 +476,56 @@ loop:
 // callGrace is how long a call still running at the end of its case may
 // take to finish.
 const callGrace = 30 * time.Second
+
+// maxOvertime bounds how long a case's measured time may run past its
+// duration while waiting for slow calls.
+const maxOvertime = 30 * time.Second
+
+// settleLimit bounds the wait for a quiet server between cases.
+const settleLimit = 5 * time.Second
+
+// cpuOf returns how to read the server's CPU time, or nil when it is not
+// measurable (a server in another process whose PID is unknown).
+func cpuOf(cfg Config) func() (time.Duration, error) {
+	switch {
+	case cfg.Target == "" && cfg.RESTTarget == "":
+		return func() (time.Duration, error) { return processCPU(), nil }
+	case cfg.ServerPID != 0:
+		return func() (time.Duration, error) { return pidCPU(cfg.ServerPID) }
+	}
+	return nil
+}
+
+// settle waits, up to settleLimit, until the server uses less than a tenth
+// of a CPU, so that work left over from one case (replies still being built
+// for calls that were abandoned) is not charged to the next.
+func settle(ctx context.Context, cpu func() (time.Duration, error)) error {
+	if cpu == nil {
+		return nil
+	}
+	const every = 50 * time.Millisecond
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	limit := time.NewTimer(settleLimit)
+	defer limit.Stop()
+	prev, err := cpu()
+	if err != nil {
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-limit.C:
+			return nil
+		case <-tick.C:
+			now, err := cpu()
+			if err != nil || now-prev < every/10 {
+				return nil
+			}
+			prev = now
+		}
+	}
+}
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

@@ -116,7 +116,7 @@ func (r *Report) Rows() [][]string {
 			srv = micros(*c.ServerCPUPerCall)
 		}
 		errs := strconv.FormatInt(c.Errors, 10)
-		if c.FirstError != "" {
+		if c.FirstError != "" && (c.Errors > 0 || c.Calls == 0) {
 			errs += " (" + truncate(c.FirstError, 60) + ")"
 		}
 		rows = append(rows, []string{
