@@ -19,6 +19,7 @@ import (
 	"github.com/grpcplay/grpcplay/bench"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
+	"github.com/grpcplay/grpcplay/gateway"
 	"github.com/grpcplay/grpcplay/internal/version"
 )
 
@@ -76,6 +77,11 @@ type Main struct {
 	serveErr    chan error
 	servers     int
 
+	// REST/JSON gateway: see rest.go.
+	restAddr string
+	restLis  net.Listener
+	restSrv  *gateway.Server
+
 	// bench: gRPC against REST/JSON (bench.go).
 	benchCfg bench.Config
 	benchFS  *flag.FlagSet
@@ -131,10 +137,12 @@ func (m *Main) ParseFlags(args []string) error {
 	case "serve":
 		m.backendFlags(fs)
 		m.frontendFlags(fs)
+		m.restFlags(fs)
 		m.serverFlags(fs)
 		m.run = m.runServe
 	case "backend":
 		m.backendFlags(fs)
+		m.restFlags(fs)
 		m.serverFlags(fs)
 		m.run = m.runBackend
 	case "frontend":
@@ -277,6 +285,7 @@ func (m *Main) Close() error {
 	if m.client != nil {
 		errs = append(errs, m.client.Close())
 	}
+	errs = append(errs, m.closeREST(ctx))
 	if m.backendSrv != nil {
 		m.backendSrv.Shutdown(ctx)
 	}
@@ -333,7 +342,7 @@ func (m *Main) startBackend() error {
 	m.backendSrv = backend.NewServer(m.backendCfg)
 	m.servers++
 	go func() { m.serveErr <- m.backendSrv.Serve(lis) }()
-	return nil
+	return m.startREST()
 }
 
 func (m *Main) startFrontend() error {
