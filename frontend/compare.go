@@ -42,12 +42,8 @@ type Comparison struct {
 	Finished time.Time
 }
 
-// Defaults of the /compare page.
-const (
-	defaultCompareInterval = 30 * time.Second
-	// compareTimeout bounds one run, whatever the Comparer does.
-	compareTimeout = 2 * time.Minute
-)
+// compareTimeout bounds one run, whatever the Comparer does.
+const compareTimeout = 2 * time.Minute
 
 // comparing is the state of /compare: one run at a time, and the latest
 // result.

@@ -44,11 +44,12 @@ type Config struct {
 
 // DefaultConfig is what `grpcplay frontend` runs with.
 var DefaultConfig = Config{
-	Timeout:        5 * time.Second,
-	LiveTimeout:    5 * time.Minute,
-	MaxPageItems:   1000,
-	MaxLiveItems:   100_000,
-	MaxLiveStreams: 100,
+	Timeout:         5 * time.Second,
+	LiveTimeout:     5 * time.Minute,
+	MaxPageItems:    1000,
+	MaxLiveItems:    100_000,
+	MaxLiveStreams:  100,
+	CompareInterval: 30 * time.Second,
 }
 
 // Defaults of the page's query parameters: what the post's page shows.
@@ -83,7 +84,7 @@ func (c Config) withDefaults() Config {
 		c.MaxLiveStreams = d.MaxLiveStreams
 	}
 	if c.CompareInterval <= 0 {
-		c.CompareInterval = defaultCompareInterval
+		c.CompareInterval = d.CompareInterval
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
