@@ -61,9 +61,9 @@ type backendProc struct {
 func startBackendProc(t *testing.T, addr string) *backendProc {
 	t.Helper()
 	log := &procLog{listening: make(chan string, 1)}
-	// No metrics port: its default is a fixed port, and tests use only
-	// ports the kernel picks.
-	cmd := exec.Command(binary, "backend", "--grpc-addr", addr, "--metrics-addr", "", "--grace", "10s", "--log-level", "debug")
+	// No metrics or REST port: their defaults are fixed ports, and tests
+	// use only ports the kernel picks.
+	cmd := exec.Command(binary, "backend", "--grpc-addr", addr, "--metrics-addr", "", "--rest-addr", "", "--grace", "10s", "--log-level", "debug")
 	// An empty environment, so that GRPCPLAY_* variables of the machine
 	// running the tests change nothing.
 	cmd.Env = []string{}
