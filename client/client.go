@@ -73,6 +73,7 @@ type Client struct {
 	health        healthpb.HealthClient
 	timeout       time.Duration
 	streamTimeout time.Duration
+	resolved      *resolvedAddrs
 }
 
 // Option changes how New connects or calls.
@@ -118,8 +119,10 @@ func New(target string, opts ...Option) (*Client, error) {
 	for _, o := range opts {
 		o(&s)
 	}
+	resolved := &resolvedAddrs{}
 	dial := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(s.creds),
+		grpc.WithResolvers(resolved.builders()...),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithKeepaliveParams(DefaultKeepalive),
 		// getAll's largest allowed reply fits; a bigger one from some other
@@ -142,6 +145,7 @@ func New(target string, opts ...Option) (*Client, error) {
 		health:        healthpb.NewHealthClient(conn),
 		timeout:       s.timeout,
 		streamTimeout: s.streamTimeout,
+		resolved:      resolved,
 	}, nil
 }
 
