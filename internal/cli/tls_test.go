@@ -11,9 +11,13 @@ import (
 	"github.com/grpcplay/grpcplay/internal/tlsconfig/tlstest"
 )
 
-// start runs one server command in-process, as main would, until the test ends.
+// start runs one server command in-process, as main would, until the test
+// ends. Every port it opens is on loopback and picked by the kernel.
 func start(t *testing.T, vars map[string]string, args ...string) (*cli.Main, *bytes.Buffer) {
 	t.Helper()
+	if args[0] == "serve" || args[0] == "backend" {
+		args = append(args, "--metrics-addr", "127.0.0.1:0")
+	}
 	var stdout bytes.Buffer
 	m := cli.NewMain(&stdout, io.Discard, env(vars))
 	if err := m.ParseFlags(args); err != nil {
