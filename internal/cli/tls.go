@@ -5,6 +5,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/internal/tlsconfig"
@@ -97,4 +101,31 @@ func (m *Main) backendSecurity() string {
 		return "mTLS"
 	}
 	return "TLS"
+}
+
+// tlsHint suggests the flag that is likely missing when a call fails in
+// the handshake: a mismatch of plaintext and TLS, or of TLS and mutual
+// TLS, otherwise shows only as a closed connection.
+func (m *Main) tlsHint(err error) string {
+	if status.Code(err) != codes.Unavailable {
+		return ""
+	}
+	msg := err.Error()
+	closed := strings.Contains(msg, "broken pipe") || strings.Contains(msg, "connection reset") || strings.Contains(msg, "EOF")
+	switch {
+	case m.backendClientTLS == nil && strings.Contains(msg, "error reading server preface"):
+		return "the backend may serve TLS: set --backend-ca"
+	case m.backendClientTLS != nil && len(m.backendClientTLS.Certificates) == 0 &&
+		(strings.Contains(msg, "certificate required") || closed):
+		return "the backend may require a client certificate (mutual TLS): set --backend-cert and --backend-key"
+	}
+	return ""
+}
+
+// callError is callError with a TLS hint when one applies.
+func (m *Main) callError(err error) error {
+	if hint := m.tlsHint(err); hint != "" {
+		return fmt.Errorf("%w (%s)", callError(err), hint)
+	}
+	return callError(err)
 }
