@@ -45,15 +45,16 @@ func (s *Server) logErrors(ctx context.Context, mux *runtime.ServeMux, m runtime
 
 func (s *Server) logFailure(r *http.Request, err error) {
 	code := status.Code(err)
+	httpStatus := runtime.HTTPStatusFromCode(code)
 	var routing *runtime.HTTPStatusError
 	if errors.As(err, &routing) {
-		code = status.Code(routing.Err)
+		code, httpStatus = status.Code(routing.Err), routing.HTTPStatus
 	}
 	level := slog.LevelDebug
-	if runtime.HTTPStatusFromCode(code) >= 500 && code != codes.DeadlineExceeded && code != codes.Unavailable {
+	if httpStatus >= 500 && code != codes.DeadlineExceeded && code != codes.Unavailable {
 		level = slog.LevelWarn
 	}
-	s.log.Log(r.Context(), level, "REST request failed", "method", r.Method, "path", r.URL.Path, "code", code, "error", err)
+	s.log.Log(r.Context(), level, "REST request failed", "method", r.Method, "path", r.URL.Path, "status", httpStatus, "code", code, "error", err)
 }
 
 // recoverPanics answers a panic in a handler with a plain Internal error.
