@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"net"
 
@@ -24,6 +25,14 @@ func (m *Main) startREST() error {
 	lis, err := net.Listen("tcp", m.restAddr)
 	if err != nil {
 		return err
+	}
+	if c := m.backendCfg.TLS; c != nil {
+		// The REST face is no more open than the gRPC one: the same
+		// certificate and, with --tls-client-ca, the same client
+		// certificates. The gateway speaks HTTP/1.1, not gRPC's h2.
+		c = c.Clone()
+		c.NextProtos = []string{"http/1.1"}
+		lis = tls.NewListener(lis, c)
 	}
 	m.restLis = lis
 	cfg := gateway.DefaultConfig
@@ -49,5 +58,9 @@ func (m *Main) RESTURL() string {
 	if m.restLis == nil {
 		return ""
 	}
-	return "http://" + dialable(m.restLis.Addr(), "localhost")
+	scheme := "http://"
+	if m.backendCfg.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + dialable(m.restLis.Addr(), "localhost")
 }

@@ -1,12 +1,16 @@
 package cli_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/grpcplay/grpcplay/internal/cli"
+	"github.com/grpcplay/grpcplay/internal/tlsconfig/tlstest"
 )
 
 func TestServeAnswersRESTFromTheSameBackend(t *testing.T) {
@@ -34,7 +38,7 @@ func TestRESTAddrFromTheEnvironmentAndOff(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := cli.NewMain(io.Discard, io.Discard, env(tc.env))
-			args := append([]string{"backend", "--grpc-addr", "127.0.0.1:0"}, tc.args...)
+			args := append([]string{"backend", "--grpc-addr", "127.0.0.1:0", "--metrics-addr", ""}, tc.args...)
 			if err := m.ParseFlags(args); err != nil {
 				t.Fatal(err)
 			}
@@ -53,6 +57,57 @@ func TestRESTAddrFromTheEnvironmentAndOff(t *testing.T) {
 				if code, body := get(t, m.RESTURL()+"/v1/hello?name=REST"); code != http.StatusOK || !strings.Contains(body, "Hello REST!") {
 					t.Errorf("GET /v1/hello = %d %s", code, body)
 				}
+			}
+		})
+	}
+}
+
+// With --tls-cert the REST face serves HTTPS with the backend's certificate,
+// and with --tls-client-ca it requires a client certificate too.
+func TestRESTServesTLSWhenTheBackendDoes(t *testing.T) {
+	ca := tlstest.NewCA(t, "grpcplay-test")
+	srv, fe := ca.Server("backend"), ca.Client("frontend")
+	m, _ := start(t, nil, "backend", "--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--metrics-addr", "",
+		"--tls-cert", srv.CertFile, "--tls-key", srv.KeyFile, "--tls-client-ca", ca.CertFile)
+	if !strings.HasPrefix(m.RESTURL(), "https://") {
+		t.Fatalf("RESTURL %q, want https", m.RESTURL())
+	}
+	pem, err := os.ReadFile(ca.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	clientCert, err := tls.LoadX509KeyPair(fe.CertFile, fe.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		certs []tls.Certificate
+		ok    bool
+	}{
+		{"with a client certificate", []tls.Certificate{clientCert}, true},
+		{"without one", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: tc.certs}}
+			defer transport.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: transport}).Get(m.RESTURL() + "/v1/hello?name=TLS")
+			if !tc.ok {
+				if err == nil {
+					resp.Body.Close()
+					t.Fatal("the gateway answered a client without a certificate")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Hello TLS!") {
+				t.Errorf("GET /v1/hello over TLS = %d %s", resp.StatusCode, body)
 			}
 		})
 	}
