@@ -181,13 +181,21 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	var doc struct {
 		Swagger string
+		Info    struct{ Title string }
 		Paths   map[string]map[string]struct {
 			OperationID string `json:"operationId"`
 			Parameters  []struct{ Name string }
+			Produces    []string
 		}
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatal(err)
+	}
+	if doc.Swagger != "2.0" || doc.Info.Title != "grpcplay REST/JSON API" {
+		t.Errorf("swagger %q, title %q", doc.Swagger, doc.Info.Title)
+	}
+	if p := doc.Paths["/v1/stream"]["get"].Produces; len(p) != 1 || p[0] != "application/x-ndjson" {
+		t.Errorf("/v1/stream produces %v, want application/x-ndjson", p)
 	}
 	for path, op := range map[string]string{"/v1/hello": "Api_sayHello", "/v1/items": "Api_getAll", "/v1/stream": "Api_getStream"} {
 		get := doc.Paths[path]["get"]
