@@ -82,7 +82,7 @@ func (s *spy) GetStream(req *api.ApiRequest, stream grpc.ServerStreamingServer[a
 // rig serves one service both ways: gRPC and REST, each on its own
 // loopback port, with a client for each.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	svc  *spy
 	srv  *gateway.Server
 	base string
@@ -90,7 +90,7 @@ type rig struct {
 	grpc api.ApiClient
 }
 
-func start(t *testing.T, cfg gateway.Config) *rig {
+func start(t testing.TB, cfg gateway.Config) *rig {
 	t.Helper()
 	return startLimited(t, cfg, backend.DefaultLimits)
 }
@@ -99,7 +99,7 @@ func start(t *testing.T, cfg gateway.Config) *rig {
 // they still reach every limit.
 var smallLimits = backend.Limits{MaxItems: 3000, MaxStreamItems: 2000, MaxNameBytes: 64}
 
-func startLimited(t *testing.T, cfg gateway.Config, limits backend.Limits) *rig {
+func startLimited(t testing.TB, cfg gateway.Config, limits backend.Limits) *rig {
 	t.Helper()
 	r := &rig{t: t, svc: newSpy(limits)}
 
@@ -177,7 +177,7 @@ func (r *rig) do(ctx context.Context, method, path string, header ...string) *ht
 }
 
 // decode parses a REST body with protojson, strictly: an unknown field fails.
-func decode(t *testing.T, body []byte, m proto.Message) {
+func decode(t testing.TB, body []byte, m proto.Message) {
 	t.Helper()
 	if err := protojson.Unmarshal(body, m); err != nil {
 		t.Fatalf("protojson: %v in %.200q", err, body)
@@ -342,7 +342,7 @@ type results struct {
 
 // readResults parses every line of a stream, failing the test on a line
 // that is neither a result nor a final error.
-func readResults(t *testing.T, body io.Reader) results {
+func readResults(t testing.TB, body io.Reader) results {
 	t.Helper()
 	var res results
 	sc := bufio.NewScanner(body)
