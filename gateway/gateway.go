@@ -107,7 +107,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	}
 	mustHandle(s.mux.HandlePath(http.MethodGet, streamPath, s.serveStream))
 	mustHandle(s.mux.HandlePath(http.MethodGet, openAPIPath, serveOpenAPI))
-	s.handler = s.withDeadline(s.recoverPanics(s.mux))
+	s.handler = s.observe(s.withDeadline(s.mux))
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/quick"
 	"time"
@@ -41,7 +42,7 @@ type spy struct {
 	*backend.Service
 	deadlines   chan time.Duration // time left when a call starts
 	streamEnded chan error
-	panics      bool
+	panics      atomic.Bool
 }
 
 func newSpy(limits backend.Limits) *spy {
@@ -63,7 +64,7 @@ func (s *spy) noteDeadline(ctx context.Context) {
 
 func (s *spy) SayHello(ctx context.Context, req *api.HelloRequest) (*api.Hello, error) {
 	s.noteDeadline(ctx)
-	if s.panics {
+	if s.panics.Load() {
 		panic("spy: boom")
 	}
 	return s.Service.SayHello(ctx, req)
