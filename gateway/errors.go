@@ -5,8 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
-	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -57,78 +55,3 @@ func (s *Server) logFailure(r *http.Request, err error) {
 	}
 	s.log.Log(r.Context(), level, "REST request failed", "method", r.Method, "path", r.URL.Path, "status", httpStatus, "code", code, "error", err)
 }
-
-// observe runs a request with panic recovery and logs it in one line at
-// info level, as the gRPC server logs each call: the REST calls bypass the
-// gRPC server's interceptors, its panic recovery and call log among them.
-func (s *Server) observe(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		tracked := &headerTracker{ResponseWriter: w}
-		defer func() {
-			p := recover()
-			abort := p == http.ErrAbortHandler
-			if p != nil && !abort {
-				s.log.Error("panic in REST handler", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
-				if tracked.code == 0 {
-					_, m := runtime.MarshalerForRequest(s.mux, r)
-					runtime.DefaultHTTPErrorHandler(r.Context(), s.mux, m, tracked, r, status.Error(codes.Internal, "internal error"))
-				} else {
-					// Part of the answer is out: only cutting the
-					// connection tells the client it is incomplete.
-					abort = true
-				}
-			}
-			s.logRequest(r, tracked.status(), start)
-			if abort {
-				panic(http.ErrAbortHandler)
-			}
-		}()
-		next.ServeHTTP(tracked, r)
-	})
-}
-
-func (s *Server) logRequest(r *http.Request, code int, start time.Time) {
-	ctx := r.Context()
-	if !s.log.Enabled(ctx, slog.LevelInfo) {
-		return
-	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "REST call",
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.Int("status", code),
-		slog.Duration("duration", time.Since(start)),
-		slog.String("peer", r.RemoteAddr))
-}
-
-// headerTracker notes the status of a response once it has started.
-type headerTracker struct {
-	http.ResponseWriter
-	code int
-}
-
-func (t *headerTracker) WriteHeader(code int) {
-	if t.code == 0 {
-		t.code = code
-	}
-	t.ResponseWriter.WriteHeader(code)
-}
-
-func (t *headerTracker) Write(b []byte) (int, error) {
-	if t.code == 0 {
-		t.code = http.StatusOK
-	}
-	return t.ResponseWriter.Write(b)
-}
-
-// status is what the client got: net/http sends 200 for an empty answer.
-func (t *headerTracker) status() int {
-	if t.code == 0 {
-		return http.StatusOK
-	}
-	return t.code
-}
-
-// Unwrap lets http.ResponseController reach the connection's Flush and
-// SetWriteDeadline.
-func (t *headerTracker) Unwrap() http.ResponseWriter { return t.ResponseWriter }

@@ -37,6 +37,10 @@ func (m *Main) startREST() error {
 	m.restLis = lis
 	cfg := gateway.DefaultConfig
 	cfg.Logger = m.log
+	// The backend's metrics registry and tracer: REST and gRPC calls of the
+	// one backend show up side by side.
+	cfg.Metrics = m.backendCfg.Metrics
+	cfg.TracerProvider = m.backendCfg.TracerProvider
 	m.restSrv = gateway.New(cfg, m.backendSrv.Service())
 	m.servers++
 	go func() { m.serveErr <- m.restSrv.Serve(lis) }()

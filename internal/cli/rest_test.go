@@ -8,8 +8,10 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grpcplay/grpcplay/internal/cli"
+	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
 	"github.com/grpcplay/grpcplay/internal/tlsconfig/tlstest"
 )
 
@@ -22,6 +24,21 @@ func TestServeAnswersRESTFromTheSameBackend(t *testing.T) {
 	// The gateway shares the backend's limits: it is the same Service.
 	if code, body := get(t, m.RESTURL()+"/v1/items?length=6"); code != http.StatusBadRequest || !strings.Contains(body, "between 0 and 5") {
 		t.Errorf("GET /v1/items?length=6 = %d %s; want 400 naming the backend's limit", code, body)
+	}
+	// REST calls are counted in the backend's registry, next to its gRPC
+	// calls. The count is made just before the handler returns.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		backend := telemetrytest.Scrape(t, m.MetricsURL())
+		ok := backend.Value("rest_requests_total", map[string]string{"route": "/v1/items", "code": "200"}) == 1 &&
+			backend.Value("rest_requests_total", map[string]string{"route": "/v1/items", "code": "400"}) == 1
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rest_requests_total on the backend's /metrics lacks the two REST calls")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
