@@ -37,11 +37,14 @@ const bytesNote = "body_bytes_per_call is the response payload: protobuf message
 // Result is one case's measurements over its measured time.
 type Result struct {
 	Case
-	Name        string  `json:"name"`
-	Seconds     float64 `json:"seconds"`
-	Calls       int64   `json:"calls"`
-	Errors      int64   `json:"errors"`
-	FirstError  string  `json:"first_error,omitempty"`
+	Name       string  `json:"name"`
+	Seconds    float64 `json:"seconds"`
+	Calls      int64   `json:"calls"`
+	Errors     int64   `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+	// CallsPerSec counts the calls that ended in the measured time;
+	// ItemsPerSec the items that arrived in it, including those of streams
+	// cut by its start or end, so that it holds for streams longer than it.
 	CallsPerSec float64 `json:"calls_per_sec"`
 	ItemsPerSec float64 `json:"items_per_sec"`
 	Latency     Latency `json:"latency_ms"`
@@ -50,8 +53,6 @@ type Result struct {
 	CPUPerCall  float64 `json:"cpu_us_per_call"`
 	// ServerCPUPerCall is set only when the server's CPU time was readable.
 	ServerCPUPerCall *float64 `json:"server_cpu_us_per_call,omitempty"`
-
-	items int64
 }
 
 // Latency holds percentiles of the successful calls, in milliseconds.
