@@ -234,6 +234,11 @@ func restCall(hc *http.Client, base string, c Case) call {
 		if err != nil {
 			return 0, 0, err
 		}
+		// Pass the deadline on as the gRPC client does, so that both
+		// servers give a call the same time.
+		if d, ok := ctx.Deadline(); ok {
+			req.Header.Set("Grpc-Timeout", strconv.FormatInt(max(time.Until(d).Milliseconds(), 1), 10)+"m")
+		}
 		resp, err := hc.Do(req)
 		if err != nil {
 			return 0, 0, err
