@@ -305,14 +305,19 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 	}
 
 	begin := time.Now()
-	// Calls longer than the duration (100,000 items at 50 concurrent) would
-	// show as none at all, so the measured time runs on until each worker
-	// could have finished one call, up to overtime.
+	// Replies that take longer than the duration (getAll(100,000) at 50
+	// concurrent) would show as none at all, so the measured time runs on
+	// until each worker could have finished one call, up to overtime.
+	// Streams need none: their items count as they arrive.
 	minCalls := int64(c.Concurrency)
+	if c.Method == MethodStream {
+		minCalls = 0
+	}
 	overtime := min(10*cfg.Duration, maxOvertime)
 	hardEnd := begin.Add(cfg.Warmup + cfg.Duration + overtime)
-	// When the measured time ends, workers start no new call, and the calls
-	// in flight run to the end, uncounted: cancelling them would leave the
+	// When the measured time ends, workers start no new call. Streams in
+	// flight are cancelled, which stops their servers at once; unary calls
+	// run to the end, uncounted, since cancelling them would leave the
 	// server still building their replies during the next case. The
 	// deadline bounds them.
 	caseCtx, cancel := context.WithDeadline(ctx, hardEnd.Add(callGrace))
@@ -396,6 +401,9 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 	finish := func() {
 		last = snap()
 		close(stopping)
+		if c.Method == MethodStream {
+			cancel()
+		}
 	}
 loop:
 	for {

@@ -120,12 +120,17 @@ func (r *Report) Rows() [][]string {
 		if c.FirstError != "" && (c.Errors > 0 || c.Calls == 0) {
 			errs += " (" + truncate(c.FirstError, 60) + ")"
 		}
+		p50, p90, p99, wire, cpu := "-", "-", "-", "-", "-"
+		if c.Calls > 0 {
+			p50, p90, p99 = millis(c.Latency.P50), millis(c.Latency.P90), millis(c.Latency.P99)
+			wire, cpu = Short(c.WireBytes), micros(c.CPUPerCall)
+		}
 		rows = append(rows, []string{
 			c.Transport + "/" + c.Method, length, strconv.Itoa(c.Concurrency),
 			Short(c.CallsPerSec), items, vs,
-			millis(c.Latency.P50), millis(c.Latency.P90), millis(c.Latency.P99),
-			Short(float64(c.BodyBytes)), Short(c.WireBytes),
-			micros(c.CPUPerCall), srv, errs,
+			p50, p90, p99,
+			Short(float64(c.BodyBytes)), wire,
+			cpu, srv, errs,
 		})
 	}
 	return rows
