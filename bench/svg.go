@@ -196,8 +196,11 @@ func drawPanel(b *bytes.Buffer, p panel, px, py float64) {
 			bx := start + float64(bi)*barWidth
 			by := y(v)
 			label := Short(v)
-			if c.Calls == 0 {
+			switch {
+			case v == 0 && c.Errors > 0:
 				label = "failed"
+			case v == 0:
+				label = "none"
 			}
 			tip := fmt.Sprintf("%s: %s calls/s, %s items/s, p99 %s, %s body bytes/call, %d errors",
 				c.Name, Short(c.CallsPerSec), Short(c.ItemsPerSec), millis(c.Latency.P99), Short(float64(c.BodyBytes)), c.Errors)
