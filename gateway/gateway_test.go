@@ -197,12 +197,12 @@ func TestRESTAndGRPCGiveTheSameItems(t *testing.T) {
 	for _, n := range []int32{0, 1, 2, 9, 10, 11, 99, 100, 127, 128, 1000, 1001, 65536, max} {
 		same(n)
 	}
-	// Skewed towards short lists, which are cheap, while still reaching
-	// the limit now and then.
+	// Random lengths stay short: JSON of long lists is slow under -race,
+	// and the table above already reaches the limit.
 	lengths := func(args []reflect.Value, rnd *rand.Rand) {
-		args[0] = reflect.ValueOf(rnd.Int31n(rnd.Int31n(max) + 1))
+		args[0] = reflect.ValueOf(rnd.Int31n(rnd.Int31n(5000) + 1))
 	}
-	if err := quick.Check(same, &quick.Config{MaxCount: 30, Values: lengths}); err != nil {
+	if err := quick.Check(same, &quick.Config{MaxCount: 15, Values: lengths}); err != nil {
 		t.Error(err)
 	}
 }
