@@ -82,17 +82,25 @@ func (r *Report) grpcBaseline(c Case) *Result {
 	return nil
 }
 
-// VsGRPC is a REST case's calls/s over the gRPC case's with the same method,
-// length and concurrency, or 0 when there is none.
+// VsGRPC is a REST case's throughput over the gRPC case's with the same
+// method, length and concurrency, or 0 when there is none: items/s, which
+// holds for streams longer than the measured time, or calls/s for sayHello.
 func (r *Report) VsGRPC(res *Result) float64 {
 	if res.Transport == TransportGRPC {
 		return 0
 	}
 	b := r.grpcBaseline(res.Case)
-	if b == nil || b.CallsPerSec == 0 {
+	if b == nil || throughput(b) == 0 {
 		return 0
 	}
-	return res.CallsPerSec / b.CallsPerSec
+	return throughput(res) / throughput(b)
+}
+
+func throughput(r *Result) float64 {
+	if r.Method == MethodHello {
+		return r.CallsPerSec
+	}
+	return r.ItemsPerSec
 }
 
 // TableHeader names the columns of Rows.
@@ -151,7 +159,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		where = "servers in another process"
 	}
 	_, err := fmt.Fprintf(w, "\n%s/%s, %d CPUs, %s; %s; %gs per case after a %gs warm-up.\n"+
-		"VS GRPC: calls/s over gRPC's for the same method, length and concurrency.\n"+
+		"VS GRPC: items/s (sayHello: calls/s) over gRPC's for the same method, length and concurrency.\n"+
 		"BODY B: response payload per call (protobuf with gRPC's 5-byte prefix per message, or JSON). "+
 		"WIRE B: bytes the client read from its sockets per call, HTTP headers and framing included.\n"+
 		"CPU/CALL: %s.\n",
