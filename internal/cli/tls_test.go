@@ -51,7 +51,7 @@ func TestMutualTLSBetweenCommands(t *testing.T) {
 		"GRPCPLAY_TLS_CERT":      srv.CertFile,
 		"GRPCPLAY_TLS_KEY":       srv.KeyFile,
 		"GRPCPLAY_TLS_CLIENT_CA": ca.CertFile,
-	}, "backend", "--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0")
+	}, "backend", "--grpc-addr", "127.0.0.1:0")
 	clientTLS := []string{"--backend", be.GRPCAddr(), "--backend-ca", ca.CertFile, "--backend-cert", fe.CertFile, "--backend-key", fe.KeyFile}
 
 	front, _ := start(t, nil, append([]string{"frontend", "--http-addr", "127.0.0.1:0"}, clientTLS...)...)
@@ -101,7 +101,7 @@ func TestServeWithTLS(t *testing.T) {
 func TestServeWithMutualTLS(t *testing.T) {
 	ca := tlstest.NewCA(t, "grpcplay-test")
 	srv, fe := ca.Server("backend"), ca.Client("frontend")
-	m, _ := start(t, nil, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0",
+	m, _ := start(t, nil, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--tls-cert", srv.CertFile, "--tls-key", srv.KeyFile, "--tls-client-ca", ca.CertFile,
 		"--backend-cert", fe.CertFile, "--backend-key", fe.KeyFile)
 	wantPage(t, m.HTTPURL())
