@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 
@@ -17,16 +16,16 @@ import (
 // Observability (issue 5): log format, the backend's metrics port, the
 // frontend's /debug page, and tracing from the standard OTEL_* variables.
 
-// defaultMetricsAddr is the backend's metrics port: 9464 is the port
+// defaultMetricsPort is the backend's metrics port: 9464 is the port
 // OpenTelemetry's Prometheus exporters use.
-const defaultMetricsAddr = ":9464"
+const defaultMetricsPort = "9464"
 
 func (m *Main) logFlags(fs *flag.FlagSet) {
 	fs.StringVar(&m.logFormat, "log-format", "text", "log format: text, or json for a log pipeline")
 }
 
 func (m *Main) metricsFlags(fs *flag.FlagSet) {
-	fs.StringVar(&m.metricsAddr, "metrics-addr", defaultMetricsAddr, "address of the backend's Prometheus /metrics; empty turns metrics off")
+	fs.StringVar(&m.metricsAddr, "metrics-addr", m.listenDefault(defaultMetricsPort), "address of the backend's Prometheus /metrics; empty turns metrics off")
 }
 
 func (m *Main) debugFlags(fs *flag.FlagSet) {
@@ -37,11 +36,6 @@ func (m *Main) validateObservability() []error {
 	var errs []error
 	if m.logFormat != "" && !slices.Contains(telemetry.LogFormats, m.logFormat) {
 		errs = append(errs, fmt.Errorf("--log-format must be text or json, got %q", m.logFormat))
-	}
-	if m.metricsAddr != "" {
-		if _, _, err := net.SplitHostPort(m.metricsAddr); err != nil {
-			errs = append(errs, fmt.Errorf("--metrics-addr %q: %v", m.metricsAddr, err))
-		}
 	}
 	if m.command == "serve" || m.command == "backend" || m.command == "frontend" {
 		if telemetry.TracingEnabled(m.Getenv) {
@@ -103,9 +97,9 @@ func (m *Main) startMetrics() error {
 	if m.backendCfg.Metrics == nil {
 		return nil
 	}
-	lis, err := net.Listen("tcp", m.metricsAddr)
+	lis, err := listen("metrics-addr", m.metricsAddr)
 	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return err
 	}
 	m.metricsLis = lis
 	m.metricsSrv = telemetry.NewMetricsServer(m.backendCfg.Metrics, m.log)
@@ -126,22 +120,4 @@ func (m *Main) MetricsURL() string {
 		return ""
 	}
 	return "http://" + dialable(m.metricsLis.Addr(), "localhost") + "/metrics"
-}
-
-func (m *Main) stopMetrics(ctx context.Context) error {
-	if m.metricsSrv == nil {
-		return nil
-	}
-	if err := m.metricsSrv.Shutdown(ctx); err != nil {
-		return errors.Join(err, m.metricsSrv.Close())
-	}
-	return nil
-}
-
-// stopTracing flushes the spans of the last calls, once the servers stopped.
-func (m *Main) stopTracing(ctx context.Context) error {
-	if err := m.tracing.Shutdown(ctx); err != nil {
-		return fmt.Errorf("flushing traces: %w", err)
-	}
-	return nil
 }
