@@ -41,8 +41,11 @@ func startServe(t *testing.T, vars map[string]string, extra ...string) *cli.Main
 			t.Errorf("Close: %v", err)
 		}
 	})
-	if !strings.Contains(stdout.String(), m.HTTPURL()) {
-		t.Errorf("serve printed %q, want it to show %s", stdout.String(), m.HTTPURL())
+	// One line names every address serve opened.
+	for _, addr := range []string{m.HTTPURL(), "gRPC backend on " + m.GRPCAddr(), m.RESTURL(), m.MetricsURL()} {
+		if addr != "" && !strings.Contains(stdout.String(), addr) {
+			t.Errorf("serve printed %q, want it to show %s", stdout.String(), addr)
+		}
 	}
 	return m
 }
@@ -242,8 +245,8 @@ func TestServeStopsWhenContextEnds(t *testing.T) {
 
 func TestServeFailsWhenPortIsTaken(t *testing.T) {
 	m := startServe(t, nil)
-	code, _, stderr := execute(t, nil, "backend", "--grpc-addr", m.GRPCAddr())
-	if code != 1 || !strings.Contains(stderr, "address already in use") {
+	code, _, stderr := execute(t, nil, "backend", "--grpc-addr", m.GRPCAddr(), "--rest-addr", "", "--metrics-addr", "")
+	if code != 1 || !strings.Contains(stderr, "--grpc-addr "+m.GRPCAddr()+": listen tcp") || !strings.Contains(stderr, "address already in use") {
 		t.Fatalf("exit %d, stderr %q; want 1 and the listen error", code, stderr)
 	}
 }
