@@ -118,7 +118,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	if cfg.Metrics != nil {
 		s.metrics = newRESTMetrics(cfg.Metrics)
 	}
-	s.handler = s.observe(s.withDeadline(s.mux))
+	s.handler = s.observe(s.withDeadline(s.validUTF8(s.mux)))
 	if cfg.TracerProvider != nil {
 		s.handler = traced(s.handler, cfg.TracerProvider)
 	}
