@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -90,6 +91,16 @@ func TestPanicIsA500NotACrash(t *testing.T) {
 	if codes.Code(st.GetCode()) != codes.Internal || strings.Contains(st.GetMessage(), "boom") {
 		t.Errorf("body %s; want Internal without the panic's details", body)
 	}
+
+	// Midway through a stream, the status is out: only cutting the
+	// connection tells the client its answer is incomplete.
+	resp = r.open(context.Background(), "/v1/stream?length=100")
+	_, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err == nil {
+		t.Errorf("stream that panics after 3 items: status %d, read error %v; want 200 and a cut connection", resp.StatusCode, err)
+	}
+
 	r.svc.panics.Store(false)
 	if resp, body := r.get("/v1/hello?name=x"); resp.StatusCode != http.StatusOK {
 		t.Errorf("after the panic: status %d: %s", resp.StatusCode, body)
