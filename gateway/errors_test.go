@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -278,4 +279,33 @@ func TestEachRequestIsLogged(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Streams beyond MaxStreams get 429 at once; a slot frees when a stream ends.
+func TestTooManyStreams(t *testing.T) {
+	r := start(t, gateway.Config{MaxStreams: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := r.open(ctx, "/v1/stream?length=10000000")
+	defer first.Body.Close()
+	if _, err := bufio.NewReader(first.Body).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := r.get("/v1/stream?length=1")
+	var st spb.Status
+	decode(t, body, &st)
+	if resp.StatusCode != http.StatusTooManyRequests || codes.Code(st.GetCode()) != codes.ResourceExhausted {
+		t.Fatalf("second stream: %d %s; want 429 ResourceExhausted", resp.StatusCode, body)
+	}
+	if resp, _ := r.get("/v1/items?length=1"); resp.StatusCode != http.StatusOK {
+		t.Errorf("unary call while the streams are full: %d, want 200", resp.StatusCode)
+	}
+	cancel()
+	<-r.svc.streamEnded
+	eventually(t, func() error {
+		if resp, body := r.get("/v1/stream?length=1"); resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("after the first stream ended: %d %s", resp.StatusCode, body)
+		}
+		return nil
+	})
 }

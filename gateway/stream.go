@@ -45,6 +45,14 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[strin
 		runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Error(codes.InvalidArgument, err.Error()))
 		return
 	}
+	select {
+	case s.streamSlots <- struct{}{}:
+		defer func() { <-s.streamSlots }()
+	default:
+		runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Errorf(codes.ResourceExhausted,
+			"%d streams are open, the most this server allows; retry later", s.cfg.MaxStreams))
+		return
+	}
 	// The request's context ends when the client goes away or the deadline
 	// passes; this one also ends when the server shuts down.
 	ctx, cancel := context.WithCancel(r.Context())
