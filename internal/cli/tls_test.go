@@ -16,7 +16,7 @@ import (
 func start(t *testing.T, vars map[string]string, args ...string) (*cli.Main, *bytes.Buffer) {
 	t.Helper()
 	if args[0] == "serve" || args[0] == "backend" {
-		args = append(args, "--metrics-addr", "127.0.0.1:0")
+		args = append(args, "--metrics-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0")
 	}
 	var stdout bytes.Buffer
 	m := cli.NewMain(&stdout, io.Discard, env(vars))
