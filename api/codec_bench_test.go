@@ -24,6 +24,7 @@ var benchCodecs = []struct {
 	codec encoding.CodecV2
 }{
 	{"codec=grpc-proto", encoding.GetCodecV2(gproto.Name)},
+	{"codec=grpcplay", api.Codec{}},
 }
 
 func BenchmarkCodec(b *testing.B) {
