@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"runtime"
 	"runtime/debug"
 	"time"
 
@@ -97,10 +98,18 @@ func NewServer(cfg Config) *Server {
 			MinTime:             10 * time.Second,
 			PermitWithoutStream: true,
 		}),
+		// api.Codec writes the same bytes as the standard codec without
+		// protobuf's reflection, and sends the replies encodedServiceDesc
+		// encodes itself.
+		grpc.ForceServerCodecV2(api.Codec{}),
+		// Calls run on goroutines that are kept, whose stacks have already
+		// grown, instead of a new goroutine each: growing a fresh stack was
+		// a sixth of sayHello's CPU time.
+		grpc.NumStreamWorkers(uint32(4*runtime.GOMAXPROCS(0))),
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 	)
-	api.RegisterApiServer(s.grpc, NewService(cfg.Limits))
+	s.grpc.RegisterService(encodedServiceDesc(), NewService(cfg.Limits))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus(api.Api_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)

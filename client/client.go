@@ -93,6 +93,9 @@ func New(target string, opts ...Option) (*Client, error) {
 	dial := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultServiceConfig(serviceConfig),
+		// api.Codec decodes replies without protobuf's reflection; on the
+		// wire it is the standard protobuf encoding.
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(api.Codec{})),
 		// No keepalive pings by default: gRPC servers in C core, such as the
 		// post's Python server, answer pings more often than every five
 		// minutes with GOAWAY "too_many_pings". Our backend closes idle and
