@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -11,13 +12,19 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
 // Config holds the server's settings. The zero value of a field means "use
@@ -31,7 +38,21 @@ type Config struct {
 	MaxConnectionAgeGrace time.Duration
 	// MaxConcurrentStreams bounds the calls one connection may run at once.
 	MaxConcurrentStreams uint32
-	Logger               *slog.Logger
+	// KeepaliveMinTime is how often a client may ping. Pings any more often
+	// earn a GOAWAY "too_many_pings" after two strikes.
+	KeepaliveMinTime time.Duration
+	// TLS, when set, serves TLS with this config (see internal/tlsconfig);
+	// nil serves plaintext, as the post does.
+	TLS *tls.Config
+	// Logger gets one line per call, at info level, and the server's
+	// warnings and errors. nil discards them.
+	Logger *slog.Logger
+
+	// Observability (issue 5): each is off when nil, and then costs nothing.
+	// Metrics gets the gRPC server metrics (see internal/telemetry), and
+	// TracerProvider a span per call, continuing the caller's trace.
+	Metrics        *prometheus.Registry
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig is what `grpcplay backend` runs with.
@@ -40,6 +61,7 @@ var DefaultConfig = Config{
 	MaxConnectionAge:      5 * time.Minute,
 	MaxConnectionAgeGrace: 30 * time.Second,
 	MaxConcurrentStreams:  1000,
+	KeepaliveMinTime:      10 * time.Second,
 }
 
 func (c Config) withDefaults() Config {
@@ -62,6 +84,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxConcurrentStreams == 0 {
 		c.MaxConcurrentStreams = d.MaxConcurrentStreams
 	}
+	if c.KeepaliveMinTime == 0 {
+		c.KeepaliveMinTime = d.KeepaliveMinTime
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -82,8 +107,12 @@ const maxRecvBytes = 64 << 10
 func NewServer(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{health: health.NewServer(), log: cfg.Logger}
-	s.grpc = grpc.NewServer(
+	observe, observing := telemetry.GRPCServerOptions(cfg.Metrics, cfg.TracerProvider)
+	opts := append(observe,
 		grpc.MaxRecvMsgSize(maxRecvBytes),
+		// A reply over the client's limit would fail there after the work of
+		// building and sending it; failing here says why, as ResourceExhausted.
+		grpc.MaxSendMsgSize(api.MaxReplyBytes),
 		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
 		grpc.ConnectionTimeout(10*time.Second),
 		grpc.KeepaliveParams(keepalive.ServerParameters{
@@ -95,7 +124,7 @@ func NewServer(cfg Config) *Server {
 		}),
 		// Clients may ping idle connections, but no more than this often.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             10 * time.Second,
+			MinTime:             cfg.KeepaliveMinTime,
 			PermitWithoutStream: true,
 		}),
 		// api.Codec writes the same bytes as the standard codec without
@@ -109,9 +138,14 @@ func NewServer(cfg Config) *Server {
 		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
 		grpc.ChainStreamInterceptor(s.streamInterceptor),
 	)
+	if cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
+	}
+	s.grpc = grpc.NewServer(opts...)
 	s.grpc.RegisterService(encodedServiceDesc(), NewService(cfg.Limits))
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
+	observing(s.grpc)
 	s.health.SetServingStatus(api.Api_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s
 }
@@ -146,8 +180,9 @@ func (s *Server) Shutdown(ctx context.Context) {
 }
 
 // A panic in one handler must not take down every other call in the process.
-// Each call is logged at debug level, so that a deployment can see which
-// replica served what without paying for it by default.
+// Each call is logged once, at info level, when it ends: one line for a
+// whole stream, never one per item. The level is checked first, so that a
+// server logging at warn builds no attributes at all.
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	defer s.finish(ctx, info.FullMethod, time.Now(), &err)
 	return handler(ctx, req)
@@ -160,11 +195,22 @@ func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.Str
 
 func (s *Server) finish(ctx context.Context, method string, start time.Time, err *error) {
 	if p := recover(); p != nil {
-		s.log.Error("panic in handler", "method", method, "panic", p, "stack", string(debug.Stack()))
+		s.log.ErrorContext(ctx, "panic in handler", "method", method, "panic", p, "stack", string(debug.Stack()))
 		*err = status.Error(codes.Internal, "internal error")
 	}
-	if s.log.Enabled(ctx, slog.LevelDebug) {
-		s.log.DebugContext(ctx, "call", "method", method,
-			"code", status.Code(*err).String(), "duration", time.Since(start))
+	if !s.log.Enabled(ctx, slog.LevelInfo) {
+		return
 	}
+	attrs := make([]slog.Attr, 0, 5)
+	attrs = append(attrs,
+		slog.String("method", method),
+		slog.String("code", status.Code(*err).String()),
+		slog.Duration("duration", time.Since(start)))
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		attrs = append(attrs, slog.String("peer", p.Addr.String()))
+	}
+	if id := telemetry.TraceID(ctx); id != "" {
+		attrs = append(attrs, slog.String("trace_id", id))
+	}
+	s.log.LogAttrs(ctx, slog.LevelInfo, "call", attrs...)
 }

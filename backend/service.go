@@ -30,7 +30,8 @@ type Limits struct {
 }
 
 // MaxItemsCeiling is the largest MaxItems whose getAll reply (about 21 bytes
-// an item) still fits gRPC's default 4 MiB receive limit on the client.
+// an item) still fits api.MaxReplyBytes, the 4 MiB both the server's send
+// limit and the client's receive limit are set to.
 const MaxItemsCeiling = 150_000
 
 // Validate says what is wrong with limits that no call could satisfy.

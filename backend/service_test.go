@@ -264,16 +264,16 @@ func TestGetStreamMemoryIsFlat(t *testing.T) {
 	}
 }
 
-// The ceiling must keep getAll's reply under the client's 4 MiB default
-// receive limit, or the largest allowed call would fail.
+// The ceiling must keep getAll's reply within the send and receive limits,
+// or the largest allowed call would fail.
 func TestMaxItemsCeilingFitsOneMessage(t *testing.T) {
 	reply, err := backend.NewService(backend.Limits{MaxItems: backend.MaxItemsCeiling}).
 		GetAll(t.Context(), &api.ApiRequest{Length: backend.MaxItemsCeiling})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if size := proto.Size(reply); size >= 4<<20 {
-		t.Fatalf("getAll(%d) is %d bytes, over 4 MiB", backend.MaxItemsCeiling, size)
+	if size := proto.Size(reply); size > api.MaxReplyBytes {
+		t.Fatalf("getAll(%d) is %d bytes, over api.MaxReplyBytes (%d)", backend.MaxItemsCeiling, size, api.MaxReplyBytes)
 	}
 }
 

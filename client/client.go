@@ -4,6 +4,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"iter"
@@ -12,8 +13,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/grpcplay/grpcplay/api"
@@ -46,6 +49,23 @@ const serviceConfig = `{
   }]
 }`
 
+// DefaultKeepalive is how the client checks that a silent connection is still
+// alive. Servers refuse pings that come too often: ours allows one every
+// 10 s (backend.Config.KeepaliveMinTime), but gRPC servers in C core, such
+// as the post's Python server, allow one every 5 min while calls run, or
+// none at all on an idle connection, and answer a third early ping with
+// GOAWAY "too_many_pings", which fails every call on the connection. So the
+// client pings only while a call is in flight and nothing has arrived for
+// 5 min, which is safe against both. Idle connections are closed by our
+// server instead (MaxConnectionAge). Setting Timeout also sets
+// TCP_USER_TIMEOUT on Linux, so data left unacknowledged by a vanished peer
+// fails the connection after 20 s rather than the kernel's 15 min.
+var DefaultKeepalive = keepalive.ClientParameters{
+	Time:                5 * time.Minute,
+	Timeout:             20 * time.Second,
+	PermitWithoutStream: false,
+}
+
 // Client calls api.Api over one connection. It is safe for concurrent use.
 type Client struct {
 	conn          *grpc.ClientConn
@@ -53,12 +73,14 @@ type Client struct {
 	health        healthpb.HealthClient
 	timeout       time.Duration
 	streamTimeout time.Duration
+	resolved      *resolvedAddrs
 }
 
 // Option changes how New connects or calls.
 type Option func(*settings)
 
 type settings struct {
+	creds         credentials.TransportCredentials
 	dialOptions   []grpc.DialOption
 	timeout       time.Duration
 	streamTimeout time.Duration
@@ -74,6 +96,13 @@ func WithStreamTimeout(d time.Duration) Option {
 	return func(s *settings) { s.streamTimeout = d }
 }
 
+// WithTLS connects over TLS with cfg (see internal/tlsconfig) instead of
+// plaintext. cfg.ServerName, when set, is the name verified in the server's
+// certificate; otherwise it is the target's host.
+func WithTLS(cfg *tls.Config) Option {
+	return func(s *settings) { s.creds = credentials.NewTLS(cfg) }
+}
+
 // WithDialOptions adds gRPC dial options, such as transport credentials or
 // interceptors. They apply after the defaults, so they win.
 func WithDialOptions(opts ...grpc.DialOption) Option {
@@ -82,25 +111,26 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 
 // New opens a connection to target, a gRPC target such as "localhost:50051"
 // or "dns:///backend:50051". The connection is plaintext, like the post's,
-// unless WithDialOptions supplies credentials. It is made lazily and
+// unless WithTLS is given. It is made lazily and
 // re-established in the background, so New does not fail when the server is
 // down; calls do.
 func New(target string, opts ...Option) (*Client, error) {
-	s := settings{timeout: DefaultTimeout, streamTimeout: DefaultStreamTimeout}
+	s := settings{creds: insecure.NewCredentials(), timeout: DefaultTimeout, streamTimeout: DefaultStreamTimeout}
 	for _, o := range opts {
 		o(&s)
 	}
+	resolved := &resolvedAddrs{}
 	dial := append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(s.creds),
+		grpc.WithResolvers(resolved.builders()...),
 		grpc.WithDefaultServiceConfig(serviceConfig),
-		// api.Codec decodes replies without protobuf's reflection; on the
-		// wire it is the standard protobuf encoding.
-		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(api.Codec{})),
-		// No keepalive pings by default: gRPC servers in C core, such as the
-		// post's Python server, answer pings more often than every five
-		// minutes with GOAWAY "too_many_pings". Our backend closes idle and
-		// old connections itself (backend.Config.MaxConnectionAge).
-		//
+		grpc.WithKeepaliveParams(DefaultKeepalive),
+		// getAll's largest allowed reply fits; a bigger one from some other
+		// server fails with ResourceExhausted instead of using up memory.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxReplyBytes),
+			// api.Codec decodes replies without protobuf's reflection; on
+			// the wire it is the standard protobuf encoding.
+			grpc.ForceCodecV2(api.Codec{})),
 		// gRPC's default reconnect backoff grows to two minutes; a frontend
 		// should notice a returning backend within seconds.
 		grpc.WithConnectParams(grpc.ConnectParams{
@@ -118,6 +148,7 @@ func New(target string, opts ...Option) (*Client, error) {
 		health:        healthpb.NewHealthClient(conn),
 		timeout:       s.timeout,
 		streamTimeout: s.streamTimeout,
+		resolved:      resolved,
 	}, nil
 }
 

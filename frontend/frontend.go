@@ -12,6 +12,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/grpcplay/grpcplay/api"
 )
 
@@ -34,7 +37,21 @@ type Config struct {
 	// LiveTimeout; unbounded, they could use up the connection's concurrent
 	// stream limit and starve the page.
 	MaxLiveStreams int
-	Logger         *slog.Logger // nil: discard
+	// Logger gets one line per request (info; debug for probes and
+	// /metrics) and the server's warnings. nil discards them.
+	Logger *slog.Logger
+
+	// Observability (issue 5): each is off when zero, and then costs nothing.
+	// Metrics is served at /metrics and gets the HTTP request metrics; give
+	// the backend client's gRPC metrics the same registry
+	// (telemetry.GRPCClientOptions), for /debug's call counts.
+	// TracerProvider starts a span per request, continuing the caller's
+	// trace; the backend client should trace with it too.
+	Metrics        *prometheus.Registry
+	TracerProvider trace.TracerProvider
+	// DebugPage serves /debug: the backend connection's state, the
+	// addresses its target resolved to and the calls made so far.
+	DebugPage bool
 }
 
 // DefaultConfig is what `grpcplay frontend` runs with.
@@ -88,6 +105,7 @@ type Server struct {
 	cfg     Config
 	backend Backend
 	log     *slog.Logger
+	metrics *httpMetrics // nil: metrics off
 	pages   *pages
 	handler http.Handler
 	http    *http.Server
@@ -104,6 +122,9 @@ type Server struct {
 func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages()}
+	if cfg.Metrics != nil {
+		s.metrics = newHTTPMetrics(cfg.Metrics)
+	}
 	s.handler = s.routes()
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)

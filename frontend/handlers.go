@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
 func (s *Server) routes() http.Handler {
@@ -28,8 +29,18 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /static/", staticHandler())
-	mux.HandleFunc("GET /", s.notFound)
-	return s.recoverPanics(secure(mux))
+	if s.cfg.Metrics != nil {
+		mux.Handle("GET /metrics", telemetry.MetricsHandler(s.cfg.Metrics, s.log))
+	}
+	if s.cfg.DebugPage {
+		mux.HandleFunc("GET /debug", s.debug)
+	}
+	mux.HandleFunc(notFoundPattern, s.notFound)
+	h := s.observe(s.recoverPanics(secure(mux)))
+	if s.cfg.TracerProvider != nil {
+		h = traced(h, s.cfg.TracerProvider)
+	}
+	return h
 }
 
 // pageRequest is a validated request of the page.

@@ -55,7 +55,7 @@ type pages struct {
 	byName map[string]*template.Template
 }
 
-var pageNames = []string{"index.html", "live.html", "error.html"}
+var pageNames = []string{"index.html", "live.html", "error.html", "debug.html"}
 
 func mustParsePages() *pages {
 	buildVersion := version.String()
@@ -132,6 +132,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 		v.Nav, v.Title = "page", "grpcplay"
 	case liveData:
 		v.Nav, v.Title = "live", "Live stream · grpcplay"
+	case debugData:
+		v.Nav, v.Title = "debug", "Debug · grpcplay"
 	case errorData:
 		v.Title = d.Title + " · grpcplay"
 		if d.LiveForm != nil {
@@ -177,6 +179,9 @@ func secure(next http.Handler) http.Handler {
 		h.Set("Content-Security-Policy",
 			"default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
 		h.Set("X-Content-Type-Options", "nosniff")
+		// frame-ancestors 'none' denies framing; this says it to browsers
+		// older than CSP 2.
+		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
 		next.ServeHTTP(w, r)
 	})

@@ -34,7 +34,7 @@ func (m *Main) runCall(ctx context.Context) error {
 		}
 		length = n
 	}
-	c, err := client.New(m.target, client.WithTimeout(m.callTimeout), client.WithStreamTimeout(m.callTimeout))
+	c, err := client.New(m.target, append(m.clientOptions(), client.WithTimeout(m.callTimeout), client.WithStreamTimeout(m.callTimeout))...)
 	if err != nil {
 		return fmt.Errorf("backend target %q: %w", m.target, err)
 	}
@@ -44,7 +44,7 @@ func (m *Main) runCall(ctx context.Context) error {
 	case "hello":
 		msg, err := c.SayHello(ctx, arg)
 		if err != nil {
-			return callError(err)
+			return m.callError(err)
 		}
 		if m.output == "text" {
 			_, err = fmt.Fprintln(m.Stdout, msg)
@@ -54,7 +54,7 @@ func (m *Main) runCall(ctx context.Context) error {
 	case "items":
 		items, err := c.GetAll(ctx, length)
 		if err != nil {
-			return callError(err)
+			return m.callError(err)
 		}
 		if m.output == "json" {
 			return printJSON(m.Stdout, &api.Items{Items: items})
@@ -68,7 +68,7 @@ func (m *Main) runCall(ctx context.Context) error {
 	case "stream":
 		for it, err := range c.GetStream(ctx, length) {
 			if err != nil {
-				return callError(err)
+				return m.callError(err)
 			}
 			if m.output == "json" {
 				err = printJSON(m.Stdout, it)

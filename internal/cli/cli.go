@@ -5,12 +5,14 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +20,8 @@ import (
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
+	"github.com/grpcplay/grpcplay/internal/telemetry"
+	"github.com/grpcplay/grpcplay/internal/tlsconfig"
 	"github.com/grpcplay/grpcplay/internal/version"
 )
 
@@ -73,11 +77,23 @@ type Main struct {
 	client      *client.Client
 	serveErr    chan error
 	servers     int
+
+	// TLS and mTLS between frontend and backend (tls.go).
+	serverTLS        tlsconfig.Server
+	backendTLS       tlsconfig.Client
+	backendClientTLS *tls.Config
+
+	// Observability (issue 5), in observe.go.
+	logFormat   string
+	metricsAddr string
+	metricsLis  net.Listener
+	metricsSrv  *http.Server
+	tracing     *telemetry.Tracing
 }
 
 // NewMain returns a Main wired to the process's stdio and environment.
 func NewMain(stdout, stderr io.Writer, getenv func(string) string) *Main {
-	return &Main{Stdout: stdout, Stderr: stderr, Getenv: getenv, serveErr: make(chan error, 2)}
+	return &Main{Stdout: stdout, Stderr: stderr, Getenv: getenv, serveErr: make(chan error, 3)}
 }
 
 // Execute runs the whole command and returns the process exit status. It
@@ -155,6 +171,7 @@ func (m *Main) ParseFlags(args []string) error {
 		fmt.Fprint(m.Stderr, usage)
 		return fmt.Errorf("unknown command %q", m.command)
 	}
+	m.tlsFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: grpcplay %s [flags]%s\n\nFlags:\n", m.command, positional)
 		fs.PrintDefaults()
@@ -194,15 +211,21 @@ func (m *Main) ParseFlags(args []string) error {
 	if err := m.validate(); err != nil {
 		return err
 	}
-	m.log = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: m.logLevel}))
+	log, err := telemetry.NewLogger(m.Stderr, m.logFormat, m.logLevel)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	m.log = log
 	m.backendCfg.Logger = m.log
 	m.frontendCfg.Logger = m.log
+	m.setUpObservability()
 	return nil
 }
 
 func (m *Main) serverFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&m.grace, "grace", 20*time.Second, "on SIGTERM, how long calls in flight may take to finish")
-	fs.Var(levelFlag{&m.logLevel}, "log-level", "debug, info, warn or error; debug logs every call")
+	fs.Var(levelFlag{&m.logLevel}, "log-level", "debug, info, warn or error; info logs every call and page request")
+	m.logFlags(fs)
 }
 
 func (m *Main) backendFlags(fs *flag.FlagSet) {
@@ -214,6 +237,7 @@ func (m *Main) backendFlags(fs *flag.FlagSet) {
 	fs.Var(int32Flag{&m.backendCfg.Limits.MaxStreamItems}, "max-stream-items", "largest getStream length")
 	fs.IntVar(&m.backendCfg.Limits.MaxNameBytes, "max-name-bytes", d.Limits.MaxNameBytes, "longest sayHello name, in bytes")
 	fs.DurationVar(&m.backendCfg.MaxConnectionAge, "max-connection-age", d.MaxConnectionAge, "close client connections after this long, so clients find new replicas")
+	m.metricsFlags(fs)
 }
 
 func (m *Main) frontendFlags(fs *flag.FlagSet) {
@@ -225,6 +249,7 @@ func (m *Main) frontendFlags(fs *flag.FlagSet) {
 	fs.Var(int32Flag{&m.frontendCfg.MaxPageItems}, "max-page-items", "largest length the page accepts")
 	fs.Var(int32Flag{&m.frontendCfg.MaxLiveItems}, "max-live-items", "largest length the live view accepts")
 	fs.IntVar(&m.frontendCfg.MaxLiveStreams, "max-live-streams", d.MaxLiveStreams, "live streams open at once; more get 503")
+	m.debugFlags(fs)
 }
 
 func (m *Main) targetFlag(fs *flag.FlagSet) {
@@ -234,6 +259,9 @@ func (m *Main) targetFlag(fs *flag.FlagSet) {
 // Run starts a server command's servers and returns once they listen, or
 // runs any other command to completion.
 func (m *Main) Run(ctx context.Context) error {
+	if err := m.startTracing(ctx); err != nil {
+		return err
+	}
 	return m.run(ctx)
 }
 
@@ -271,10 +299,12 @@ func (m *Main) Close() error {
 	if m.backendSrv != nil {
 		m.backendSrv.Shutdown(ctx)
 	}
+	errs = append(errs, m.stopMetrics(ctx))
 	for range m.servers {
 		errs = append(errs, <-m.serveErr)
 	}
 	m.servers = 0
+	errs = append(errs, m.stopTracing(ctx))
 	return errors.Join(errs...)
 }
 
@@ -302,7 +332,7 @@ func (m *Main) runBackend(ctx context.Context) error {
 	if err := m.startBackend(); err != nil {
 		return err
 	}
-	m.log.Info("backend listening", "addr", m.GRPCAddr(), "version", version.String())
+	m.log.Info("backend listening", "addr", m.GRPCAddr(), "security", m.backendSecurity(), "version", version.String())
 	return nil
 }
 
@@ -323,11 +353,12 @@ func (m *Main) startBackend() error {
 	m.backendSrv = backend.NewServer(m.backendCfg)
 	m.servers++
 	go func() { m.serveErr <- m.backendSrv.Serve(lis) }()
-	return nil
+	return m.startMetrics()
 }
 
 func (m *Main) startFrontend() error {
-	c, err := client.New(m.target)
+	c, err := client.New(m.target, append(m.clientOptions(), client.WithDialOptions(
+		telemetry.GRPCClientOptions(m.frontendCfg.Metrics, m.frontendCfg.TracerProvider)...))...)
 	if err != nil {
 		return fmt.Errorf("backend target %q: %w", m.target, err)
 	}
@@ -404,6 +435,10 @@ func (m *Main) validate() error {
 			errs = append(errs, fmt.Errorf("--max-page-items, --max-live-items and --max-live-streams must be at least 1"))
 		}
 	}
+	if err := m.loadTLS(); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, m.validateObservability()...)
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}

@@ -25,7 +25,7 @@ func startServe(t *testing.T, vars map[string]string, extra ...string) *cli.Main
 	t.Helper()
 	var stdout bytes.Buffer
 	m := cli.NewMain(&stdout, io.Discard, env(vars))
-	args := append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}, extra...)
 	if err := m.ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestServeStopsWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int)
 	go func() {
-		done <- cli.Execute(ctx, []string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, io.Discard, io.Discard, env(nil))
+		done <- cli.Execute(ctx, []string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}, io.Discard, io.Discard, env(nil))
 	}()
 	cancel()
 	if code := <-done; code != 0 {

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -20,7 +22,7 @@ func (m *Main) runHealthcheck(ctx context.Context) error {
 	}
 	var errs []error
 	if m.checkGRPC != "" {
-		errs = append(errs, checkGRPC(ctx, m.checkGRPC, m.callTimeout))
+		errs = append(errs, checkGRPC(ctx, m.checkGRPC, m.callTimeout, m.backendClientTLS))
 	}
 	if m.checkHTTP != "" {
 		errs = append(errs, checkHTTP(ctx, m.checkHTTP, m.callTimeout))
@@ -32,10 +34,14 @@ func (m *Main) runHealthcheck(ctx context.Context) error {
 	return err
 }
 
-func checkGRPC(ctx context.Context, addr string, timeout time.Duration) error {
+func checkGRPC(ctx context.Context, addr string, timeout time.Duration, tlsCfg *tls.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if tlsCfg != nil {
+		creds = credentials.NewTLS(tlsCfg)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		return fmt.Errorf("gRPC %s: %w", addr, err)
 	}

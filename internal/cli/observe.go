@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+
+	"github.com/grpcplay/grpcplay/internal/telemetry"
+)
+
+// Observability (issue 5): log format, the backend's metrics port, the
+// frontend's /debug page, and tracing from the standard OTEL_* variables.
+
+// defaultMetricsAddr is the backend's metrics port: 9464 is the port
+// OpenTelemetry's Prometheus exporters use.
+const defaultMetricsAddr = ":9464"
+
+func (m *Main) logFlags(fs *flag.FlagSet) {
+	fs.StringVar(&m.logFormat, "log-format", "text", "log format: text, or json for a log pipeline")
+}
+
+func (m *Main) metricsFlags(fs *flag.FlagSet) {
+	fs.StringVar(&m.metricsAddr, "metrics-addr", defaultMetricsAddr, "address of the backend's Prometheus /metrics; empty turns metrics off")
+}
+
+func (m *Main) debugFlags(fs *flag.FlagSet) {
+	fs.BoolVar(&m.frontendCfg.DebugPage, "debug-page", m.command == "serve", "serve /debug: the backend connection, its addresses and call counts")
+}
+
+func (m *Main) validateObservability() []error {
+	var errs []error
+	if m.logFormat != "" && !slices.Contains(telemetry.LogFormats, m.logFormat) {
+		errs = append(errs, fmt.Errorf("--log-format must be text or json, got %q", m.logFormat))
+	}
+	if m.metricsAddr != "" {
+		if _, _, err := net.SplitHostPort(m.metricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("--metrics-addr %q: %v", m.metricsAddr, err))
+		}
+	}
+	if m.command == "serve" || m.command == "backend" || m.command == "frontend" {
+		if telemetry.TracingEnabled(m.Getenv) {
+			if _, err := telemetry.TracingProtocol(m.Getenv); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errs
+}
+
+// setUpObservability gives each server its own metrics registry, once the
+// flags are read: the backend's only when its metrics port is on, the
+// frontend's always, since it serves /metrics on its own port.
+func (m *Main) setUpObservability() {
+	switch m.command {
+	case "serve", "backend":
+		if m.metricsAddr != "" {
+			m.backendCfg.Metrics = telemetry.NewRegistry()
+		}
+	}
+	switch m.command {
+	case "serve", "frontend":
+		m.frontendCfg.Metrics = telemetry.NewRegistry()
+	}
+}
+
+// startTracing starts exporting spans when the OTEL_* variables ask for it.
+// Otherwise no tracer provider is set, and no server installs a handler.
+func (m *Main) startTracing(ctx context.Context) error {
+	service := "grpcplay"
+	switch m.command {
+	case "backend", "frontend":
+		service += "-" + m.command
+	case "serve":
+	default:
+		return nil
+	}
+	t, err := telemetry.NewTracing(ctx, m.Getenv, service)
+	if err != nil {
+		return err
+	}
+	m.tracing = t
+	m.backendCfg.TracerProvider = t.TracerProvider()
+	m.frontendCfg.TracerProvider = t.TracerProvider()
+	return nil
+}
+
+// startMetrics serves the backend's registry on its own small HTTP port.
+func (m *Main) startMetrics() error {
+	if m.backendCfg.Metrics == nil {
+		return nil
+	}
+	lis, err := net.Listen("tcp", m.metricsAddr)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	m.metricsLis = lis
+	m.metricsSrv = telemetry.NewMetricsServer(m.backendCfg.Metrics, m.log)
+	m.servers++
+	go func() {
+		err := m.metricsSrv.Serve(lis)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		m.serveErr <- err
+	}()
+	return nil
+}
+
+// MetricsURL is the backend's /metrics, once Run has returned; "" when off.
+func (m *Main) MetricsURL() string {
+	if m.metricsLis == nil {
+		return ""
+	}
+	return "http://" + dialable(m.metricsLis.Addr(), "localhost") + "/metrics"
+}
+
+func (m *Main) stopMetrics(ctx context.Context) error {
+	if m.metricsSrv == nil {
+		return nil
+	}
+	if err := m.metricsSrv.Shutdown(ctx); err != nil {
+		return errors.Join(err, m.metricsSrv.Close())
+	}
+	return nil
+}
+
+// stopTracing flushes the spans of the last calls, once the servers stopped.
+func (m *Main) stopTracing(ctx context.Context) error {
+	if err := m.tracing.Shutdown(ctx); err != nil {
+		return fmt.Errorf("flushing traces: %w", err)
+	}
+	return nil
+}

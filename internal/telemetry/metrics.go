@@ -1,0 +1,87 @@
+package telemetry
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// NewRegistry returns a registry holding the Go runtime and process
+// collectors. Each server gets its own, so that the metrics of a backend and
+// a frontend in one process (`grpcplay serve`, tests) stay apart.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
+
+// Register registers c with reg, or returns the collector of the same
+// metrics that is already there: a server restarted with the same registry
+// (a test bringing a backend back) keeps counting in the same series.
+func Register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	var already prometheus.AlreadyRegisteredError
+	switch {
+	case err == nil:
+		return c
+	case errors.As(err, &already):
+		if existing, ok := already.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	// Only a programming error (a clashing metric name) gets here.
+	panic(err)
+}
+
+// LatencyBuckets span loopback calls (a fraction of a millisecond) to
+// getStream of millions of items (seconds).
+var LatencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
+
+func serverMetrics(reg prometheus.Registerer) *grpcprom.ServerMetrics {
+	return Register(reg, grpcprom.NewServerMetrics(
+		grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(LatencyBuckets)),
+	))
+}
+
+func clientMetrics(reg prometheus.Registerer) *grpcprom.ClientMetrics {
+	return Register(reg, grpcprom.NewClientMetrics(
+		grpcprom.WithClientHandlingTimeHistogram(grpcprom.WithHistogramBuckets(LatencyBuckets)),
+	))
+}
+
+// MetricsHandler serves reg in the Prometheus text or protobuf format.
+// Errors of a collector are logged and counted, and the rest is served.
+func MetricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:            slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling:       promhttp.ContinueOnError,
+		Registry:            reg,
+		MaxRequestsInFlight: 4,
+		Timeout:             10 * time.Second,
+	})
+}
+
+// NewMetricsServer is the backend's own small HTTP server: /metrics only,
+// with timeouts, since a gRPC port cannot serve Prometheus' scrape.
+func NewMetricsServer(reg *prometheus.Registry, log *slog.Logger) *http.Server {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", MetricsHandler(reg, log))
+	return &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      15 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}

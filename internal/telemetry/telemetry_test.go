@@ -1,0 +1,82 @@
+package telemetry_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/grpcplay/grpcplay/internal/telemetry"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestTracingFollowsTheStandardVariables(t *testing.T) {
+	for _, tt := range []struct {
+		vars     map[string]string
+		enabled  bool
+		protocol string
+		err      string
+	}{
+		{nil, false, "http/protobuf", ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}, true, "http/protobuf", ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"}, true, "http/protobuf", ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "x", "OTEL_SDK_DISABLED": "TRUE"}, false, "http/protobuf", ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "x", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, true, "grpc", ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, false, "http/protobuf", ""},
+		{map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, false, "", "not supported"},
+	} {
+		getenv := env(tt.vars)
+		if got := telemetry.TracingEnabled(getenv); got != tt.enabled {
+			t.Errorf("%v: enabled %v, want %v", tt.vars, got, tt.enabled)
+		}
+		p, err := telemetry.TracingProtocol(getenv)
+		if p != tt.protocol || (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("%v: protocol %q, %v; want %q, %q", tt.vars, p, err, tt.protocol, tt.err)
+		}
+	}
+}
+
+// Off, tracing is nothing at all: no provider for the servers to install.
+func TestTracingOffIsNil(t *testing.T) {
+	tr, err := telemetry.NewTracing(context.Background(), env(nil), "test")
+	if err != nil || tr != nil || tr.TracerProvider() != nil || tr.Shutdown(context.Background()) != nil {
+		t.Fatalf("NewTracing with no endpoint = %v, %v; want nil and a nil provider", tr, err)
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := telemetry.NewLogger(&buf, "json", slog.LevelInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Debug("hidden")
+	log.Info("shown", "k", 1)
+	var line map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["msg"] != "shown" || line["k"] != float64(1) {
+		t.Fatalf("logged %q (%v)", buf.String(), err)
+	}
+	if _, err := telemetry.NewLogger(&buf, "xml", slog.LevelInfo); err == nil {
+		t.Fatal("NewLogger accepted format xml")
+	}
+}
+
+func TestRegisterReturnsTheCollectorAlreadyThere(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	opts := prometheus.CounterOpts{Name: "things_total", Help: "Things."}
+	first := telemetry.Register(reg, prometheus.NewCounter(opts))
+	second := telemetry.Register(reg, prometheus.NewCounter(opts))
+	if first != second {
+		t.Fatal("a second registration made a second counter")
+	}
+}
