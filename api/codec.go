@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/encoding"
 	gproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/proto"
 )
 
 // Codec is the gRPC codec that grpcplay's backend and client install
@@ -82,11 +83,17 @@ func (Codec) Unmarshal(data mem.BufferSlice, v any) error {
 	}
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
-	if err := m.UnmarshalVT(buf.ReadOnlyData()); err != nil {
-		return err
-	}
-	if !validUTF8(v) {
-		return errInvalidUTF8
+	b := buf.ReadOnlyData()
+	if mayHoldOverlongVarint(b) || m.UnmarshalVT(b) != nil || !validUTF8(v) || hasUnknownFields(v) {
+		// The generated code refuses some input that protobuf accepts (a
+		// known field number with another wire type is an unknown field to
+		// protobuf), accepts some that it refuses (malformed groups among
+		// unknown fields, varints over 64 bits) and does not check UTF-8.
+		// Protobuf decides every input that is not plainly our own
+		// messages, so odd input gets exactly the standard answer.
+		pm := v.(proto.Message)
+		proto.Reset(pm)
+		return proto.Unmarshal(b, pm)
 	}
 	return nil
 }
@@ -107,4 +114,45 @@ func validUTF8(v any) bool {
 		}
 	}
 	return true
+}
+
+func hasUnknownFields(v any) bool {
+	switch m := v.(type) {
+	case *HelloRequest:
+		return len(m.unknownFields) > 0
+	case *Hello:
+		return len(m.unknownFields) > 0
+	case *ApiRequest:
+		return len(m.unknownFields) > 0
+	case *Item:
+		return len(m.unknownFields) > 0
+	case *Items:
+		if len(m.unknownFields) > 0 {
+			return true
+		}
+		for _, item := range m.Items {
+			if item != nil && len(item.unknownFields) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mayHoldOverlongVarint reports a run of nine or more bytes with the high bit
+// set: the only place a varint longer than protobuf allows can hide. Our own
+// messages never have one (ids are positive, names ASCII); text with many
+// multi-byte characters may, and merely takes the slower path.
+func mayHoldOverlongVarint(b []byte) bool {
+	run := 0
+	for _, c := range b {
+		if c < 0x80 {
+			run = 0
+			continue
+		}
+		if run++; run >= 9 {
+			return true
+		}
+	}
+	return false
 }

@@ -177,3 +177,35 @@ func TestCodecPassesEncodedThrough(t *testing.T) {
 		t.Fatalf("Marshal(Encoded) = % x, %v; want % x", data.Materialize(), err, want)
 	}
 }
+
+// On any input, valid or not, decoding gives what proto.Unmarshal gives: the
+// same message, or an error when (and only when) it fails. The inputs are
+// valid encodings with random bytes changed, cut or added.
+func TestCodecDecodesLikeProtoUnmarshal(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 3000 {
+		for _, msg := range randomMessages(r) {
+			wire, _ := proto.Marshal(msg)
+			switch r.IntN(4) {
+			case 0:
+				if len(wire) > 0 {
+					wire[r.IntN(len(wire))] = byte(r.IntN(256))
+				}
+			case 1:
+				wire = wire[:r.IntN(len(wire)+1)]
+			case 2:
+				wire = append(wire, byte(r.IntN(256)), byte(r.IntN(256)))
+			}
+			want := msg.ProtoReflect().New().Interface()
+			wantErr := proto.Unmarshal(wire, want)
+			got := msg.ProtoReflect().New().Interface()
+			gotErr := api.Codec{}.Unmarshal(mem.BufferSlice{mem.SliceBuffer(wire)}, got)
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("%T from % x: codec error %v, proto error %v", msg, wire, gotErr, wantErr)
+			}
+			if wantErr == nil && !proto.Equal(got, want) {
+				t.Fatalf("%T from % x: codec gave %v, proto gave %v", msg, wire, got, want)
+			}
+		}
+	}
+}
