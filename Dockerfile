@@ -33,7 +33,7 @@ COPY --from=build /out/grpcplay /grpcplay
 # The "nonroot" user of distroless images; numeric, so that Kubernetes can
 # verify runAsNonRoot without an /etc/passwd.
 USER 65532:65532
-EXPOSE 50051 5000 9464
+EXPOSE 50051 5000 8080 9464
 # With no flags the check covers what `serve` listens on: gRPC health on
 # localhost:50051 and HTTP /readyz on localhost:5000. A backend-only or
 # frontend-only container narrows it (see docker-compose.yml).

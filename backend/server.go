@@ -98,6 +98,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *health.Server
 	log    *slog.Logger
+	svc    *Service
 }
 
 // maxRecvBytes bounds a request. Requests are tiny: the largest is a name.
@@ -142,13 +143,18 @@ func NewServer(cfg Config) *Server {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	s.grpc.RegisterService(encodedServiceDesc(), NewService(cfg.Limits))
+	s.svc = NewService(cfg.Limits)
+	s.grpc.RegisterService(encodedServiceDesc(), s.svc)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	observing(s.grpc)
 	s.health.SetServingStatus(api.Api_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s
 }
+
+// Service is the api.Api implementation the server hosts, for another face
+// of the same service in this process (the REST gateway).
+func (s *Server) Service() *Service { return s.svc }
 
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.

@@ -475,7 +475,7 @@ func checkImage(t *testing.T, repo, image string) {
 	if !slices.Equal(img.Config.Entrypoint, []string{"/grpcplay"}) || !slices.Equal(img.Config.Cmd, []string{"serve"}) {
 		t.Errorf("entrypoint %v cmd %v, want [/grpcplay] [serve]", img.Config.Entrypoint, img.Config.Cmd)
 	}
-	for _, port := range []string{"50051/tcp", "5000/tcp"} {
+	for _, port := range []string{"50051/tcp", "5000/tcp", "8080/tcp"} {
 		if _, ok := img.Config.ExposedPorts[port]; !ok {
 			t.Errorf("port %s not exposed: %v", port, img.Config.ExposedPorts)
 		}

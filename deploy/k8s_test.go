@@ -25,6 +25,7 @@ import (
 const (
 	defaultGRPCPort  = 50051
 	defaultHTTPPort  = 5000
+	defaultRESTPort  = 8080
 	livenessPath     = "/healthz"
 	readinessPath    = "/readyz"
 	defaultGrace     = 20 * time.Second
@@ -165,6 +166,7 @@ func TestKustomizeBase(t *testing.T) {
 		}
 		port := containerPort(t, c, "grpc", defaultGRPCPort)
 		checkServicePort(t, svc, port, defaultGRPCPort)
+		checkServicePort(t, svc, containerPort(t, c, "rest", defaultRESTPort), defaultRESTPort)
 		for probeName, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
 			if p == nil || p.GRPC == nil {
 				t.Errorf("%s probe = %+v, want a native gRPC probe", probeName, p)
@@ -256,10 +258,11 @@ func portMatches(ref intstr.IntOrString, port corev1.ContainerPort) bool {
 
 func checkServicePort(t *testing.T, svc *corev1.Service, target corev1.ContainerPort, number int32) {
 	t.Helper()
-	if len(svc.Spec.Ports) != 1 {
-		t.Fatalf("Service %s: %d ports, want 1", svc.Name, len(svc.Spec.Ports))
+	i := slices.IndexFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return p.Name == target.Name })
+	if i < 0 {
+		t.Fatalf("Service %s: no port named %q", svc.Name, target.Name)
 	}
-	p := svc.Spec.Ports[0]
+	p := svc.Spec.Ports[i]
 	if p.Port != number {
 		t.Errorf("Service %s: port %d, want %d", svc.Name, p.Port, number)
 	}

@@ -62,9 +62,14 @@ const statusClientClosedRequest = 499
 func HTTPStatus(err error) int {
 	var input *inputError
 	var panicked *panicError
+	var soon *tooSoonError
 	switch {
 	case err == nil:
 		return http.StatusOK
+	case errors.As(err, &soon):
+		return http.StatusTooManyRequests
+	case errors.Is(err, errCompareUnavailable):
+		return http.StatusNotImplemented
 	case errors.As(err, &panicked):
 		return http.StatusInternalServerError
 	case errors.As(err, &input):
@@ -101,9 +106,14 @@ func HTTPStatus(err error) int {
 // carry internal details, so it becomes a fixed sentence.
 func userMessages(err error, code int) []string {
 	var input *inputError
+	var soon *tooSoonError
 	switch {
 	case errors.As(err, &input):
 		return input.problems
+	case errors.As(err, &soon):
+		return []string{soon.message}
+	case errors.Is(err, errCompareUnavailable):
+		return []string{"The comparison is not available here: run grpcplay serve, or grpcplay bench in a terminal."}
 	case errors.Is(err, errTooManyLiveStreams):
 		return []string{"Too many live streams are open right now. Try again in a moment."}
 	case code == http.StatusBadRequest:

@@ -52,15 +52,21 @@ type Config struct {
 	// DebugPage serves /debug: the backend connection's state, the
 	// addresses its target resolved to and the calls made so far.
 	DebugPage bool
+
+	// Compare, if set, lets /compare run a short gRPC-against-REST bench;
+	// CompareInterval is the least time between two runs (default 30s).
+	Compare         Comparer
+	CompareInterval time.Duration
 }
 
 // DefaultConfig is what `grpcplay frontend` runs with.
 var DefaultConfig = Config{
-	Timeout:        5 * time.Second,
-	LiveTimeout:    5 * time.Minute,
-	MaxPageItems:   1000,
-	MaxLiveItems:   100_000,
-	MaxLiveStreams: 100,
+	Timeout:         5 * time.Second,
+	LiveTimeout:     5 * time.Minute,
+	MaxPageItems:    1000,
+	MaxLiveItems:    100_000,
+	MaxLiveStreams:  100,
+	CompareInterval: 30 * time.Second,
 }
 
 // Defaults of the page's query parameters: what the post's page shows.
@@ -94,6 +100,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLiveStreams <= 0 {
 		c.MaxLiveStreams = d.MaxLiveStreams
 	}
+	if c.CompareInterval <= 0 {
+		c.CompareInterval = d.CompareInterval
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -115,6 +124,7 @@ type Server struct {
 	liveCtx   context.Context
 	endLive   context.CancelFunc
 	liveSlots chan struct{}
+	compare   comparing
 }
 
 // New builds a Server that calls b. Templates are parsed here, once; a
@@ -162,6 +172,8 @@ func (s *Server) Serve(lis net.Listener) error {
 // the requests in flight. When ctx ends first, it closes every connection.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
+	// Shutdown has cancelled a /compare run in the background; it ends soon.
+	s.compare.runs.Wait()
 	if err != nil {
 		s.log.Warn("grace period over; closing connections", "error", err)
 		return errors.Join(err, s.http.Close())

@@ -55,7 +55,7 @@ type pages struct {
 	byName map[string]*template.Template
 }
 
-var pageNames = []string{"index.html", "live.html", "error.html", "debug.html"}
+var pageNames = []string{"index.html", "live.html", "compare.html", "error.html", "debug.html"}
 
 func mustParsePages() *pages {
 	buildVersion := version.String()
@@ -134,6 +134,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 		v.Nav, v.Title = "live", "Live stream · grpcplay"
 	case debugData:
 		v.Nav, v.Title = "debug", "Debug · grpcplay"
+	case compareData:
+		v.Nav, v.Title = "compare", "gRPC vs REST · grpcplay"
 	case errorData:
 		v.Title = d.Title + " · grpcplay"
 		if d.LiveForm != nil {

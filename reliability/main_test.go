@@ -61,7 +61,7 @@ type backendProc struct {
 func startBackendProc(t *testing.T, addr string) *backendProc {
 	t.Helper()
 	log := &procLog{listening: make(chan string, 1)}
-	cmd := exec.Command(binary, "backend", "--grpc-addr", addr, "--grace", "10s", "--log-level", "debug")
+	cmd := exec.Command(binary, "backend", "--grpc-addr", addr, "--metrics-addr", "", "--rest-addr", "", "--grace", "10s", "--log-level", "debug")
 	// An empty environment, so that GRPCPLAY_* variables of the machine
 	// running the tests change nothing.
 	cmd.Env = []string{}

@@ -28,7 +28,7 @@ func TestSIGTERMDrainsAndExitsZero(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "backend", "--grpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--grace", "30s")
+	cmd := exec.CommandContext(ctx, bin, "backend", "--grpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--rest-addr", "", "--grace", "30s")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

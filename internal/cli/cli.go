@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/bench"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
+	"github.com/grpcplay/grpcplay/gateway"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 	"github.com/grpcplay/grpcplay/internal/tlsconfig"
 	"github.com/grpcplay/grpcplay/internal/version"
@@ -32,6 +34,7 @@ Usage:
   grpcplay backend      the gRPC backend (api.Api, health, reflection)
   grpcplay frontend     the web frontend, calling a backend
   grpcplay call         call a backend: hello NAME | items N | stream N
+  grpcplay bench        gRPC against REST/JSON under load: a table, JSON or an SVG chart
   grpcplay healthcheck  exit 0 when the local servers are healthy (for containers)
   grpcplay version      print the version
 
@@ -89,11 +92,21 @@ type Main struct {
 	metricsLis  net.Listener
 	metricsSrv  *http.Server
 	tracing     *telemetry.Tracing
+
+	// REST/JSON gateway: see rest.go.
+	restAddr string
+	restLis  net.Listener
+	restSrv  *gateway.Server
+
+	// bench: gRPC against REST/JSON (bench.go).
+	benchCfg bench.Config
+	benchFS  *flag.FlagSet
+	benchSVG string
 }
 
 // NewMain returns a Main wired to the process's stdio and environment.
 func NewMain(stdout, stderr io.Writer, getenv func(string) string) *Main {
-	return &Main{Stdout: stdout, Stderr: stderr, Getenv: getenv, serveErr: make(chan error, 3)}
+	return &Main{Stdout: stdout, Stderr: stderr, Getenv: getenv, serveErr: make(chan error, 4)}
 }
 
 // Execute runs the whole command and returns the process exit status. It
@@ -140,10 +153,12 @@ func (m *Main) ParseFlags(args []string) error {
 	case "serve":
 		m.backendFlags(fs)
 		m.frontendFlags(fs)
+		m.restFlags(fs)
 		m.serverFlags(fs)
 		m.run = m.runServe
 	case "backend":
 		m.backendFlags(fs)
+		m.restFlags(fs)
 		m.serverFlags(fs)
 		m.run = m.runBackend
 	case "frontend":
@@ -157,6 +172,8 @@ func (m *Main) ParseFlags(args []string) error {
 		fs.StringVar(&m.output, "o", "text", "output format: text or json")
 		positional = " hello NAME | items N | stream N"
 		m.run = m.runCall
+	case "bench":
+		m.benchFlags(fs)
 	case "healthcheck":
 		fs.StringVar(&m.checkGRPC, "grpc", "", "gRPC address whose health service must report SERVING (default localhost:50051 when neither flag is set)")
 		fs.StringVar(&m.checkHTTP, "http", "", "URL that must answer 200 (default http://localhost:5000/readyz when neither flag is set)")
@@ -296,6 +313,7 @@ func (m *Main) Close() error {
 	if m.client != nil {
 		errs = append(errs, m.client.Close())
 	}
+	errs = append(errs, m.closeREST(ctx))
 	if m.backendSrv != nil {
 		m.backendSrv.Shutdown(ctx)
 	}
@@ -321,6 +339,7 @@ func (m *Main) runServe(ctx context.Context) error {
 	// The frontend reaches the backend over a real loopback connection, as it
 	// would across machines.
 	m.target = dialable(m.grpcLis.Addr(), "127.0.0.1")
+	m.frontendCfg.Compare = benchComparer{pageBench}
 	if err := m.startFrontend(); err != nil {
 		return err
 	}
@@ -353,7 +372,10 @@ func (m *Main) startBackend() error {
 	m.backendSrv = backend.NewServer(m.backendCfg)
 	m.servers++
 	go func() { m.serveErr <- m.backendSrv.Serve(lis) }()
-	return m.startMetrics()
+	if err := m.startMetrics(); err != nil {
+		return err
+	}
+	return m.startREST()
 }
 
 func (m *Main) startFrontend() error {
@@ -439,6 +461,9 @@ func (m *Main) validate() error {
 		errs = append(errs, err)
 	}
 	errs = append(errs, m.validateObservability()...)
+	if m.command == "bench" {
+		errs = append(errs, m.validateBench()...)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}

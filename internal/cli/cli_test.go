@@ -25,7 +25,7 @@ func startServe(t *testing.T, vars map[string]string, extra ...string) *cli.Main
 	t.Helper()
 	var stdout bytes.Buffer
 	m := cli.NewMain(&stdout, io.Discard, env(vars))
-	args := append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}, extra...)
+	args := append([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"}, extra...)
 	if err := m.ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
@@ -204,8 +204,8 @@ func TestUsage(t *testing.T) {
 // Every setting and its default are documented by --help.
 func TestHelpDocumentsEverySetting(t *testing.T) {
 	for cmd, wants := range map[string][]string{
-		"serve":       {"-grpc-addr", "-http-addr", "-max-items", "-max-stream-items", "-max-name-bytes", "-page-timeout", "-grace", "-log-level", "default \":50051\"", "default \":5000\""},
-		"backend":     {"-grpc-addr", "GRPCPLAY_GRPC_ADDR", "BACKEND_PORT", "-max-connection-age", "default 100000", "default 10000000", "default 1024"},
+		"serve":       {"-grpc-addr", "-http-addr", "-rest-addr", "GRPCPLAY_REST_ADDR", "default \":8080\"", "-max-items", "-max-stream-items", "-max-name-bytes", "-page-timeout", "-grace", "-log-level", "default \":50051\"", "default \":5000\""},
+		"backend":     {"-grpc-addr", "GRPCPLAY_GRPC_ADDR", "-rest-addr", "GRPCPLAY_REST_ADDR", "BACKEND_PORT", "-max-connection-age", "default 100000", "default 10000000", "default 1024"},
 		"frontend":    {"-backend", "BACKEND_HOST", "dns:///localhost:50051", "-http-addr", "-page-timeout", "-max-page-items", "-max-live-items", "-max-live-streams"},
 		"call":        {"-backend", "-o", "hello NAME | items N | stream N", "default 10s"},
 		"healthcheck": {"-grpc", "-http"},
@@ -226,7 +226,7 @@ func TestServeStopsWhenContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int)
 	go func() {
-		done <- cli.Execute(ctx, []string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}, io.Discard, io.Discard, env(nil))
+		done <- cli.Execute(ctx, []string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"}, io.Discard, io.Discard, env(nil))
 	}()
 	cancel()
 	if code := <-done; code != 0 {

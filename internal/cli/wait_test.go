@@ -9,7 +9,7 @@ import (
 // stops the rest instead of waiting for the failed one forever.
 func TestWaitReturnsAServerFailureAndCloseStillReturns(t *testing.T) {
 	m := NewMain(io.Discard, io.Discard, func(string) string { return "" })
-	if err := m.ParseFlags([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}); err != nil {
+	if err := m.ParseFlags([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Run(t.Context()); err != nil {

@@ -1,0 +1,531 @@
+// Package bench measures the post's thesis, that gRPC beats REST between
+// services: it runs the same calls over gRPC, over REST/JSON with keep-alive
+// connections, and over REST/JSON with a new connection per call, against a
+// running backend or one it starts in-process on loopback, and reports
+// throughput, latency, bytes and CPU per call as a table, JSON or an SVG
+// chart.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Transports, the first half of a case's name.
+const (
+	TransportGRPC      = "grpc"       // gRPC over one HTTP/2 connection
+	TransportREST      = "rest"       // REST/JSON over HTTP/1.1 keep-alive connections
+	TransportRESTClose = "rest-close" // REST/JSON with a new connection per call
+)
+
+// Methods, the second half of a case's name.
+const (
+	MethodHello  = "hello"  // sayHello, GET /v1/hello
+	MethodItems  = "items"  // getAll, GET /v1/items
+	MethodStream = "stream" // getStream, GET /v1/stream (NDJSON)
+)
+
+// Transports and Methods list every transport and method, in report order.
+var (
+	Transports = []string{TransportGRPC, TransportREST, TransportRESTClose}
+	Methods    = []string{MethodHello, MethodItems, MethodStream}
+)
+
+// Defaults of Config.
+var (
+	DefaultLengths     = []int32{1, 10, 1000, 100_000}
+	DefaultConcurrency = []int{1, 50}
+)
+
+const (
+	DefaultDuration = 3 * time.Second
+	DefaultWarmup   = 1 * time.Second
+	// MaxDuration bounds one case, so that a typo cannot start a day-long run.
+	MaxDuration = 10 * time.Minute
+	// MaxConcurrency bounds the workers of one case.
+	MaxConcurrency = 1000
+)
+
+// Config says what to run. Zero fields but Warmup take their defaults.
+type Config struct {
+	Duration    time.Duration // measured time of each case
+	Warmup      time.Duration // load before the measured time of each case, not counted; 0: none
+	Lengths     []int32       // lengths of getAll and getStream; sayHello has none
+	Concurrency []int         // calls in flight at once
+	// Cases selects cases by transport ("grpc"), method ("items") or both
+	// ("rest/items"); a case runs when any entry matches it. Empty: all.
+	Cases []string
+	// Target is the gRPC target of a running backend and RESTTarget the base
+	// URL of its REST face. Both empty: Run starts both in-process.
+	Target     string
+	RESTTarget string
+	// ServerPID, with a Target, is the server's process; its CPU time is
+	// read from /proc (Linux).
+	ServerPID int
+	// Progress, if set, is told how each case goes, several times a second.
+	Progress func(Progress)
+}
+
+// Case is one measured combination.
+type Case struct {
+	Transport   string `json:"transport"`
+	Method      string `json:"method"`
+	Length      int32  `json:"length"` // 0 for hello
+	Concurrency int    `json:"concurrency"`
+}
+
+func (c Case) String() string {
+	s := c.Transport + "/" + c.Method
+	if c.Method != MethodHello {
+		s += fmt.Sprintf(" len=%d", c.Length)
+	}
+	return s + fmt.Sprintf(" c=%d", c.Concurrency)
+}
+
+// Progress is the state of the running case.
+type Progress struct {
+	Index    int // 1-based number of the case
+	Total    int
+	Case     Case
+	Phase    string // PhaseWarmup, PhaseMeasure or PhaseDone
+	Elapsed  time.Duration
+	Duration time.Duration
+	Calls    int64 // completed in the measured time so far
+	Errors   int64
+	Result   *Result // when Phase is PhaseDone
+}
+
+const (
+	PhaseWarmup  = "warm-up"
+	PhaseMeasure = "measure"
+	PhaseDone    = "done"
+)
+
+func (c Config) withDefaults() Config {
+	if c.Duration == 0 {
+		c.Duration = DefaultDuration
+	}
+	if len(c.Lengths) == 0 {
+		c.Lengths = DefaultLengths
+	}
+	if len(c.Concurrency) == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	return c
+}
+
+// Validate says what is wrong with a configuration, as one error per problem.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	var errs []error
+	if c.Duration < 0 || c.Duration > MaxDuration {
+		errs = append(errs, fmt.Errorf("duration %v must be more than 0 and at most %v", c.Duration, MaxDuration))
+	}
+	if c.Warmup < 0 || c.Warmup > MaxDuration {
+		errs = append(errs, fmt.Errorf("warm-up %v must be 0 or more and at most %v", c.Warmup, MaxDuration))
+	}
+	for _, n := range c.Lengths {
+		if n < 1 {
+			errs = append(errs, fmt.Errorf("length %d must be at least 1", n))
+		}
+	}
+	for _, n := range c.Concurrency {
+		if n < 1 || n > MaxConcurrency {
+			errs = append(errs, fmt.Errorf("concurrency %d must be between 1 and %d", n, MaxConcurrency))
+		}
+	}
+	for _, f := range c.Cases {
+		if !validFilter(f) {
+			errs = append(errs, fmt.Errorf("case %q matches nothing: use a transport (%s), a method (%s) or TRANSPORT/METHOD",
+				f, strings.Join(Transports, ", "), strings.Join(Methods, ", ")))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	cases := c.cases()
+	if len(cases) == 0 {
+		return errors.New("no case selected")
+	}
+	if c.Target != "" || c.RESTTarget != "" {
+		needGRPC := slices.ContainsFunc(cases, func(k Case) bool { return k.Transport == TransportGRPC })
+		needREST := slices.ContainsFunc(cases, func(k Case) bool { return k.Transport != TransportGRPC })
+		if needGRPC && c.Target == "" {
+			errs = append(errs, errors.New("the gRPC cases need --target when --rest-target is set (or select only REST cases)"))
+		}
+		if needREST && c.RESTTarget == "" {
+			errs = append(errs, errors.New("the REST cases need --rest-target when --target is set (or select only gRPC cases)"))
+		}
+		if c.RESTTarget != "" && !strings.HasPrefix(c.RESTTarget, "http://") && !strings.HasPrefix(c.RESTTarget, "https://") {
+			errs = append(errs, fmt.Errorf("REST target %q must be a URL such as http://localhost:8080", c.RESTTarget))
+		}
+	}
+	if c.ServerPID != 0 && c.Target == "" && c.RESTTarget == "" {
+		errs = append(errs, errors.New("a server PID only makes sense with --target: in-process, the server's CPU is this process's"))
+	}
+	return errors.Join(errs...)
+}
+
+func validFilter(f string) bool {
+	t, m, both := strings.Cut(f, "/")
+	if both {
+		return slices.Contains(Transports, t) && slices.Contains(Methods, m)
+	}
+	return slices.Contains(Transports, f) || slices.Contains(Methods, f)
+}
+
+func (c Config) selected(transport, method string) bool {
+	if len(c.Cases) == 0 {
+		return true
+	}
+	for _, f := range c.Cases {
+		if f == transport || f == method || f == transport+"/"+method {
+			return true
+		}
+	}
+	return false
+}
+
+// cases lists the selected cases grouped so that the transports of one
+// method, length and concurrency sit side by side.
+func (c Config) cases() []Case {
+	var cases []Case
+	for _, conc := range c.Concurrency {
+		for _, m := range Methods {
+			lengths := c.Lengths
+			if m == MethodHello {
+				lengths = []int32{0}
+			}
+			for _, n := range lengths {
+				for _, t := range Transports {
+					if c.selected(t, m) {
+						cases = append(cases, Case{Transport: t, Method: m, Length: n, Concurrency: conc})
+					}
+				}
+			}
+		}
+	}
+	return cases
+}
+
+// Run runs every selected case, one after the other, and returns the report.
+// Each case stops by itself after its warm-up and duration. When ctx ends
+// early, Run returns the cases done so far with ctx's error.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	cases := cfg.cases()
+	r := &Report{
+		Started:     time.Now().UTC(),
+		Duration:    cfg.Duration.Seconds(),
+		Warmup:      cfg.Warmup.Seconds(),
+		Lengths:     cfg.Lengths,
+		Concurrency: cfg.Concurrency,
+		GOOS:        runtime.GOOS,
+		GOARCH:      runtime.GOARCH,
+		CPUs:        runtime.NumCPU(),
+		GoVersion:   runtime.Version(),
+		InProcess:   cfg.Target == "" && cfg.RESTTarget == "",
+	}
+	grpcTarget, restURL := cfg.Target, cfg.RESTTarget
+	if r.InProcess {
+		local, err := StartLocal()
+		if err != nil {
+			return nil, err
+		}
+		defer local.Close()
+		grpcTarget, restURL = local.GRPCAddr, local.RESTURL
+		r.CPUNote = "cpu_us_per_call is the CPU time of the whole bench process per call: load client, gRPC server and REST gateway together (getrusage)"
+	} else {
+		r.CPUNote = "cpu_us_per_call is the load client's CPU time per call (getrusage)"
+		if cfg.ServerPID != 0 {
+			r.CPUNote += "; server_cpu_us_per_call is the server process's, from /proc/PID/stat (10ms resolution)"
+		}
+	}
+	cs, err := newClients(grpcTarget, restURL, slices.Max(cfg.Concurrency))
+	if err != nil {
+		return nil, err
+	}
+	defer cs.Close()
+	for i, c := range cases {
+		res, err := runCase(ctx, cfg, cs, c, i+1, len(cases))
+		if err != nil {
+			return r, err
+		}
+		r.Cases = append(r.Cases, res)
+	}
+	return r, nil
+}
+
+// worker is one goroutine's tally, read live by the progress reports.
+type worker struct {
+	calls, errors, items atomic.Int64
+	hist                 histogram
+	firstErr             error
+	_                    [64]byte // keeps workers' counters off each other's cache lines
+}
+
+func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total int) (Result, error) {
+	res := Result{Case: c, Name: c.String()}
+	do := cs.call(c)
+	progress := func(p Progress) {
+		if cfg.Progress != nil {
+			p.Index, p.Total, p.Case, p.Duration = index, total, c, cfg.Duration
+			cfg.Progress(p)
+		}
+	}
+	progress(Progress{Phase: PhaseWarmup})
+	if err := settle(ctx, cpuOf(cfg)); err != nil {
+		return res, err
+	}
+
+	// One call first, outside the measured time, for the body size (the
+	// same for every call of a case) and to fail fast on a broken target.
+	probeCtx, cancelProbe := context.WithTimeout(ctx, callGrace)
+	_, body, err := do(probeCtx, true)
+	cancelProbe()
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return res, ctxErr
+	}
+	if err != nil {
+		res.FirstError = err.Error()
+	} else {
+		res.BodyBytes = body
+	}
+
+	begin := time.Now()
+	// Calls longer than the duration (100,000 items at 50 concurrent) would
+	// show as none at all, so the measured time runs on until each worker
+	// could have finished one call, up to overtime.
+	minCalls := int64(c.Concurrency)
+	overtime := min(10*cfg.Duration, maxOvertime)
+	hardEnd := begin.Add(cfg.Warmup + cfg.Duration + overtime)
+	// When the measured time ends, workers start no new call, and the calls
+	// in flight run to the end, uncounted: cancelling them would leave the
+	// server still building their replies during the next case. The
+	// deadline bounds them.
+	caseCtx, cancel := context.WithDeadline(ctx, hardEnd.Add(callGrace))
+	defer cancel()
+	stopping := make(chan struct{})
+	// counting is set when the measured time starts: calls that end before
+	// are warm-up.
+	var counting atomic.Bool
+	workers := make([]*worker, c.Concurrency)
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &worker{}
+		workers[i] = w
+		wg.Go(func() {
+			for {
+				select {
+				case <-stopping:
+					return
+				default:
+				}
+				start := time.Now()
+				n, _, err := do(caseCtx, false)
+				end := time.Now()
+				select {
+				case <-stopping:
+					return
+				default:
+				}
+				if caseCtx.Err() != nil {
+					return
+				}
+				if !counting.Load() {
+					continue
+				}
+				if err != nil {
+					if w.firstErr == nil {
+						w.firstErr = err
+					}
+					w.errors.Add(1)
+					continue
+				}
+				w.hist.record(end.Sub(start))
+				w.items.Add(int64(n))
+				w.calls.Add(1)
+			}
+		})
+	}
+	sum := func() (calls, errs int64) {
+		for _, w := range workers {
+			calls += w.calls.Load()
+			errs += w.errors.Load()
+		}
+		return calls, errs
+	}
+
+	type snapshot struct {
+		at        time.Time
+		cpu, wire int64
+		server    time.Duration
+		serverErr error
+	}
+	wire := cs.wire(c.Transport)
+	snap := func() snapshot {
+		s := snapshot{at: time.Now(), cpu: int64(processCPU()), wire: wire.read.Load()}
+		if cfg.ServerPID != 0 {
+			s.server, s.serverErr = pidCPU(cfg.ServerPID)
+		}
+		return s
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	windowTimer := time.NewTimer(cfg.Warmup)
+	defer windowTimer.Stop()
+	// The measured time's end is set when it starts, however late.
+	var endTimer <-chan time.Time
+	var first, last snapshot
+	var measuring, overtimeRunning bool
+	finish := func() {
+		last = snap()
+		close(stopping)
+	}
+loop:
+	for {
+		select {
+		case <-windowTimer.C:
+			first = snap()
+			counting.Store(true)
+			measuring = true
+			endTimer = time.After(cfg.Duration)
+			progress(Progress{Phase: PhaseMeasure})
+		case <-tick.C:
+			calls, errs := sum()
+			if overtimeRunning && (calls+errs >= minCalls || time.Since(first.at) > cfg.Duration+overtime) {
+				finish()
+				break loop
+			}
+			if measuring {
+				progress(Progress{Phase: PhaseMeasure, Elapsed: time.Since(first.at), Calls: calls, Errors: errs})
+			} else {
+				progress(Progress{Phase: PhaseWarmup, Elapsed: time.Since(begin)})
+			}
+		case <-endTimer:
+			if calls, errs := sum(); calls+errs < minCalls {
+				overtimeRunning = true
+				continue
+			}
+			finish()
+			break loop
+		case <-caseCtx.Done():
+			if err := ctx.Err(); err != nil {
+				close(stopping)
+				wg.Wait()
+				return res, err
+			}
+			// Only a machine too busy to run this loop for the whole
+			// overtime gets here.
+			finish()
+			break loop
+		}
+	}
+	wg.Wait()
+	if !measuring {
+		first = last
+	}
+
+	var hist histogram
+	for _, w := range workers {
+		hist.merge(&w.hist)
+		res.Calls += w.calls.Load()
+		res.Errors += w.errors.Load()
+		res.items += w.items.Load()
+		if res.FirstError == "" && w.firstErr != nil {
+			res.FirstError = w.firstErr.Error()
+		}
+	}
+	elapsed := last.at.Sub(first.at)
+	res.Seconds = elapsed.Seconds()
+	if res.Seconds > 0 {
+		res.CallsPerSec = float64(res.Calls) / res.Seconds
+		if c.Method != MethodHello {
+			res.ItemsPerSec = float64(res.items) / res.Seconds
+		}
+	}
+	res.Latency = Latency{
+		P50: ms(hist.quantile(0.50)),
+		P90: ms(hist.quantile(0.90)),
+		P99: ms(hist.quantile(0.99)),
+		Max: ms(hist.max),
+	}
+	if res.Calls > 0 {
+		calls := float64(res.Calls)
+		res.WireBytes = float64(last.wire-first.wire) / calls
+		res.CPUPerCall = float64(last.cpu-first.cpu) / 1e3 / calls
+		if cfg.ServerPID != 0 && first.serverErr == nil && last.serverErr == nil {
+			v := float64(last.server-first.server) / 1e3 / calls
+			res.ServerCPUPerCall = &v
+		}
+	}
+	progress(Progress{Phase: PhaseDone, Elapsed: elapsed, Calls: res.Calls, Errors: res.Errors, Result: &res})
+	return res, nil
+}
+
+// callGrace is how long a call still running at the end of its case may
+// take to finish.
+const callGrace = 30 * time.Second
+
+// maxOvertime bounds how long a case's measured time may run past its
+// duration while waiting for slow calls.
+const maxOvertime = 30 * time.Second
+
+// settleLimit bounds the wait for a quiet server between cases.
+const settleLimit = 5 * time.Second
+
+// cpuOf returns how to read the server's CPU time, or nil when it is not
+// measurable (a server in another process whose PID is unknown).
+func cpuOf(cfg Config) func() (time.Duration, error) {
+	switch {
+	case cfg.Target == "" && cfg.RESTTarget == "":
+		return func() (time.Duration, error) { return processCPU(), nil }
+	case cfg.ServerPID != 0:
+		return func() (time.Duration, error) { return pidCPU(cfg.ServerPID) }
+	}
+	return nil
+}
+
+// settle waits, up to settleLimit, until the server uses less than a tenth
+// of a CPU, so that work left over from one case (replies still being built
+// for calls that were abandoned) is not charged to the next.
+func settle(ctx context.Context, cpu func() (time.Duration, error)) error {
+	if cpu == nil {
+		return nil
+	}
+	const every = 50 * time.Millisecond
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	limit := time.NewTimer(settleLimit)
+	defer limit.Stop()
+	prev, err := cpu()
+	if err != nil {
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-limit.C:
+			return nil
+		case <-tick.C:
+			now, err := cpu()
+			if err != nil || now-prev < every/10 {
+				return nil
+			}
+			prev = now
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }

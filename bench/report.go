@@ -1,0 +1,223 @@
+package bench
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is the outcome of a run: its settings, the machine, and every case.
+type Report struct {
+	Started     time.Time `json:"started"`
+	Command     string    `json:"command,omitempty"`
+	Duration    float64   `json:"duration_seconds"`
+	Warmup      float64   `json:"warmup_seconds"`
+	Lengths     []int32   `json:"lengths"`
+	Concurrency []int     `json:"concurrency"`
+	GOOS        string    `json:"goos"`
+	GOARCH      string    `json:"goarch"`
+	CPUs        int       `json:"cpus"`
+	GoVersion   string    `json:"go_version"`
+	// InProcess is true when the servers ran inside the bench process, on
+	// loopback, sharing its CPUs with the load.
+	InProcess bool   `json:"in_process"`
+	CPUNote   string `json:"cpu_note"`
+	// BytesNote says what the byte columns count.
+	BytesNote string   `json:"bytes_note"`
+	Cases     []Result `json:"cases"`
+}
+
+const bytesNote = "body_bytes_per_call is the response payload: protobuf messages with gRPC's 5-byte prefix each, or the JSON body; " +
+	"wire_bytes_per_call is every byte the client read from its sockets per call, HTTP headers and HTTP/2 framing included, TCP/IP headers not"
+
+// Result is one case's measurements over its measured time.
+type Result struct {
+	Case
+	Name        string  `json:"name"`
+	Seconds     float64 `json:"seconds"`
+	Calls       int64   `json:"calls"`
+	Errors      int64   `json:"errors"`
+	FirstError  string  `json:"first_error,omitempty"`
+	CallsPerSec float64 `json:"calls_per_sec"`
+	ItemsPerSec float64 `json:"items_per_sec"`
+	Latency     Latency `json:"latency_ms"`
+	BodyBytes   int64   `json:"body_bytes_per_call"`
+	WireBytes   float64 `json:"wire_bytes_per_call"`
+	CPUPerCall  float64 `json:"cpu_us_per_call"`
+	// ServerCPUPerCall is set only when the server's CPU time was readable.
+	ServerCPUPerCall *float64 `json:"server_cpu_us_per_call,omitempty"`
+
+	items int64
+}
+
+// Latency holds percentiles of the successful calls, in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// WriteJSON writes the report as one indented JSON document.
+func (r *Report) WriteJSON(w io.Writer) error {
+	r.BytesNote = bytesNote
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// grpcBaseline finds the gRPC case that a REST case compares with.
+func (r *Report) grpcBaseline(c Case) *Result {
+	for i := range r.Cases {
+		b := &r.Cases[i]
+		if b.Transport == TransportGRPC && b.Method == c.Method && b.Length == c.Length && b.Concurrency == c.Concurrency {
+			return b
+		}
+	}
+	return nil
+}
+
+// VsGRPC is a REST case's calls/s over the gRPC case's with the same method,
+// length and concurrency, or 0 when there is none.
+func (r *Report) VsGRPC(res *Result) float64 {
+	if res.Transport == TransportGRPC {
+		return 0
+	}
+	b := r.grpcBaseline(res.Case)
+	if b == nil || b.CallsPerSec == 0 {
+		return 0
+	}
+	return res.CallsPerSec / b.CallsPerSec
+}
+
+// TableHeader names the columns of Rows.
+var TableHeader = []string{"CASE", "LEN", "C", "CALLS/S", "ITEMS/S", "VS GRPC", "P50", "P90", "P99", "BODY B", "WIRE B", "CPU/CALL", "SRV CPU", "ERRORS"}
+
+// Rows formats every case as the cells of a table, under TableHeader.
+func (r *Report) Rows() [][]string {
+	rows := make([][]string, 0, len(r.Cases))
+	for i := range r.Cases {
+		c := &r.Cases[i]
+		length, items := "-", "-"
+		if c.Method != MethodHello {
+			length = strconv.Itoa(int(c.Length))
+			items = Short(c.ItemsPerSec)
+		}
+		vs := "-"
+		if v := r.VsGRPC(c); v > 0 {
+			vs = fmt.Sprintf("%.2fx", v)
+		}
+		srv := "-"
+		if c.ServerCPUPerCall != nil {
+			srv = micros(*c.ServerCPUPerCall)
+		}
+		errs := strconv.FormatInt(c.Errors, 10)
+		if c.FirstError != "" && (c.Errors > 0 || c.Calls == 0) {
+			errs += " (" + truncate(c.FirstError, 60) + ")"
+		}
+		rows = append(rows, []string{
+			c.Transport + "/" + c.Method, length, strconv.Itoa(c.Concurrency),
+			Short(c.CallsPerSec), items, vs,
+			millis(c.Latency.P50), millis(c.Latency.P90), millis(c.Latency.P99),
+			Short(float64(c.BodyBytes)), Short(c.WireBytes),
+			micros(c.CPUPerCall), srv, errs,
+		})
+	}
+	return rows
+}
+
+// WriteTable writes the report as an aligned text table with notes.
+func (r *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, strings.Join(TableHeader, "\t")+"\t")
+	for _, row := range r.Rows() {
+		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	where := "servers in this process, on loopback"
+	if !r.InProcess {
+		where = "servers in another process"
+	}
+	_, err := fmt.Fprintf(w, "\n%s/%s, %d CPUs, %s; %s; %gs per case after a %gs warm-up.\n"+
+		"VS GRPC: calls/s over gRPC's for the same method, length and concurrency.\n"+
+		"BODY B: response payload per call (protobuf with gRPC's 5-byte prefix per message, or JSON). "+
+		"WIRE B: bytes the client read from its sockets per call, HTTP headers and framing included.\n"+
+		"CPU/CALL: %s.\n",
+		r.GOOS, r.GOARCH, r.CPUs, r.GoVersion, where, r.Duration, r.Warmup, r.CPUNote)
+	return err
+}
+
+// Short formats a count with a k, M or G suffix and three significant digits.
+func Short(v float64) string {
+	switch {
+	case v >= 1e9:
+		return trim(v/1e9) + "G"
+	case v >= 1e6:
+		return trim(v/1e6) + "M"
+	case v >= 1e3:
+		return trim(v/1e3) + "k"
+	default:
+		return trim(v)
+	}
+}
+
+func trim(v float64) string {
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	default:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	}
+}
+
+func millis(v float64) string {
+	if v >= 1 {
+		return trim(v) + "ms"
+	}
+	return trim(v*1000) + "µs"
+}
+
+func micros(v float64) string { return millis(v / 1000) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
+
+// TerminalProgress returns a Progress func that writes one line per case to
+// w (stderr). On a terminal (live) the line is rewritten in place as the case
+// runs; otherwise only the finished line is written, so that a log stays clean.
+func TerminalProgress(w io.Writer, live bool) func(Progress) {
+	return func(p Progress) {
+		prefix := fmt.Sprintf("[%d/%d] %-34s", p.Index, p.Total, p.Case.String())
+		switch {
+		case p.Phase == PhaseDone:
+			res := p.Result
+			line := fmt.Sprintf("%s %s calls/s  p99 %s  %d errors", prefix, Short(res.CallsPerSec), millis(res.Latency.P99), res.Errors)
+			if live {
+				line = "\r" + line + "\x1b[K"
+			}
+			fmt.Fprintln(w, line)
+		case !live:
+		case p.Phase == PhaseWarmup:
+			fmt.Fprintf(w, "\r%s warming up\x1b[K", prefix)
+		case p.Phase == PhaseMeasure:
+			rate := 0.0
+			if p.Elapsed > 0 {
+				rate = float64(p.Calls) / p.Elapsed.Seconds()
+			}
+			fmt.Fprintf(w, "\r%s %4.1f/%gs  %s calls  %s/s  %d errors\x1b[K",
+				prefix, p.Elapsed.Seconds(), p.Duration.Seconds(), Short(float64(p.Calls)), Short(rate), p.Errors)
+		}
+	}
+}

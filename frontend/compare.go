@@ -1,0 +1,216 @@
+package frontend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Comparer runs a short, bounded gRPC-against-REST benchmark for the
+// /compare page. It is optional: the CLI sets one where the backend and its
+// REST face run in-process; without one the page says it is not available.
+type Comparer interface {
+	// Compare runs the benchmark until it is done or ctx ends, telling
+	// progress how far it is.
+	Compare(ctx context.Context, progress func(CompareProgress)) (*Comparison, error)
+}
+
+// CompareProgress says how far a run is.
+type CompareProgress struct {
+	Done  int    `json:"done"`  // cases finished
+	Total int    `json:"total"` // cases in the run
+	Case  string `json:"case"`  // the case running now
+}
+
+// Comparison is the outcome of a run, ready to show.
+type Comparison struct {
+	Header []string
+	Rows   [][]string
+	// Chart is a self-contained <svg> element. The Comparer vouches that it
+	// is safe markup; it must use no style element or attribute, which the
+	// page's Content-Security-Policy blocks.
+	Chart    template.HTML
+	Command  string // the command line that measures the same on a terminal
+	Notes    []string
+	Finished time.Time
+}
+
+// compareTimeout bounds one run, whatever the Comparer does.
+const compareTimeout = 2 * time.Minute
+
+// comparing is the state of /compare: one run at a time, and the latest
+// result.
+type comparing struct {
+	mu        sync.Mutex
+	running   bool
+	progress  CompareProgress
+	latest    *Comparison
+	lastErr   string
+	lastStart time.Time
+	runs      sync.WaitGroup
+}
+
+// tooSoonError refuses a run that would start before the cap allows.
+type tooSoonError struct {
+	message    string
+	retryAfter time.Duration
+}
+
+func (e *tooSoonError) Error() string { return e.message }
+
+// errCompareUnavailable is a run asked of a frontend without a Comparer.
+var errCompareUnavailable = errors.New("the comparison is not available in this process")
+
+type compareData struct {
+	Available bool
+	Running   bool
+	Progress  CompareProgress
+	Latest    *Comparison
+	LastError string
+	Interval  time.Duration
+}
+
+func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
+	c := &s.compare
+	c.mu.Lock()
+	data := compareData{
+		Available: s.cfg.Compare != nil,
+		Running:   c.running,
+		Progress:  c.progress,
+		Latest:    c.latest,
+		LastError: c.lastErr,
+		Interval:  s.cfg.CompareInterval,
+	}
+	c.mu.Unlock()
+	s.render(w, r, http.StatusOK, "compare.html", data)
+}
+
+type compareStatus struct {
+	Available bool `json:"available"`
+	Running   bool `json:"running"`
+	CompareProgress
+	Error    string `json:"error,omitempty"`
+	Finished string `json:"finished,omitempty"`
+}
+
+func (s *Server) compareStatus(w http.ResponseWriter, _ *http.Request) {
+	c := &s.compare
+	c.mu.Lock()
+	st := compareStatus{Available: s.cfg.Compare != nil, Running: c.running, CompareProgress: c.progress, Error: c.lastErr}
+	if c.latest != nil {
+		st.Finished = c.latest.Finished.UTC().Format(time.RFC3339)
+	}
+	c.mu.Unlock()
+	writeJSON(w, http.StatusOK, st)
+}
+
+// compareRun starts a run in the background, so that it outlives the
+// request, and answers at once: 202 to the page's script, or a redirect back
+// to the page for a plain form.
+func (s *Server) compareRun(w http.ResponseWriter, r *http.Request) {
+	if err := s.startCompare(r); err != nil {
+		code := HTTPStatus(err)
+		s.logFailure(r, code, err)
+		var soon *tooSoonError
+		if errors.As(err, &soon) {
+			w.Header().Set("Retry-After", strconv.Itoa(int(soon.retryAfter.Round(time.Second)/time.Second)))
+		}
+		if wantsJSON(r) {
+			writeJSON(w, code, map[string]string{"error": userMessages(err, code)[0]})
+			return
+		}
+		s.renderError(w, r, err, nil)
+		return
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusAccepted, map[string]bool{"running": true})
+		return
+	}
+	http.Redirect(w, r, "/compare", http.StatusSeeOther)
+}
+
+func (s *Server) startCompare(r *http.Request) error {
+	if s.cfg.Compare == nil {
+		return errCompareUnavailable
+	}
+	if !sameOrigin(r) {
+		return &inputError{problems: []string{"a bench can only be started from this site's own /compare page."}}
+	}
+	c := &s.compare
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.running {
+		return &tooSoonError{message: "A bench is already running; its results appear here when it is done.", retryAfter: time.Second}
+	}
+	if wait := s.cfg.CompareInterval - time.Since(c.lastStart); !c.lastStart.IsZero() && wait > 0 {
+		return &tooSoonError{
+			message:    fmt.Sprintf("A bench runs at most once every %v; try again in %v.", s.cfg.CompareInterval, wait.Round(time.Second)),
+			retryAfter: wait,
+		}
+	}
+	c.running, c.lastStart, c.progress, c.lastErr = true, time.Now(), CompareProgress{}, ""
+	// The run ends with its timeout or when the server shuts down, which
+	// waits for it.
+	ctx, cancel := context.WithTimeout(s.liveCtx, compareTimeout)
+	c.runs.Go(func() {
+		defer cancel()
+		res, err := s.runComparer(ctx)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.running = false
+		if err != nil {
+			s.log.Warn("comparison failed", "error", err)
+			c.lastErr = "The bench failed: " + err.Error()
+			return
+		}
+		c.latest = res
+	})
+	return nil
+}
+
+// runComparer runs the Comparer, turning a panic into an error: the run is
+// in a goroutine of its own, where a panic would end the whole process.
+func (s *Server) runComparer(ctx context.Context) (res *Comparison, err error) {
+	err = recovered(func() error {
+		var runErr error
+		res, runErr = s.cfg.Compare.Compare(ctx, func(p CompareProgress) {
+			s.compare.mu.Lock()
+			s.compare.progress = p
+			s.compare.mu.Unlock()
+		})
+		return runErr
+	})()
+	if err == nil && res == nil {
+		err = errors.New("no result")
+	}
+	return res, err
+}
+
+// sameOrigin refuses a POST that another site's page made the browser send.
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return r.Header.Get("Sec-Fetch-Site") == "" || r.Header.Get("Sec-Fetch-Site") == "same-origin"
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host == r.Host
+}
+
+func wantsJSON(r *http.Request) bool {
+	return r.Header.Get("Accept") == "application/json"
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,288 @@
+package frontend
+
+import (
+	"context"
+	"encoding/json"
+	"html/template"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/grpcplay/grpcplay/bench"
+)
+
+// fakeComparer reports progress over a few cases and returns a report drawn
+// by the real chart code. Each run waits for release, so that a test sees it
+// running.
+type fakeComparer struct {
+	release chan struct{}
+	mu      sync.Mutex
+	runs    int
+}
+
+func newFakeComparer() *fakeComparer { return &fakeComparer{release: make(chan struct{})} }
+
+// sampleReport is a made-up report with one case per transport and length.
+func sampleReport() *bench.Report {
+	r := &bench.Report{Lengths: []int32{10, 1000}, Concurrency: []int{8}, GOOS: "linux", GOARCH: "amd64", CPUs: 2, GoVersion: "go", Duration: 0.4}
+	for _, n := range r.Lengths {
+		for i, t := range bench.Transports {
+			calls := 1000.0 / float64(i+1) / float64(n)
+			r.Cases = append(r.Cases, bench.Result{
+				Case: bench.Case{Transport: t, Method: bench.MethodItems, Length: n, Concurrency: 8},
+				Name: t + "/items len=" + itoa(int(n)) + " c=8", Calls: 10, CallsPerSec: calls, ItemsPerSec: calls * float64(n),
+			})
+		}
+	}
+	return r
+}
+
+func (f *fakeComparer) Compare(ctx context.Context, progress func(CompareProgress)) (*Comparison, error) {
+	f.mu.Lock()
+	f.runs++
+	f.mu.Unlock()
+	r := sampleReport()
+	progress(CompareProgress{Done: 0, Total: len(r.Cases), Case: r.Cases[0].Name})
+	select {
+	case <-f.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	progress(CompareProgress{Done: len(r.Cases), Total: len(r.Cases)})
+	return &Comparison{Header: bench.TableHeader, Rows: r.Rows(), Chart: template.HTML(r.SVG()), Command: "grpcplay bench", Finished: time.Now()}, nil
+}
+
+func postRun(t *testing.T, url string, header ...string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/compare/run", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Accept", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("POST /compare/run: %d, body not JSON: %v", resp.StatusCode, err)
+	}
+	return resp, body
+}
+
+func getStatus(t *testing.T, url string) compareStatus {
+	t.Helper()
+	resp, body := get(t, url+"/compare/status")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status: %d", resp.StatusCode)
+	}
+	var st compareStatus
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// waitIdle polls the status until the run is over.
+func waitIdle(t *testing.T, url string) compareStatus {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if st := getStatus(t, url); !st.Running {
+			return st
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("the run did not end")
+	return compareStatus{}
+}
+
+// serveReal serves a frontend with its own http.Server on loopback, for the
+// tests of Shutdown.
+func serveReal(t *testing.T, cfg Config) (string, *Server) {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(cfg, nil)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	t.Cleanup(func() {
+		_ = srv.Shutdown(context.Background())
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return "http://" + lis.Addr().String(), srv
+}
+
+func TestCompareWithoutComparerSaysSo(t *testing.T) {
+	ts := newFrontend(t, Config{}, nil)
+	resp, body := get(t, ts.URL+"/compare")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="compare-unavailable"`) || strings.Contains(body, "compare-form") {
+		t.Errorf("GET /compare: %d\n%s", resp.StatusCode, body)
+	}
+	resp, msg := postRun(t, ts.URL)
+	if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(msg["error"].(string), "not available") {
+		t.Errorf("POST /compare/run: %d %v", resp.StatusCode, msg)
+	}
+	if st := getStatus(t, ts.URL); st.Available || st.Running {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestCompareRunsOneAtATimeAndAtMostSoOften(t *testing.T) {
+	fake := newFakeComparer()
+	srv := New(Config{Compare: fake, CompareInterval: time.Hour}, nil)
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+
+	resp, body := postRun(t, ts.URL)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("first run: %d %v", resp.StatusCode, body)
+	}
+	if st := getStatus(t, ts.URL); !st.Running {
+		t.Errorf("status after the start: %+v", st)
+	}
+	resp, body = postRun(t, ts.URL)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body["error"].(string), "already running") || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("second run while the first runs: %d %v, Retry-After %q", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	close(fake.release)
+	if st := waitIdle(t, ts.URL); st.Error != "" || st.Finished == "" || st.Done != st.Total || st.Total != 6 {
+		t.Errorf("status after the run: %+v", st)
+	}
+	resp, body = postRun(t, ts.URL)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body["error"].(string), "at most once every 1h0m0s") || resp.Header.Get("Retry-After") != "3600" {
+		t.Errorf("run within the interval: %d %v, Retry-After %q", resp.StatusCode, body, resp.Header.Get("Retry-After"))
+	}
+	// A person without the script gets the page's 429, with the message.
+	form, err := http.Post(ts.URL+"/compare/run", "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Body.Close()
+	if form.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("form POST: %d", form.StatusCode)
+	}
+	// Another site cannot make a visitor's browser start one.
+	resp, body = postRun(t, ts.URL, "Origin", "http://evil.example")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("cross-site POST: %d %v", resp.StatusCode, body)
+	}
+	if fake.runs != 1 {
+		t.Errorf("%d runs, want 1", fake.runs)
+	}
+
+	page, html := get(t, ts.URL+"/compare")
+	if page.StatusCode != http.StatusOK || strings.Count(html, `class="bar"`) != 6 || !strings.Contains(html, "rest-close/items") {
+		t.Errorf("page after the run: %d\n%s", page.StatusCode, html)
+	}
+}
+
+func TestShutdownEndsACompareRun(t *testing.T) {
+	fake := newFakeComparer()
+	ts, srv := serveReal(t, Config{Compare: fake})
+	if resp, body := postRun(t, ts); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("run: %d %v", resp.StatusCode, body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Shutdown returned after the run, which the fake never released: the
+	// run was cancelled and goleak finds nothing left.
+	srv.compare.mu.Lock()
+	defer srv.compare.mu.Unlock()
+	if srv.compare.running || !strings.Contains(srv.compare.lastErr, "context canceled") {
+		t.Errorf("after shutdown: running %v, error %q", srv.compare.running, srv.compare.lastErr)
+	}
+}
+
+func TestCompareInBrowser(t *testing.T) {
+	ctx := newBrowser(t)
+	fake := newFakeComparer()
+	ts := newFrontend(t, Config{Compare: fake}, nil)
+
+	if code := navigate(t, ctx, ts.URL+"/compare"); code != 200 {
+		t.Fatalf("status %d", code)
+	}
+	if got := text(t, ctx, "compare-none"); !strings.HasPrefix(got, "No results yet") {
+		t.Errorf("before a run: %q", got)
+	}
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("compare-run"))); err != nil {
+		t.Fatal(err)
+	}
+	// The progress indicator shows the running case.
+	running, err := chromedp.Run(ctx, chromedp.Poll[string](`(t => t.startsWith("Running grpc/items") && t)(document.getElementById("compare-status").textContent)`,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil {
+		t.Fatalf("progress: %q, %v", running, err)
+	}
+	if got := text(t, ctx, "compare-count"); got != "0 of 6 cases" {
+		t.Errorf("count %q", got)
+	}
+	close(fake.release)
+
+	// When the run ends the page reloads with the chart, drawn by Chromium.
+	// The page's reload can interrupt an evaluation, so poll from here.
+	var bars int
+	for deadline := time.Now().Add(20 * time.Second); bars == 0 && time.Now().Before(deadline); {
+		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#compare-chart svg rect.bar").length`))
+		if err == nil {
+			bars = n
+		}
+		if bars == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if bars != 6 {
+		t.Fatalf("%d bars, want 6", bars)
+	}
+	width, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("#compare-chart svg").getBoundingClientRect().width`))
+	if err != nil || width < 300 {
+		t.Errorf("chart width %v, %v", width, err)
+	}
+	barHeight, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("#compare-chart svg rect.bar").getBBox().height`))
+	if err != nil || barHeight <= 0 {
+		t.Errorf("bar height %v, %v", barHeight, err)
+	}
+	if got := count(t, ctx, "table.bench tbody tr"); got != 6 {
+		t.Errorf("%d table rows", got)
+	}
+	if path := os.Getenv("GRPCPLAY_COMPARE_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A second run at once is refused with a message, shown on the page.
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("compare-run"))); err != nil {
+		t.Fatal(err)
+	}
+	state, err := chromedp.Run(ctx, chromedp.Poll[string](`document.body.dataset.compare`,
+		chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil || state != "failed" {
+		t.Fatalf("second run: state %q, %v", state, err)
+	}
+	if got := text(t, ctx, "compare-status"); !strings.Contains(got, "at most once every 30s") {
+		t.Errorf("message %q", got)
+	}
+}

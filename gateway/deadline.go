@@ -1,0 +1,83 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// timeoutHeader is gRPC's deadline header, which grpc-gateway also reads
+// from HTTP clients: "100m" is 100 milliseconds.
+const timeoutHeader = "Grpc-Timeout"
+
+// withDeadline gives every request a deadline: the client's Grpc-Timeout,
+// capped at MaxTimeout, or else the default of its kind of call. It removes
+// the header once applied, so that grpc-gateway does not apply it again
+// uncapped. The response's write deadline follows the call's deadline.
+func (s *Server) withDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		timeout := s.cfg.Timeout
+		if r.URL.Path == streamPath {
+			timeout = s.cfg.StreamTimeout
+		}
+		if v := r.Header.Get(timeoutHeader); v != "" {
+			asked, err := parseTimeout(v)
+			if err != nil {
+				_, m := runtime.MarshalerForRequest(s.mux, r)
+				runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Error(codes.InvalidArgument, err.Error()))
+				return
+			}
+			timeout = min(asked, s.cfg.MaxTimeout)
+			r.Header.Del(timeoutHeader)
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), timeout)
+		defer cancel()
+		// Not every ResponseWriter has a connection (httptest's recorder);
+		// the server's WriteTimeout then stays in force.
+		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + writeMargin))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// parseTimeout reads a Grpc-Timeout value as gRPC defines it: at most 8
+// digits and a unit, H M S m u or n.
+func parseTimeout(v string) (time.Duration, error) {
+	bad := fmt.Errorf("invalid %s header %q: want at most 8 digits and a unit H, M, S, m, u or n, such as 500m", timeoutHeader, v)
+	if len(v) < 2 || len(v) > 9 {
+		return 0, bad
+	}
+	digits, unitChar := v[:len(v)-1], v[len(v)-1]
+	var unit time.Duration
+	switch unitChar {
+	case 'H':
+		unit = time.Hour
+	case 'M':
+		unit = time.Minute
+	case 'S':
+		unit = time.Second
+	case 'm':
+		unit = time.Millisecond
+	case 'u':
+		unit = time.Microsecond
+	case 'n':
+		unit = time.Nanosecond
+	default:
+		return 0, bad
+	}
+	n, err := strconv.ParseUint(digits, 10, 32)
+	if err != nil {
+		return 0, bad
+	}
+	// 99,999,999 hours overflows a Duration; anything that long is capped
+	// anyway.
+	if n > uint64(time.Duration(1<<63-1)/unit) {
+		return time.Duration(1<<63 - 1), nil
+	}
+	return time.Duration(n) * unit, nil
+}

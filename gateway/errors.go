@@ -1,0 +1,105 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Every error response is grpc-gateway's: the status code that
+// runtime.HTTPStatusFromCode gives the gRPC code (InvalidArgument 400,
+// DeadlineExceeded 504, ...) and a JSON google.rpc.Status body,
+// {"code":3,"message":"...","details":[]}.
+
+// routingError keeps the HTTP status of a routing failure. grpc-gateway's
+// default turns 405 into Unimplemented and so answers 501; a client that
+// used the wrong method should learn that, with the one method allowed.
+func routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	var err error
+	switch httpStatus {
+	case http.StatusNotFound:
+		err = status.Errorf(codes.NotFound, "no such path: %s", r.URL.Path)
+	case http.StatusMethodNotAllowed:
+		w.Header().Set("Allow", http.MethodGet)
+		err = status.Errorf(codes.Unimplemented, "method %s is not allowed; use GET", r.Method)
+	case http.StatusBadRequest:
+		err = status.Error(codes.InvalidArgument, "malformed request path")
+	default:
+		err = status.Error(codes.Internal, http.StatusText(httpStatus))
+	}
+	runtime.HTTPError(ctx, mux, m, w, r, &runtime.HTTPStatusError{HTTPStatus: httpStatus, Err: err})
+}
+
+// logErrors is grpc-gateway's error handler plus a log line: server-side
+// failures at warn, the client's own mistakes at debug.
+func (s *Server) logErrors(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	s.logFailure(r, err)
+	runtime.DefaultHTTPErrorHandler(ctx, mux, m, w, r, err)
+}
+
+func (s *Server) logFailure(r *http.Request, err error) {
+	code := status.Code(err)
+	var routing *runtime.HTTPStatusError
+	if errors.As(err, &routing) {
+		code = status.Code(routing.Err)
+	}
+	level := slog.LevelDebug
+	if runtime.HTTPStatusFromCode(code) >= 500 && code != codes.DeadlineExceeded && code != codes.Unavailable {
+		level = slog.LevelWarn
+	}
+	s.log.Log(r.Context(), level, "REST request failed", "method", r.Method, "path", r.URL.Path, "code", code, "error", err)
+}
+
+// recoverPanics answers a panic in a handler with a plain Internal error.
+// The in-process calls bypass the gRPC server's interceptors, its panic
+// recovery among them, and net/http alone would drop the connection with
+// no answer.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tracked := &headerTracker{ResponseWriter: w}
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error("panic in REST handler", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+			if tracked.wroteHeader {
+				// Part of the answer is out: only cutting the connection
+				// tells the client it is incomplete.
+				panic(http.ErrAbortHandler)
+			}
+			_, m := runtime.MarshalerForRequest(s.mux, r)
+			runtime.DefaultHTTPErrorHandler(r.Context(), s.mux, m, w, r, status.Error(codes.Internal, "internal error"))
+		}()
+		next.ServeHTTP(tracked, r)
+	})
+}
+
+// headerTracker notes whether a response has started.
+type headerTracker struct {
+	http.ResponseWriter
+	wroteHeader bool
+}
+
+func (t *headerTracker) WriteHeader(code int) {
+	t.wroteHeader = true
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *headerTracker) Write(b []byte) (int, error) {
+	t.wroteHeader = true
+	return t.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection's Flush and
+// SetWriteDeadline.
+func (t *headerTracker) Unwrap() http.ResponseWriter { return t.ResponseWriter }

@@ -1,0 +1,165 @@
+// Package gateway is the REST/JSON face of api.Api: grpc-gateway, in-process,
+// calling the same api.ApiServer as the gRPC backend with no network hop in
+// between. It serves
+//
+//	GET /v1/hello?name=      sayHello
+//	GET /v1/items?length=    getAll
+//	GET /v1/stream?length=   getStream, as newline-delimited JSON
+//	GET /v1/openapi.json     the OpenAPI document generated from api.proto
+//
+// The HTTP rules live in api/gateway.yaml, so api.proto stays the post's.
+package gateway
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+
+	"github.com/grpcplay/grpcplay/api"
+)
+
+// Config holds the gateway's settings. A zero field takes its default.
+type Config struct {
+	// Timeout is the deadline of a unary call (hello, items) whose request
+	// has no Grpc-Timeout header (default 10s).
+	Timeout time.Duration
+	// StreamTimeout is the deadline of a stream without Grpc-Timeout
+	// (default 5m).
+	StreamTimeout time.Duration
+	// MaxTimeout caps the Grpc-Timeout a client may ask for (default 5m), so
+	// that no request can hold a goroutine longer than this.
+	MaxTimeout time.Duration
+	Logger     *slog.Logger // nil: discard
+}
+
+// DefaultConfig is what `grpcplay backend` and `grpcplay serve` run with:
+// the same default deadlines as the client package.
+var DefaultConfig = Config{
+	Timeout:       10 * time.Second,
+	StreamTimeout: 5 * time.Minute,
+	MaxTimeout:    5 * time.Minute,
+}
+
+const (
+	maxHeaderBytes    = 64 << 10
+	readHeaderTimeout = 5 * time.Second
+	// Every route is a GET without a body: reading a request is quick.
+	readTimeout = 10 * time.Second
+	idleTimeout = 2 * time.Minute
+	// writeMargin is the time, past a request's deadline, left to write its
+	// error response.
+	writeMargin = 5 * time.Second
+	// writeStall bounds how long one write of a stream may block on a client
+	// that stopped reading, however long the stream's deadline.
+	writeStall = 30 * time.Second
+)
+
+func (c Config) withDefaults() Config {
+	d := DefaultConfig
+	if c.Timeout <= 0 {
+		c.Timeout = d.Timeout
+	}
+	if c.StreamTimeout <= 0 {
+		c.StreamTimeout = d.StreamTimeout
+	}
+	if c.MaxTimeout <= 0 {
+		c.MaxTimeout = d.MaxTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Server serves the REST/JSON face over HTTP.
+type Server struct {
+	cfg     Config
+	svc     api.ApiServer
+	log     *slog.Logger
+	mux     *runtime.ServeMux
+	handler http.Handler
+	http    *http.Server
+	// streamsCtx ends when Shutdown starts: a stream may run for minutes,
+	// and http.Server.Shutdown would wait for it, while unary calls finish
+	// within the grace period on their own.
+	streamsCtx context.Context
+	endStreams context.CancelFunc
+}
+
+// New builds a Server whose routes call svc in-process.
+func New(cfg Config, svc api.ApiServer) *Server {
+	cfg = cfg.withDefaults()
+	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger}
+	s.streamsCtx, s.endStreams = context.WithCancel(context.Background())
+	s.mux = runtime.NewServeMux(
+		runtime.WithRoutingErrorHandler(routingError),
+		runtime.WithErrorHandler(s.logErrors),
+	)
+	// The generated in-process handlers cover the unary calls; their
+	// getStream route answers Unimplemented, so it is replaced below.
+	if err := api.RegisterApiHandlerServer(context.Background(), s.mux, svc); err != nil {
+		panic(err) // only fails on a bad pattern, a build error
+	}
+	mustHandle(s.mux.HandlePath(http.MethodGet, streamPath, s.serveStream))
+	mustHandle(s.mux.HandlePath(http.MethodGet, openAPIPath, serveOpenAPI))
+	s.handler = s.withDeadline(s.recoverPanics(s.mux))
+	s.http = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		// A backstop only: each request sets its own write deadline from its
+		// call's deadline, and a stream extends it write by write.
+		WriteTimeout:   cfg.Timeout + writeMargin,
+		IdleTimeout:    idleTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	s.http.RegisterOnShutdown(s.endStreams)
+	return s
+}
+
+func mustHandle(err error) {
+	if err != nil {
+		panic(err)
+	}
+}
+
+// Handler returns the gateway's routes, for tests or another http.Server.
+func (s *Server) Handler() http.Handler {
+	return s.handler
+}
+
+// Serve accepts connections on lis until Shutdown. It returns nil after a
+// shutdown and the accept error otherwise.
+func (s *Server) Serve(lis net.Listener) error {
+	err := s.http.Serve(lis)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting connections, ends the streams in flight with a
+// final UNAVAILABLE line and waits for the requests in flight. When ctx ends
+// first, it closes every connection.
+func (s *Server) Shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	s.endStreams()
+	if err != nil {
+		s.log.Warn("grace period over; closing REST connections", "error", err)
+		return errors.Join(err, s.http.Close())
+	}
+	return nil
+}
+
+const openAPIPath = "/v1/openapi.json"
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(api.OpenAPI)
+}

@@ -1,0 +1,202 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/grpcplay/grpcplay/api"
+)
+
+// streamPath serves getStream as newline-delimited JSON, in grpc-gateway's
+// streaming format: one line per item, {"result":{"id":1,"name":"name 1"}},
+// and, when the stream fails after its first item, a last line
+// {"error":{"code":4,"message":"...","details":[]}}. A stream that fails
+// before its first item is an ordinary error response (status code and a
+// google.rpc.Status body), like the unary calls'. A 200 response whose last
+// line is a result is complete.
+const streamPath = "/v1/stream"
+
+// ndjsonContentType names the streaming format; each line is JSON.
+const ndjsonContentType = "application/x-ndjson"
+
+// grpc-gateway's generated in-process handlers refuse server streaming, so
+// getStream gets this handler: it calls the same Service.GetStream with a
+// stream that writes each item to the HTTP response as it is sent.
+func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[string]string) {
+	_, m := runtime.MarshalerForRequest(s.mux, r)
+	var req api.ApiRequest
+	if err := r.ParseForm(); err != nil {
+		runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Error(codes.InvalidArgument, err.Error()))
+		return
+	}
+	if err := runtime.PopulateQueryParameters(&req, r.Form, utilities.NewDoubleArray(nil)); err != nil {
+		runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Error(codes.InvalidArgument, err.Error()))
+		return
+	}
+	// The request's context ends when the client goes away or the deadline
+	// passes; this one also ends when the server shuts down.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	defer context.AfterFunc(s.streamsCtx, cancel)()
+
+	out := &ndjsonStream{ctx: ctx, w: w, rc: http.NewResponseController(w), marshaler: m}
+	err := s.svc.GetStream(&req, out)
+	if err != nil && s.streamsCtx.Err() != nil && r.Context().Err() == nil {
+		err = status.Error(codes.Unavailable, "the server is shutting down; retry the stream")
+	}
+	out.mu.Lock()
+	started := out.started
+	out.mu.Unlock()
+	if err != nil && !started {
+		out.end(nil)
+		runtime.HTTPError(ctx, s.mux, m, w, r, err)
+		return
+	}
+	if err != nil {
+		s.logFailure(r, err)
+	}
+	out.end(err)
+}
+
+// ndjsonStream is a grpc.ServerStreamingServer[api.Item] whose Send writes
+// one NDJSON line. The first line is flushed at once; later lines are
+// flushed at most flushInterval after they are written, so that a fast
+// stream does not pay a system call per item (gRPC batches its writes
+// too), while a slow one still delivers each item promptly.
+type ndjsonStream struct {
+	ctx       context.Context
+	w         http.ResponseWriter
+	rc        *http.ResponseController
+	marshaler runtime.Marshaler
+
+	// mu guards the response against the flush timer's goroutine.
+	mu         sync.Mutex
+	started    bool
+	ended      bool // the handler has returned: the response is gone
+	flushTimer *time.Timer
+	flushDue   bool
+	lastFlush  time.Time
+	writeErr   error
+}
+
+var _ grpc.ServerStreamingServer[api.Item] = (*ndjsonStream)(nil)
+
+// flushInterval bounds how long a written line may wait in the buffer.
+const flushInterval = 5 * time.Millisecond
+
+func (o *ndjsonStream) Send(item *api.Item) error {
+	// The same marshaler and envelope as grpc-gateway's own streams, so an
+	// item's JSON is byte for byte what /v1/items holds.
+	line, err := o.marshaler.Marshal(map[string]proto.Message{"result": item})
+	if err != nil {
+		return status.Errorf(codes.Internal, "encoding item %d: %v", item.GetId(), err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.started {
+		o.w.Header().Set("Content-Type", ndjsonContentType)
+		o.started = true
+	}
+	if err := o.write(line); err != nil {
+		return err
+	}
+	wait := flushInterval - time.Since(o.lastFlush)
+	switch {
+	case wait <= 0:
+		return o.flush()
+	case o.flushDue:
+	case o.flushTimer == nil:
+		o.flushDue = true
+		o.flushTimer = time.AfterFunc(wait, o.flushLater)
+	default:
+		o.flushDue = true
+		o.flushTimer.Reset(wait)
+	}
+	return nil
+}
+
+func (o *ndjsonStream) write(line []byte) error {
+	if o.writeErr != nil {
+		return o.writeErr
+	}
+	if _, err := o.w.Write(append(line, '\n')); err != nil {
+		o.writeErr = status.Errorf(codes.Canceled, "the client stopped reading: %v", err)
+	}
+	return o.writeErr
+}
+
+// flush sends what is buffered. Each flush also moves the write deadline:
+// a write blocks only when the client stops reading, and it may not block
+// for long, whatever the stream's own deadline.
+func (o *ndjsonStream) flush() error {
+	o.flushDue = false
+	o.lastFlush = time.Now()
+	if o.writeErr != nil {
+		return o.writeErr
+	}
+	_ = o.rc.SetWriteDeadline(o.lastFlush.Add(writeStall))
+	if err := o.rc.Flush(); err != nil {
+		o.writeErr = status.Errorf(codes.Canceled, "the client stopped reading: %v", err)
+	}
+	return o.writeErr
+}
+
+func (o *ndjsonStream) flushLater() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.flushDue && !o.ended {
+		o.flush()
+	}
+}
+
+// end is called once the service has returned: it writes the final error
+// line, if any, and stops the flush timer, since the response may not be
+// touched once the handler has returned.
+func (o *ndjsonStream) end(err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.ended = true
+	if o.flushTimer != nil {
+		o.flushTimer.Stop()
+	}
+	if err != nil {
+		line, mErr := o.marshaler.Marshal(map[string]proto.Message{"error": status.Convert(err).Proto()})
+		if mErr != nil {
+			return
+		}
+		_ = o.rc.SetWriteDeadline(time.Now().Add(writeMargin))
+		// The client may be gone already; there is no one left to tell.
+		_ = o.write(line)
+	}
+	// net/http flushes the rest when the handler returns.
+}
+
+func (o *ndjsonStream) Context() context.Context { return o.ctx }
+
+func (o *ndjsonStream) SendMsg(m any) error {
+	item, ok := m.(*api.Item)
+	if !ok {
+		return status.Errorf(codes.Internal, "getStream sent a %T, not an api.Item", m)
+	}
+	return o.Send(item)
+}
+
+func (o *ndjsonStream) RecvMsg(any) error {
+	return status.Error(codes.Internal, "getStream's request was already read")
+}
+
+// Headers and trailers set by the service have no HTTP counterpart here: the
+// service sets none, and the response's headers go out with the first item.
+func (o *ndjsonStream) SetHeader(metadata.MD) error  { return nil }
+func (o *ndjsonStream) SendHeader(metadata.MD) error { return nil }
+func (o *ndjsonStream) SetTrailer(metadata.MD)       {}

@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/grpcplay/grpcplay/bench"
+	"github.com/grpcplay/grpcplay/frontend"
+)
+
+// benchFlags sets up `grpcplay bench`: gRPC against REST/JSON, in-process
+// by default.
+func (m *Main) benchFlags(fs *flag.FlagSet) {
+	m.benchCfg = bench.Config{
+		Lengths:     bench.DefaultLengths,
+		Concurrency: bench.DefaultConcurrency,
+	}
+	m.benchFS = fs
+	fs.DurationVar(&m.benchCfg.Duration, "duration", bench.DefaultDuration, "measured time of each case")
+	fs.DurationVar(&m.benchCfg.Warmup, "warmup", bench.DefaultWarmup, "load before each case's measured time, not counted")
+	fs.Var(listFlag[int32]{&m.benchCfg.Lengths, 32}, "lengths", "comma-separated lengths of getAll and getStream")
+	fs.Var(listFlag[int]{&m.benchCfg.Concurrency, 0}, "concurrency", "comma-separated numbers of calls in flight at once")
+	fs.Var(stringsFlag{&m.benchCfg.Cases}, "cases", "comma-separated cases to run: transports (grpc, rest, rest-close), methods (hello, items, stream) or TRANSPORT/METHOD; empty: all")
+	fs.StringVar(&m.benchCfg.Target, "target", "", "gRPC target of a running backend (default: start one in-process on loopback)")
+	fs.StringVar(&m.benchCfg.RESTTarget, "rest-target", "", "base URL of the running backend's REST face, such as http://localhost:8080")
+	fs.IntVar(&m.benchCfg.ServerPID, "server-pid", 0, "with --target, the server's process id, to report its CPU time per call (Linux)")
+	fs.StringVar(&m.output, "o", "text", "output format: text or json")
+	fs.StringVar(&m.benchSVG, "svg", "", "also write the chart to this SVG file")
+	m.run = m.runBench
+}
+
+func (m *Main) validateBench() []error {
+	var errs []error
+	if m.output != "text" && m.output != "json" {
+		errs = append(errs, fmt.Errorf("-o must be text or json, not %q", m.output))
+	}
+	if m.benchCfg.Duration == 0 {
+		errs = append(errs, errors.New("--duration must be more than 0"))
+	}
+	if err := m.benchCfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+func (m *Main) runBench(ctx context.Context) error {
+	cfg := m.benchCfg
+	cfg.Progress = bench.TerminalProgress(m.Stderr, isTerminal(m.Stderr))
+	r, err := bench.Run(ctx, cfg)
+	if r == nil {
+		return err
+	}
+	r.Command = m.benchCommand()
+	// Cases finished before an interrupt are still worth printing.
+	var out bytes.Buffer
+	if m.output == "json" {
+		if werr := r.WriteJSON(&out); werr != nil {
+			return werr
+		}
+	} else if werr := r.WriteTable(&out); werr != nil {
+		return werr
+	}
+	if _, werr := m.Stdout.Write(out.Bytes()); werr != nil {
+		return werr
+	}
+	if m.benchSVG != "" {
+		if werr := os.WriteFile(m.benchSVG, []byte(r.SVG()), 0o644); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
+// benchCommand is the command line that reproduces the run, for the report.
+func (m *Main) benchCommand() string {
+	args := []string{"grpcplay", "bench"}
+	m.benchFS.Visit(func(f *flag.Flag) {
+		if f.Name != "o" && f.Name != "svg" {
+			args = append(args, "--"+f.Name+"="+f.Value.String())
+		}
+	})
+	return strings.Join(args, " ")
+}
+
+// listFlag is a comma-separated list of integers; bits bounds each one.
+type listFlag[T int | int32] struct {
+	v    *[]T
+	bits int
+}
+
+func (f listFlag[T]) String() string {
+	if f.v == nil {
+		return ""
+	}
+	parts := make([]string, len(*f.v))
+	for i, n := range *f.v {
+		parts[i] = strconv.Itoa(int(n))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f listFlag[T]) Set(s string) error {
+	var list []T
+	for part := range strings.SplitSeq(s, ",") {
+		n, err := strconv.ParseInt(strings.TrimSpace(part), 10, f.bits)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", part)
+		}
+		list = append(list, T(n))
+	}
+	*f.v = list
+	return nil
+}
+
+// stringsFlag is a comma-separated list of words.
+type stringsFlag struct{ v *[]string }
+
+func (f stringsFlag) String() string {
+	if f.v == nil {
+		return ""
+	}
+	return strings.Join(*f.v, ",")
+}
+
+func (f stringsFlag) Set(s string) error {
+	*f.v = nil
+	for part := range strings.SplitSeq(s, ",") {
+		if part = strings.TrimSpace(part); part != "" {
+			*f.v = append(*f.v, part)
+		}
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	info, err := f.Stat()
+	return err == nil && info.Mode()&os.ModeCharDevice != 0
+}
+
+// pageBench is what /compare runs on demand: every transport, a short and
+// a long reply, a few seconds in all, on its own in-process servers so that
+// it measures the same as `grpcplay bench` and leaves the served ones alone.
+var pageBench = bench.Config{
+	Duration:    400 * time.Millisecond,
+	Warmup:      100 * time.Millisecond,
+	Lengths:     []int32{10, 1000},
+	Concurrency: []int{8},
+	Cases:       []string{bench.MethodItems, bench.MethodStream},
+}
+
+// benchComparer runs pageBench for the frontend's /compare page.
+type benchComparer struct{ cfg bench.Config }
+
+func (b benchComparer) Compare(ctx context.Context, progress func(frontend.CompareProgress)) (*frontend.Comparison, error) {
+	cfg := b.cfg
+	cfg.Progress = func(p bench.Progress) {
+		done := p.Index - 1
+		if p.Phase == bench.PhaseDone {
+			done = p.Index
+		}
+		progress(frontend.CompareProgress{Done: done, Total: p.Total, Case: p.Case.String()})
+	}
+	r, err := bench.Run(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var chart strings.Builder
+	if err := r.WriteSVG(&chart); err != nil {
+		return nil, err
+	}
+	return &frontend.Comparison{
+		Header: bench.TableHeader,
+		Rows:   r.Rows(),
+		// Our own chart: its text is escaped and it has no style or script.
+		Chart: template.HTML(chart.String()),
+		Command: fmt.Sprintf("grpcplay bench --cases=%s --lengths=%s --concurrency=%s",
+			strings.Join(cfg.Cases, ","), listFlag[int32]{&cfg.Lengths, 32}, listFlag[int]{&cfg.Concurrency, 0}),
+		Notes: []string{
+			fmt.Sprintf("%gs per case after a %gs warm-up, on the machine that serves this page, next to whatever else it runs: a quick look, not a measurement.", r.Duration, r.Warmup),
+			"CPU/CALL: " + r.CPUNote + ".",
+		},
+		Finished: time.Now(),
+	}, nil
+}

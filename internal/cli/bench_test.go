@@ -1,0 +1,155 @@
+package cli_test
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestBenchFlagErrorsAreUsageErrors(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--lengths", "1,x"}, `"x" is not a whole number`},
+		{[]string{"--lengths", "0"}, "length 0 must be at least 1"},
+		{[]string{"--lengths", "99999999999"}, "is not a whole number"},
+		{[]string{"--concurrency", "0"}, "concurrency 0"},
+		{[]string{"--cases", "soap"}, `case "soap" matches nothing`},
+		{[]string{"-o", "yaml"}, "-o must be text or json"},
+		{[]string{"--duration", "0s"}, "--duration must be more than 0"},
+		{[]string{"--duration", "-1s"}, "duration -1s"},
+		{[]string{"--warmup", "-1s"}, "warm-up -1s"},
+		{[]string{"--target", "localhost:50051"}, "--rest-target"},
+		{[]string{"--target", "x:1", "--rest-target", "x:2"}, "must be a URL"},
+		{[]string{"--server-pid", "1"}, "server PID"},
+		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"extra"}, "bench takes no arguments"},
+	}
+	for _, tt := range tests {
+		code, stdout, stderr := execute(t, nil, append([]string{"bench"}, tt.args...)...)
+		if code != 2 || !strings.Contains(stderr, tt.want) || stdout != "" {
+			t.Errorf("bench %q: exit %d, stderr %q, stdout %q; want exit 2 and %q", tt.args, code, stderr, stdout, tt.want)
+		}
+	}
+	// An environment variable is a setting like its flag, and as checked.
+	code, _, stderr := execute(t, map[string]string{"GRPCPLAY_CONCURRENCY": "1,-3"}, "bench")
+	if code != 2 || !strings.Contains(stderr, "concurrency -3") {
+		t.Errorf("GRPCPLAY_CONCURRENCY=1,-3: exit %d, %q", code, stderr)
+	}
+}
+
+func TestBenchWritesJSONAndSVG(t *testing.T) {
+	svgPath := filepath.Join(t.TempDir(), "bench.svg")
+	code, stdout, stderr := execute(t, nil, "bench", "--duration", "80ms", "--warmup", "10ms",
+		"--lengths", "1,10", "--concurrency", "2", "--cases", "items,grpc/hello", "-o", "json", "--svg", svgPath)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var doc struct {
+		Command string `json:"command"`
+		Cases   []struct {
+			Name   string `json:"name"`
+			Calls  int64  `json:"calls"`
+			Errors int64  `json:"errors"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &doc); err != nil {
+		t.Fatalf("-o json: %v\n%s", err, stdout)
+	}
+	var names []string
+	for _, c := range doc.Cases {
+		names = append(names, c.Name)
+		if c.Calls == 0 || c.Errors != 0 {
+			t.Errorf("%s: %d calls, %d errors", c.Name, c.Calls, c.Errors)
+		}
+	}
+	want := "grpc/hello c=2 grpc/items len=1 c=2 rest/items len=1 c=2 rest-close/items len=1 c=2 grpc/items len=10 c=2 rest/items len=10 c=2 rest-close/items len=10 c=2"
+	if got := strings.Join(names, " "); got != want {
+		t.Errorf("cases\n%s\nwant\n%s", got, want)
+	}
+	if !strings.Contains(doc.Command, "grpcplay bench --cases=items,grpc/hello") || !strings.Contains(doc.Command, "--lengths=1,10") {
+		t.Errorf("command %q does not reproduce the run", doc.Command)
+	}
+	// Progress went to stderr, one finished line per case.
+	if n := strings.Count(stderr, " calls/s "); n != len(doc.Cases) {
+		t.Errorf("stderr has %d case lines, want %d:\n%s", n, len(doc.Cases), stderr)
+	}
+	svg, err := os.ReadFile(svgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := xml.Unmarshal(svg, new(struct{})); err != nil {
+		t.Errorf("SVG: %v", err)
+	}
+	if n := strings.Count(string(svg), `class="bar"`); n != len(doc.Cases) {
+		t.Errorf("SVG has %d bars for %d cases", n, len(doc.Cases))
+	}
+}
+
+func TestBenchPrintsATable(t *testing.T) {
+	code, stdout, stderr := execute(t, nil, "bench", "--duration", "50ms", "--warmup", "0s",
+		"--lengths", "3", "--concurrency", "1", "--cases", "grpc/stream")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	lines := strings.Split(stdout, "\n")
+	if len(lines) < 2 || !strings.Contains(lines[0], "CALLS/S") || !strings.Contains(lines[1], "grpc/stream") {
+		t.Errorf("table:\n%s", stdout)
+	}
+}
+
+// TestServeComparesOnDemand runs the /compare page's real bench, on its own
+// in-process servers, through `grpcplay serve`.
+func TestServeComparesOnDemand(t *testing.T) {
+	m := startServe(t, nil)
+	code, page := get(t, m.HTTPURL()+"/compare")
+	if code != http.StatusOK || !strings.Contains(page, `id="compare-form"`) {
+		t.Fatalf("GET /compare = %d:\n%s", code, page)
+	}
+	resp, err := http.Post(m.HTTPURL()+"/compare/run", "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	// A plain form is sent back to the page, which shows the run.
+	if resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/compare" {
+		t.Fatalf("POST /compare/run: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	var st struct {
+		Running bool   `json:"running"`
+		Done    int    `json:"done"`
+		Total   int    `json:"total"`
+		Error   string `json:"error"`
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		_, body := get(t, m.HTTPURL()+"/compare/status")
+		if err := json.Unmarshal([]byte(body), &st); err != nil {
+			t.Fatal(err)
+		}
+		if !st.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the bench did not end")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st.Error != "" || st.Done != 12 || st.Total != 12 {
+		t.Fatalf("status %+v", st)
+	}
+	_, page = get(t, m.HTTPURL()+"/compare")
+	if n := strings.Count(page, `class="bar"`); n != 12 {
+		t.Errorf("the chart has %d bars, want 12", n)
+	}
+	for _, want := range []string{"grpc/items", "rest/stream", "rest-close/items", "grpcplay bench --cases=items,stream --lengths=10,1000 --concurrency=8"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+}

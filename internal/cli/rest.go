@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"net"
+
+	"github.com/grpcplay/grpcplay/gateway"
+)
+
+// The REST/JSON face of the backend (issue 6): grpc-gateway in the backend's
+// process, calling its Service directly.
+
+func (m *Main) restFlags(fs *flag.FlagSet) {
+	fs.StringVar(&m.restAddr, "rest-addr", ":8080", "address the REST/JSON gateway listens on; empty turns it off")
+}
+
+// startREST serves the gateway next to the gRPC backend, on the same
+// Service, so both faces give the same answers under the same limits.
+func (m *Main) startREST() error {
+	if m.restAddr == "" {
+		return nil
+	}
+	lis, err := net.Listen("tcp", m.restAddr)
+	if err != nil {
+		return err
+	}
+	m.restLis = lis
+	cfg := gateway.DefaultConfig
+	cfg.Logger = m.log
+	m.restSrv = gateway.New(cfg, m.backendSrv.Service())
+	m.servers++
+	go func() { m.serveErr <- m.restSrv.Serve(lis) }()
+	m.log.Info("REST/JSON gateway listening", "url", m.RESTURL())
+	return nil
+}
+
+// closeREST stops the gateway; Close calls it before the backend stops.
+func (m *Main) closeREST(ctx context.Context) error {
+	if m.restSrv == nil {
+		return nil
+	}
+	return m.restSrv.Shutdown(ctx)
+}
+
+// RESTURL is the gateway's base URL once Run has returned, or "" when it is
+// off.
+func (m *Main) RESTURL() string {
+	if m.restLis == nil {
+		return ""
+	}
+	return "http://" + dialable(m.restLis.Addr(), "localhost")
+}
