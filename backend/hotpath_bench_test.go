@@ -6,7 +6,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
-	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/grpcplay/grpcplay/api"
@@ -82,4 +81,7 @@ func BenchmarkGetAllHandler(b *testing.B) {
 	}
 }
 
-var _ = mem.BufferSlice(nil)
+// registeredHandlers returns what NewServer registers and encodes with.
+func registeredHandlers() (grpc.ServiceDesc, any, encoding.CodecV2) {
+	return *encodedServiceDesc(), NewService(DefaultLimits), api.Codec{}
+}
