@@ -24,8 +24,9 @@ import (
 // BenchmarkObservability measures what observability costs the backend:
 // the same calls with it off, on as `grpcplay backend` runs by default
 // (Prometheus metrics, and a JSON log line per call at info, written to a
-// file as a container's log would be), and on with tracing too (every call
-// sampled, spans batched to an exporter that drops them). Run it with
+// file as a container's log would be), each of those two alone, and on with
+// tracing too (every call sampled, spans batched to an exporter that drops
+// them). Run it with
 // -count, so that the variants alternate and share the machine's noise:
 //
 //	go test ./backend -run '^$' -bench Observability -count 8 | benchstat -col /obs -
@@ -39,6 +40,13 @@ func BenchmarkObservability(b *testing.B) {
 	}{
 		{"obs=off", func(*testing.B) backend.Config { return backend.Config{} }},
 		{"obs=on", observedConfig},
+		// Each part alone, to tell which one costs what.
+		{"obs=metrics", func(*testing.B) backend.Config { return backend.Config{Metrics: telemetry.NewRegistry()} }},
+		{"obs=logs", func(b *testing.B) backend.Config {
+			cfg := observedConfig(b)
+			cfg.Metrics = nil
+			return cfg
+		}},
 		{"obs=on+tracing", func(b *testing.B) backend.Config {
 			cfg := observedConfig(b)
 			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))

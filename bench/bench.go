@@ -266,7 +266,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	return r, nil
 }
 
-// worker is one goroutine's tally, read live by the progress reports.
+// worker is one goroutine's tally, read live by the progress reports. calls
+// and errors count in the measured time only; items counts every item
+// received, and snapshots take the difference.
 type worker struct {
 	calls, errors, items atomic.Int64
 	hist                 histogram
@@ -291,7 +293,7 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 	// One call first, outside the measured time, for the body size (the
 	// same for every call of a case) and to fail fast on a broken target.
 	probeCtx, cancelProbe := context.WithTimeout(ctx, callGrace)
-	_, body, err := do(probeCtx, true)
+	_, body, err := do(probeCtx, true, new(atomic.Int64))
 	cancelProbe()
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return res, ctxErr
@@ -303,14 +305,19 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 	}
 
 	begin := time.Now()
-	// Calls longer than the duration (100,000 items at 50 concurrent) would
-	// show as none at all, so the measured time runs on until each worker
-	// could have finished one call, up to overtime.
+	// Replies that take longer than the duration (getAll(100,000) at 50
+	// concurrent) would show as none at all, so the measured time runs on
+	// until each worker could have finished one call, up to overtime.
+	// Streams need none: their items count as they arrive.
 	minCalls := int64(c.Concurrency)
+	if c.Method == MethodStream {
+		minCalls = 0
+	}
 	overtime := min(10*cfg.Duration, maxOvertime)
 	hardEnd := begin.Add(cfg.Warmup + cfg.Duration + overtime)
-	// When the measured time ends, workers start no new call, and the calls
-	// in flight run to the end, uncounted: cancelling them would leave the
+	// When the measured time ends, workers start no new call. Streams in
+	// flight are cancelled, which stops their servers at once; unary calls
+	// run to the end, uncounted, since cancelling them would leave the
 	// server still building their replies during the next case. The
 	// deadline bounds them.
 	caseCtx, cancel := context.WithDeadline(ctx, hardEnd.Add(callGrace))
@@ -332,7 +339,7 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 				default:
 				}
 				start := time.Now()
-				n, _, err := do(caseCtx, false)
+				_, _, err := do(caseCtx, false, &w.items)
 				end := time.Now()
 				select {
 				case <-stopping:
@@ -353,7 +360,6 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 					continue
 				}
 				w.hist.record(end.Sub(start))
-				w.items.Add(int64(n))
 				w.calls.Add(1)
 			}
 		})
@@ -369,12 +375,16 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 	type snapshot struct {
 		at        time.Time
 		cpu, wire int64
+		items     int64
 		server    time.Duration
 		serverErr error
 	}
 	wire := cs.wire(c.Transport)
 	snap := func() snapshot {
 		s := snapshot{at: time.Now(), cpu: int64(processCPU()), wire: wire.read.Load()}
+		for _, w := range workers {
+			s.items += w.items.Load()
+		}
 		if cfg.ServerPID != 0 {
 			s.server, s.serverErr = pidCPU(cfg.ServerPID)
 		}
@@ -391,6 +401,9 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 	finish := func() {
 		last = snap()
 		close(stopping)
+		if c.Method == MethodStream {
+			cancel()
+		}
 	}
 loop:
 	for {
@@ -441,7 +454,6 @@ loop:
 		hist.merge(&w.hist)
 		res.Calls += w.calls.Load()
 		res.Errors += w.errors.Load()
-		res.items += w.items.Load()
 		if res.FirstError == "" && w.firstErr != nil {
 			res.FirstError = w.firstErr.Error()
 		}
@@ -451,7 +463,7 @@ loop:
 	if res.Seconds > 0 {
 		res.CallsPerSec = float64(res.Calls) / res.Seconds
 		if c.Method != MethodHello {
-			res.ItemsPerSec = float64(res.items) / res.Seconds
+			res.ItemsPerSec = float64(last.items-first.items) / res.Seconds
 		}
 	}
 	res.Latency = Latency{

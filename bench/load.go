@@ -23,10 +23,13 @@ import (
 	"github.com/grpcplay/grpcplay/client"
 )
 
-// call makes one call of a case. It returns how many items came back and,
-// when measure is set, the size of the response body: the protobuf messages
-// with gRPC's 5-byte prefix each, or the JSON body.
-type call func(ctx context.Context, measure bool) (items int, body int64, err error)
+// call makes one call of a case. It adds each item to received as it
+// arrives (a stream's one by one, a reply's all at once), so that items/s
+// counts the parts of streams that a case's end cuts through. It returns how
+// many items came back and, when measure is set, the size of the response
+// body: the protobuf messages with gRPC's 5-byte prefix each, or the JSON
+// body.
+type call func(ctx context.Context, measure bool, received *atomic.Int64) (items int, body int64, err error)
 
 // countingDialer dials TCP and counts every byte the client reads from its
 // connections: what the server sent on the wire, headers and framing
@@ -137,7 +140,7 @@ func (cs *clients) grpcCall(c Case) call {
 	n := c.Length
 	switch c.Method {
 	case MethodHello:
-		return func(ctx context.Context, measure bool) (int, int64, error) {
+		return func(ctx context.Context, measure bool, received *atomic.Int64) (int, int64, error) {
 			msg, err := g.SayHello(ctx, helloName)
 			if err != nil {
 				return 0, 0, err
@@ -145,6 +148,7 @@ func (cs *clients) grpcCall(c Case) call {
 			if msg == "" {
 				return 0, 0, errors.New("empty greeting")
 			}
+			received.Add(1)
 			var body int64
 			if measure {
 				body = int64(proto.Size(&api.Hello{Message: msg}) + grpcPrefix)
@@ -152,7 +156,7 @@ func (cs *clients) grpcCall(c Case) call {
 			return 1, body, nil
 		}
 	case MethodItems:
-		return func(ctx context.Context, measure bool) (int, int64, error) {
+		return func(ctx context.Context, measure bool, received *atomic.Int64) (int, int64, error) {
 			items, err := g.GetAll(ctx, n)
 			if err != nil {
 				return 0, 0, err
@@ -160,6 +164,7 @@ func (cs *clients) grpcCall(c Case) call {
 			if len(items) != int(n) {
 				return 0, 0, fmt.Errorf("getAll(%d) returned %d items", n, len(items))
 			}
+			received.Add(int64(len(items)))
 			var body int64
 			if measure {
 				body = int64(proto.Size(&api.Items{Items: items}) + grpcPrefix)
@@ -167,7 +172,7 @@ func (cs *clients) grpcCall(c Case) call {
 			return len(items), body, nil
 		}
 	default:
-		return func(ctx context.Context, measure bool) (int, int64, error) {
+		return func(ctx context.Context, measure bool, received *atomic.Int64) (int, int64, error) {
 			var got int
 			var body int64
 			for item, err := range g.GetStream(ctx, n) {
@@ -175,6 +180,7 @@ func (cs *clients) grpcCall(c Case) call {
 					return got, body, err
 				}
 				got++
+				received.Add(1)
 				if measure {
 					body += int64(proto.Size(item) + grpcPrefix)
 				}
@@ -223,10 +229,15 @@ func restCall(hc *http.Client, base string, c Case) call {
 		url = base + "/v1/stream?length=" + strconv.Itoa(int(c.Length))
 	}
 	want := int(c.Length)
-	return func(ctx context.Context, _ bool) (int, int64, error) {
+	return func(ctx context.Context, _ bool, received *atomic.Int64) (int, int64, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if err != nil {
 			return 0, 0, err
+		}
+		// Pass the deadline on as the gRPC client does, so that both
+		// servers give a call the same time.
+		if d, ok := ctx.Deadline(); ok {
+			req.Header.Set("Grpc-Timeout", strconv.FormatInt(max(time.Until(d).Milliseconds(), 1), 10)+"m")
 		}
 		resp, err := hc.Do(req)
 		if err != nil {
@@ -238,7 +249,7 @@ func restCall(hc *http.Client, base string, c Case) call {
 			return 0, 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
 		}
 		if c.Method == MethodStream {
-			return readStream(resp.Body, want)
+			return readStream(resp.Body, want, received)
 		}
 		buf := bufPool.Get().(*bytes.Buffer)
 		defer bufPool.Put(buf)
@@ -255,6 +266,7 @@ func restCall(hc *http.Client, base string, c Case) call {
 			if h.Message == "" {
 				return 0, body, errors.New("empty greeting")
 			}
+			received.Add(1)
 			return 1, body, nil
 		}
 		var items jsonItems
@@ -264,13 +276,14 @@ func restCall(hc *http.Client, base string, c Case) call {
 		if len(items.Items) != want {
 			return 0, body, fmt.Errorf("/v1/items returned %d items, want %d", len(items.Items), want)
 		}
+		received.Add(int64(want))
 		return want, body, nil
 	}
 }
 
 // readStream reads newline-delimited JSON: one {"result":ITEM} per line and,
 // on failure, a last {"error":STATUS} line.
-func readStream(r io.Reader, want int) (int, int64, error) {
+func readStream(r io.Reader, want int, received *atomic.Int64) (int, int64, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	var got int
@@ -292,6 +305,7 @@ func readStream(r io.Reader, want int) (int, int64, error) {
 			return got, body, fmt.Errorf("stream line %d has neither result nor error", got+1)
 		}
 		got++
+		received.Add(1)
 	}
 	if err := sc.Err(); err != nil {
 		return got, body, err

@@ -37,11 +37,14 @@ const bytesNote = "body_bytes_per_call is the response payload: protobuf message
 // Result is one case's measurements over its measured time.
 type Result struct {
 	Case
-	Name        string  `json:"name"`
-	Seconds     float64 `json:"seconds"`
-	Calls       int64   `json:"calls"`
-	Errors      int64   `json:"errors"`
-	FirstError  string  `json:"first_error,omitempty"`
+	Name       string  `json:"name"`
+	Seconds    float64 `json:"seconds"`
+	Calls      int64   `json:"calls"`
+	Errors     int64   `json:"errors"`
+	FirstError string  `json:"first_error,omitempty"`
+	// CallsPerSec counts the calls that ended in the measured time;
+	// ItemsPerSec the items that arrived in it, including those of streams
+	// cut by its start or end, so that it holds for streams longer than it.
 	CallsPerSec float64 `json:"calls_per_sec"`
 	ItemsPerSec float64 `json:"items_per_sec"`
 	Latency     Latency `json:"latency_ms"`
@@ -50,8 +53,6 @@ type Result struct {
 	CPUPerCall  float64 `json:"cpu_us_per_call"`
 	// ServerCPUPerCall is set only when the server's CPU time was readable.
 	ServerCPUPerCall *float64 `json:"server_cpu_us_per_call,omitempty"`
-
-	items int64
 }
 
 // Latency holds percentiles of the successful calls, in milliseconds.
@@ -81,17 +82,25 @@ func (r *Report) grpcBaseline(c Case) *Result {
 	return nil
 }
 
-// VsGRPC is a REST case's calls/s over the gRPC case's with the same method,
-// length and concurrency, or 0 when there is none.
+// VsGRPC is a REST case's throughput over the gRPC case's with the same
+// method, length and concurrency, or 0 when there is none: items/s, which
+// holds for streams longer than the measured time, or calls/s for sayHello.
 func (r *Report) VsGRPC(res *Result) float64 {
 	if res.Transport == TransportGRPC {
 		return 0
 	}
 	b := r.grpcBaseline(res.Case)
-	if b == nil || b.CallsPerSec == 0 {
+	if b == nil || throughput(b) == 0 {
 		return 0
 	}
-	return res.CallsPerSec / b.CallsPerSec
+	return throughput(res) / throughput(b)
+}
+
+func throughput(r *Result) float64 {
+	if r.Method == MethodHello {
+		return r.CallsPerSec
+	}
+	return r.ItemsPerSec
 }
 
 // TableHeader names the columns of Rows.
@@ -119,12 +128,17 @@ func (r *Report) Rows() [][]string {
 		if c.FirstError != "" && (c.Errors > 0 || c.Calls == 0) {
 			errs += " (" + truncate(c.FirstError, 60) + ")"
 		}
+		p50, p90, p99, wire, cpu := "-", "-", "-", "-", "-"
+		if c.Calls > 0 {
+			p50, p90, p99 = millis(c.Latency.P50), millis(c.Latency.P90), millis(c.Latency.P99)
+			wire, cpu = Short(c.WireBytes), micros(c.CPUPerCall)
+		}
 		rows = append(rows, []string{
 			c.Transport + "/" + c.Method, length, strconv.Itoa(c.Concurrency),
 			Short(c.CallsPerSec), items, vs,
-			millis(c.Latency.P50), millis(c.Latency.P90), millis(c.Latency.P99),
-			Short(float64(c.BodyBytes)), Short(c.WireBytes),
-			micros(c.CPUPerCall), srv, errs,
+			p50, p90, p99,
+			Short(float64(c.BodyBytes)), wire,
+			cpu, srv, errs,
 		})
 	}
 	return rows
@@ -145,7 +159,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		where = "servers in another process"
 	}
 	_, err := fmt.Fprintf(w, "\n%s/%s, %d CPUs, %s; %s; %gs per case after a %gs warm-up.\n"+
-		"VS GRPC: calls/s over gRPC's for the same method, length and concurrency.\n"+
+		"VS GRPC: items/s (sayHello: calls/s) over gRPC's for the same method, length and concurrency.\n"+
 		"BODY B: response payload per call (protobuf with gRPC's 5-byte prefix per message, or JSON). "+
 		"WIRE B: bytes the client read from its sockets per call, HTTP headers and framing included.\n"+
 		"CPU/CALL: %s.\n",

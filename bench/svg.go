@@ -93,13 +93,6 @@ func (r *Report) panels() []panel {
 	return panels
 }
 
-func barValue(c *Result) float64 {
-	if c.Method == MethodHello {
-		return c.CallsPerSec
-	}
-	return c.ItemsPerSec
-}
-
 // Chart geometry, in SVG user units (pixels at 100%).
 const (
 	chartWidth  = 980
@@ -159,7 +152,7 @@ func drawPanel(b *bytes.Buffer, p panel, px, py float64) {
 	lo, hi := math.Inf(1), 0.0
 	for _, g := range p.groups {
 		for _, c := range g.bars {
-			if v := barValue(c); v > 0 {
+			if v := throughput(c); v > 0 {
 				lo, hi = min(lo, v), max(hi, v)
 			}
 		}
@@ -192,12 +185,15 @@ func drawPanel(b *bytes.Buffer, p panel, px, py float64) {
 		barWidth := min(40, groupWidth*0.8/float64(len(g.bars)))
 		start := gx + (groupWidth-barWidth*float64(len(g.bars)))/2
 		for bi, c := range g.bars {
-			v := barValue(c)
+			v := throughput(c)
 			bx := start + float64(bi)*barWidth
 			by := y(v)
 			label := Short(v)
-			if c.Calls == 0 {
+			switch {
+			case v == 0 && c.Errors > 0:
 				label = "failed"
+			case v == 0:
+				label = "none"
 			}
 			tip := fmt.Sprintf("%s: %s calls/s, %s items/s, p99 %s, %s body bytes/call, %d errors",
 				c.Name, Short(c.CallsPerSec), Short(c.ItemsPerSec), millis(c.Latency.P99), Short(float64(c.BodyBytes)), c.Errors)

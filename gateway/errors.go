@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -45,61 +44,14 @@ func (s *Server) logErrors(ctx context.Context, mux *runtime.ServeMux, m runtime
 
 func (s *Server) logFailure(r *http.Request, err error) {
 	code := status.Code(err)
+	httpStatus := runtime.HTTPStatusFromCode(code)
 	var routing *runtime.HTTPStatusError
 	if errors.As(err, &routing) {
-		code = status.Code(routing.Err)
+		code, httpStatus = status.Code(routing.Err), routing.HTTPStatus
 	}
 	level := slog.LevelDebug
-	if runtime.HTTPStatusFromCode(code) >= 500 && code != codes.DeadlineExceeded && code != codes.Unavailable {
+	if httpStatus >= 500 && code != codes.DeadlineExceeded && code != codes.Unavailable {
 		level = slog.LevelWarn
 	}
-	s.log.Log(r.Context(), level, "REST request failed", "method", r.Method, "path", r.URL.Path, "code", code, "error", err)
+	s.log.Log(r.Context(), level, "REST request failed", "method", r.Method, "path", r.URL.Path, "status", httpStatus, "code", code, "error", err)
 }
-
-// recoverPanics answers a panic in a handler with a plain Internal error.
-// The in-process calls bypass the gRPC server's interceptors, its panic
-// recovery among them, and net/http alone would drop the connection with
-// no answer.
-func (s *Server) recoverPanics(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tracked := &headerTracker{ResponseWriter: w}
-		defer func() {
-			p := recover()
-			if p == nil {
-				return
-			}
-			if p == http.ErrAbortHandler {
-				panic(p)
-			}
-			s.log.Error("panic in REST handler", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
-			if tracked.wroteHeader {
-				// Part of the answer is out: only cutting the connection
-				// tells the client it is incomplete.
-				panic(http.ErrAbortHandler)
-			}
-			_, m := runtime.MarshalerForRequest(s.mux, r)
-			runtime.DefaultHTTPErrorHandler(r.Context(), s.mux, m, w, r, status.Error(codes.Internal, "internal error"))
-		}()
-		next.ServeHTTP(tracked, r)
-	})
-}
-
-// headerTracker notes whether a response has started.
-type headerTracker struct {
-	http.ResponseWriter
-	wroteHeader bool
-}
-
-func (t *headerTracker) WriteHeader(code int) {
-	t.wroteHeader = true
-	t.ResponseWriter.WriteHeader(code)
-}
-
-func (t *headerTracker) Write(b []byte) (int, error) {
-	t.wroteHeader = true
-	return t.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the connection's Flush and
-// SetWriteDeadline.
-func (t *headerTracker) Unwrap() http.ResponseWriter { return t.ResponseWriter }

@@ -2,10 +2,13 @@ package gateway_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,7 +76,7 @@ func TestErrorsMapToHTTPStatusesWithAJSONBody(t *testing.T) {
 
 func TestPanicIsA500NotACrash(t *testing.T) {
 	r := start(t, gateway.Config{})
-	r.svc.panics = true
+	r.svc.panics.Store(true)
 	resp, body := r.get("/v1/hello?name=x")
 	if resp.StatusCode != http.StatusInternalServerError {
 		t.Fatalf("status %d, want 500", resp.StatusCode)
@@ -83,7 +86,7 @@ func TestPanicIsA500NotACrash(t *testing.T) {
 	if codes.Code(st.GetCode()) != codes.Internal || strings.Contains(st.GetMessage(), "boom") {
 		t.Errorf("body %s; want Internal without the panic's details", body)
 	}
-	r.svc.panics = false
+	r.svc.panics.Store(false)
 	if resp, body := r.get("/v1/hello?name=x"); resp.StatusCode != http.StatusOK {
 		t.Errorf("after the panic: status %d: %s", resp.StatusCode, body)
 	}
@@ -181,18 +184,83 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	var doc struct {
 		Swagger string
+		Info    struct{ Title string }
 		Paths   map[string]map[string]struct {
 			OperationID string `json:"operationId"`
 			Parameters  []struct{ Name string }
+			Produces    []string
 		}
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
 		t.Fatal(err)
+	}
+	if doc.Swagger != "2.0" || doc.Info.Title != "grpcplay REST/JSON API" {
+		t.Errorf("swagger %q, title %q", doc.Swagger, doc.Info.Title)
+	}
+	if p := doc.Paths["/v1/stream"]["get"].Produces; len(p) != 1 || p[0] != "application/x-ndjson" {
+		t.Errorf("/v1/stream produces %v, want application/x-ndjson", p)
 	}
 	for path, op := range map[string]string{"/v1/hello": "Api_sayHello", "/v1/items": "Api_getAll", "/v1/stream": "Api_getStream"} {
 		get := doc.Paths[path]["get"]
 		if get.OperationID != op || len(get.Parameters) != 1 {
 			t.Errorf("%s: %+v; want GET %s with one query parameter", path, get, op)
 		}
+	}
+}
+
+// syncBuffer is a log destination that a test may read while the server
+// writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Each request is logged once at info level, as the gRPC server logs each
+// call, with the status the client got.
+func TestEachRequestIsLogged(t *testing.T) {
+	var logs syncBuffer
+	r := start(t, gateway.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	r.get("/v1/hello?name=x")
+	r.get("/v1/items?length=-1")
+	r.get("/v1/hello", "Grpc-Timeout", "soon")
+	r.get("/v1/stream?length=2")
+	want := []string{
+		`msg="REST call" method=GET path=/v1/hello status=200`,
+		`msg="REST call" method=GET path=/v1/items status=400`,
+		`msg="REST call" method=GET path=/v1/hello status=400`,
+		`msg="REST call" method=GET path=/v1/stream status=200`,
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := logs.String()
+		missing := ""
+		for _, w := range want {
+			if !strings.Contains(got, w) {
+				missing = w
+				break
+			}
+		}
+		if missing == "" {
+			if strings.Contains(got, "level=WARN") || strings.Contains(got, "level=ERROR") {
+				t.Errorf("a client's mistakes are logged above info:\n%s", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line %q in:\n%s", missing, got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

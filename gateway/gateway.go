@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/grpcplay/grpcplay/api"
 )
@@ -35,6 +37,11 @@ type Config struct {
 	// that no request can hold a goroutine longer than this.
 	MaxTimeout time.Duration
 	Logger     *slog.Logger // nil: discard
+
+	// Observability (issue 5): each is off when nil. Metrics gets the
+	// rest_* request metrics, TracerProvider a span per request.
+	Metrics        *prometheus.Registry
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig is what `grpcplay backend` and `grpcplay serve` run with:
@@ -81,6 +88,7 @@ type Server struct {
 	cfg     Config
 	svc     api.ApiServer
 	log     *slog.Logger
+	metrics *restMetrics
 	mux     *runtime.ServeMux
 	handler http.Handler
 	http    *http.Server
@@ -107,7 +115,13 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	}
 	mustHandle(s.mux.HandlePath(http.MethodGet, streamPath, s.serveStream))
 	mustHandle(s.mux.HandlePath(http.MethodGet, openAPIPath, serveOpenAPI))
-	s.handler = s.withDeadline(s.recoverPanics(s.mux))
+	if cfg.Metrics != nil {
+		s.metrics = newRESTMetrics(cfg.Metrics)
+	}
+	s.handler = s.observe(s.withDeadline(s.mux))
+	if cfg.TracerProvider != nil {
+		s.handler = traced(s.handler, cfg.TracerProvider)
+	}
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,

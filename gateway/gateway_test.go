@@ -7,16 +7,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand"
 	"net"
 	"net/http"
 	"net/url"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/quick"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"go.uber.org/goleak"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
@@ -39,12 +42,12 @@ type spy struct {
 	*backend.Service
 	deadlines   chan time.Duration // time left when a call starts
 	streamEnded chan error
-	panics      bool
+	panics      atomic.Bool
 }
 
-func newSpy() *spy {
+func newSpy(limits backend.Limits) *spy {
 	return &spy{
-		Service:     backend.NewService(backend.DefaultLimits),
+		Service:     backend.NewService(limits),
 		deadlines:   make(chan time.Duration, 16),
 		streamEnded: make(chan error, 16),
 	}
@@ -61,7 +64,7 @@ func (s *spy) noteDeadline(ctx context.Context) {
 
 func (s *spy) SayHello(ctx context.Context, req *api.HelloRequest) (*api.Hello, error) {
 	s.noteDeadline(ctx)
-	if s.panics {
+	if s.panics.Load() {
 		panic("spy: boom")
 	}
 	return s.Service.SayHello(ctx, req)
@@ -80,7 +83,7 @@ func (s *spy) GetStream(req *api.ApiRequest, stream grpc.ServerStreamingServer[a
 // rig serves one service both ways: gRPC and REST, each on its own
 // loopback port, with a client for each.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	svc  *spy
 	srv  *gateway.Server
 	base string
@@ -88,9 +91,18 @@ type rig struct {
 	grpc api.ApiClient
 }
 
-func start(t *testing.T, cfg gateway.Config) *rig {
+func start(t testing.TB, cfg gateway.Config) *rig {
 	t.Helper()
-	r := &rig{t: t, svc: newSpy()}
+	return startLimited(t, cfg, backend.DefaultLimits)
+}
+
+// smallLimits keep the property tests quick under the race detector while
+// they still reach every limit.
+var smallLimits = backend.Limits{MaxItems: 3000, MaxStreamItems: 2000, MaxNameBytes: 64}
+
+func startLimited(t testing.TB, cfg gateway.Config, limits backend.Limits) *rig {
+	t.Helper()
+	r := &rig{t: t, svc: newSpy(limits)}
 
 	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -166,57 +178,100 @@ func (r *rig) do(ctx context.Context, method, path string, header ...string) *ht
 }
 
 // decode parses a REST body with protojson, strictly: an unknown field fails.
-func decode(t *testing.T, body []byte, m proto.Message) {
+func decode(t testing.TB, body []byte, m proto.Message) {
 	t.Helper()
 	if err := protojson.Unmarshal(body, m); err != nil {
 		t.Fatalf("protojson: %v in %.200q", err, body)
 	}
 }
 
+// restCall GETs path and returns its body on success, or the status it
+// failed with.
+func (r *rig) restCall(path string) ([]byte, *spb.Status) {
+	r.t.Helper()
+	resp, body := r.get(path)
+	if resp.StatusCode == http.StatusOK {
+		return body, nil
+	}
+	st := &spb.Status{}
+	decode(r.t, body, st)
+	if want := runtime.HTTPStatusFromCode(codes.Code(st.GetCode())); resp.StatusCode != want {
+		r.t.Errorf("GET %s: status %d for code %v, want %d", path, resp.StatusCode, codes.Code(st.GetCode()), want)
+	}
+	return nil, st
+}
+
+// sameFailure says whether REST failed as gRPC did: the same code and
+// message, or both not at all.
+func sameFailure(t *testing.T, what string, rest *spb.Status, grpcErr error) bool {
+	t.Helper()
+	want := grpcstatus.Convert(grpcErr).Proto()
+	if grpcErr == nil {
+		want = nil
+	}
+	if (rest == nil) != (want == nil) || rest != nil && (rest.GetCode() != want.GetCode() || rest.GetMessage() != want.GetMessage()) {
+		t.Errorf("%s: REST failed with %v, gRPC with %v", what, rest, want)
+		return false
+	}
+	return true
+}
+
+// lengths generates lengths around the limits most of the time, and any
+// int32 now and then.
+func lengths(limit int32) func([]reflect.Value, *rand.Rand) {
+	return func(args []reflect.Value, rnd *rand.Rand) {
+		n := rnd.Int31n(limit + 2)
+		if rnd.Intn(8) == 0 {
+			n = int32(rnd.Uint32())
+		}
+		args[0] = reflect.ValueOf(n)
+	}
+}
+
+var edgeLengths = []int32{0, 1, 2, 9, 10, 11, 99, 100, 127, 128, 1000, 1001, -1, math.MinInt32, math.MaxInt32}
+
 func TestRESTAndGRPCGiveTheSameItems(t *testing.T) {
-	r := start(t, gateway.Config{})
-	max := backend.DefaultLimits.MaxItems
+	r := startLimited(t, gateway.Config{}, smallLimits)
+	limit := smallLimits.MaxItems
 	same := func(length int32) bool {
-		resp, body := r.get(fmt.Sprintf("/v1/items?length=%d", length))
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("length %d: status %d: %s", length, resp.StatusCode, body)
-			return false
+		body, failed := r.restCall(fmt.Sprintf("/v1/items?length=%d", length))
+		want, err := r.grpc.GetAll(context.Background(), &api.ApiRequest{Length: length})
+		if !sameFailure(t, fmt.Sprintf("length %d", length), failed, err) || err != nil {
+			return err != nil
 		}
 		var rest api.Items
 		decode(t, body, &rest)
-		want, err := r.grpc.GetAll(context.Background(), &api.ApiRequest{Length: length})
-		if err != nil {
-			t.Fatalf("gRPC GetAll(%d): %v", length, err)
-		}
 		if !proto.Equal(&rest, want) {
 			t.Errorf("length %d: REST and gRPC differ", length)
 			return false
 		}
 		return true
 	}
-	for _, n := range []int32{0, 1, 2, 9, 10, 11, 99, 100, 127, 128, 1000, 1001, 65536, max} {
+	for _, n := range append(edgeLengths, limit-1, limit, limit+1) {
 		same(n)
 	}
-	// Skewed towards short lists, which are cheap, while still reaching
-	// the limit now and then.
-	lengths := func(args []reflect.Value, rnd *rand.Rand) {
-		args[0] = reflect.ValueOf(rnd.Int31n(rnd.Int31n(max) + 1))
-	}
-	if err := quick.Check(same, &quick.Config{MaxCount: 30, Values: lengths}); err != nil {
+	if err := quick.Check(same, &quick.Config{MaxCount: 60, Values: lengths(limit)}); err != nil {
 		t.Error(err)
 	}
 }
 
 func TestRESTAndGRPCGiveTheSameStream(t *testing.T) {
-	r := start(t, gateway.Config{})
+	r := startLimited(t, gateway.Config{}, smallLimits)
+	limit := smallLimits.MaxStreamItems
 	same := func(length int32) bool {
-		resp := r.open(context.Background(), fmt.Sprintf("/v1/stream?length=%d", length))
+		path := fmt.Sprintf("/v1/stream?length=%d", length)
+		resp := r.open(context.Background(), path)
 		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("length %d: status %d", length, resp.StatusCode)
-			return false
+		var rest results
+		var failed *spb.Status
+		if resp.StatusCode == http.StatusOK {
+			rest = readResults(t, resp.Body)
+			failed = rest.err
+		} else {
+			body, _ := io.ReadAll(resp.Body)
+			failed = &spb.Status{}
+			decode(t, body, failed)
 		}
-		rest := readResults(t, resp.Body)
 		stream, err := r.grpc.GetStream(context.Background(), &api.ApiRequest{Length: length})
 		if err != nil {
 			t.Fatal(err)
@@ -225,15 +280,18 @@ func TestRESTAndGRPCGiveTheSameStream(t *testing.T) {
 		for {
 			item, err := stream.Recv()
 			if err == io.EOF {
-				break
+				err = nil
 			}
-			if err != nil {
-				t.Fatalf("gRPC GetStream(%d): %v", length, err)
+			if err != nil || item == nil {
+				if !sameFailure(t, fmt.Sprintf("length %d", length), failed, err) {
+					return false
+				}
+				break
 			}
 			want = append(want, item)
 		}
-		if len(rest.items) != len(want) || rest.err != nil {
-			t.Errorf("length %d: REST gave %d items and error %v; gRPC %d items", length, len(rest.items), rest.err, len(want))
+		if len(rest.items) != len(want) {
+			t.Errorf("length %d: REST gave %d items, gRPC %d", length, len(rest.items), len(want))
 			return false
 		}
 		for i := range want {
@@ -244,39 +302,34 @@ func TestRESTAndGRPCGiveTheSameStream(t *testing.T) {
 		}
 		return true
 	}
-	for _, n := range []int32{0, 1, 2, 10, 1000, 5000} {
+	for _, n := range append(edgeLengths, limit-1, limit, limit+1) {
 		same(n)
 	}
-	lengths := func(args []reflect.Value, rnd *rand.Rand) {
-		args[0] = reflect.ValueOf(rnd.Int31n(3000))
-	}
-	if err := quick.Check(same, &quick.Config{MaxCount: 20, Values: lengths}); err != nil {
+	if err := quick.Check(same, &quick.Config{MaxCount: 30, Values: lengths(limit)}); err != nil {
 		t.Error(err)
 	}
 }
 
 func TestRESTAndGRPCGiveTheSameHello(t *testing.T) {
-	r := start(t, gateway.Config{})
+	r := startLimited(t, gateway.Config{}, smallLimits)
 	same := func(name string) bool {
-		resp, body := r.get("/v1/hello?name=" + url.QueryEscape(name))
-		if resp.StatusCode != http.StatusOK {
-			t.Errorf("name %q: status %d: %s", name, resp.StatusCode, body)
-			return false
+		body, failed := r.restCall("/v1/hello?name=" + url.QueryEscape(name))
+		want, err := r.grpc.SayHello(context.Background(), &api.HelloRequest{Name: name})
+		if !sameFailure(t, fmt.Sprintf("name %q", name), failed, err) || err != nil {
+			return err != nil
 		}
 		var rest api.Hello
 		decode(t, body, &rest)
-		want, err := r.grpc.SayHello(context.Background(), &api.HelloRequest{Name: name})
-		if err != nil {
-			t.Fatalf("gRPC SayHello(%q): %v", name, err)
-		}
 		return proto.Equal(&rest, want)
 	}
-	for _, name := range []string{"", "Gonzalo", "a b", "&length=3", "100%", "名前", "🙂", "\"quoted\"", "<b>", strings.Repeat("x", 1024)} {
+	for _, name := range []string{"", "Gonzalo", "a b", "&length=3", "100%", "名前", "🙂", "\"quoted\"", "<b>", strings.Repeat("x", 64), strings.Repeat("x", 65), strings.Repeat("é", 33)} {
 		if !same(name) {
 			t.Errorf("name %q: REST and gRPC differ", name)
 		}
 	}
-	if err := quick.Check(same, &quick.Config{MaxCount: 100}); err != nil {
+	// quick's strings run to 50 runes of up to 4 bytes: some pass the
+	// 64-byte limit and some do not.
+	if err := quick.Check(same, &quick.Config{MaxCount: 200}); err != nil {
 		t.Error(err)
 	}
 }
@@ -290,7 +343,7 @@ type results struct {
 
 // readResults parses every line of a stream, failing the test on a line
 // that is neither a result nor a final error.
-func readResults(t *testing.T, body io.Reader) results {
+func readResults(t testing.TB, body io.Reader) results {
 	t.Helper()
 	var res results
 	sc := bufio.NewScanner(body)

@@ -1,7 +1,9 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"sync"
 	"time"
@@ -87,6 +89,9 @@ type ndjsonStream struct {
 	flushDue   bool
 	lastFlush  time.Time
 	writeErr   error
+
+	// Send's own buffers, reused from item to item.
+	compact, line bytes.Buffer
 }
 
 var _ grpc.ServerStreamingServer[api.Item] = (*ndjsonStream)(nil)
@@ -95,9 +100,7 @@ var _ grpc.ServerStreamingServer[api.Item] = (*ndjsonStream)(nil)
 const flushInterval = 5 * time.Millisecond
 
 func (o *ndjsonStream) Send(item *api.Item) error {
-	// The same marshaler and envelope as grpc-gateway's own streams, so an
-	// item's JSON is byte for byte what /v1/items holds.
-	line, err := o.marshaler.Marshal(map[string]proto.Message{"result": item})
+	line, err := o.resultLine(item)
 	if err != nil {
 		return status.Errorf(codes.Internal, "encoding item %d: %v", item.GetId(), err)
 	}
@@ -125,11 +128,32 @@ func (o *ndjsonStream) Send(item *api.Item) error {
 	return nil
 }
 
+// resultLine is the line grpc-gateway's own ForwardResponseStream writes for
+// an item, byte for byte: it marshals {"result": item} through
+// encoding/json, which compacts the item's protojson and escapes <, > and &.
+// Doing the same by hand saves the map and the reflection, about half the
+// cost of a line.
+func (o *ndjsonStream) resultLine(item *api.Item) ([]byte, error) {
+	raw, err := o.marshaler.Marshal(item)
+	if err != nil {
+		return nil, err
+	}
+	o.compact.Reset()
+	if err := json.Compact(&o.compact, raw); err != nil {
+		return nil, err
+	}
+	o.line.Reset()
+	o.line.WriteString(`{"result":`)
+	json.HTMLEscape(&o.line, o.compact.Bytes())
+	o.line.WriteString("}\n")
+	return o.line.Bytes(), nil
+}
+
 func (o *ndjsonStream) write(line []byte) error {
 	if o.writeErr != nil {
 		return o.writeErr
 	}
-	if _, err := o.w.Write(append(line, '\n')); err != nil {
+	if _, err := o.w.Write(line); err != nil {
 		o.writeErr = status.Errorf(codes.Canceled, "the client stopped reading: %v", err)
 	}
 	return o.writeErr
@@ -176,7 +200,7 @@ func (o *ndjsonStream) end(err error) {
 		}
 		_ = o.rc.SetWriteDeadline(time.Now().Add(writeMargin))
 		// The client may be gone already; there is no one left to tell.
-		_ = o.write(line)
+		_ = o.write(append(line, '\n'))
 	}
 	// net/http flushes the rest when the handler returns.
 }

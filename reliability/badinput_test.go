@@ -41,7 +41,7 @@ func wantStatus(t *testing.T, err error, code codes.Code, inMessage string) {
 	}
 }
 
-func streamLen(c *client.Client, t *testing.T, n int32) (int, error) {
+func streamLen(t *testing.T, c *client.Client, n int32) (int, error) {
 	got := 0
 	for _, err := range c.GetStream(t.Context(), n) {
 		if err != nil {
@@ -66,7 +66,7 @@ func TestBadGRPCInput(t *testing.T) {
 			stillServes(t, c)
 		}
 		for _, n := range []int32{-1, math.MinInt32, limits.MaxStreamItems + 1, math.MaxInt32} {
-			got, err := streamLen(c, t, n)
+			got, err := streamLen(t, c, n)
 			if got != 0 {
 				t.Fatalf("getStream(%d) sent %d items before its error", n, got)
 			}
@@ -77,7 +77,7 @@ func TestBadGRPCInput(t *testing.T) {
 		if items, err := c.GetAll(t.Context(), 0); err != nil || len(items) != 0 {
 			t.Fatalf("getAll(0) = %d items, %v; want none and no error", len(items), err)
 		}
-		if got, err := streamLen(c, t, 0); err != nil || got != 0 {
+		if got, err := streamLen(t, c, 0); err != nil || got != 0 {
 			t.Fatalf("getStream(0) = %d items, %v; want none and no error", got, err)
 		}
 	})

@@ -61,7 +61,7 @@ func readThenCancel(t *testing.T, c api.ApiClient) time.Time {
 // left running afterwards.
 func TestClientGoneStopsTheStream(t *testing.T) {
 	// The production server, on a listener that counts the bytes it writes.
-	// Its per-call debug log line says when the handler returned, and with
+	// Its per-call log line says when the handler returned, and with
 	// what code. Once it has returned, nothing more can be produced.
 	t.Run("production server", func(t *testing.T) {
 		var written atomic.Int64

@@ -12,6 +12,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/backend/backendtest"
+	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
 )
 
@@ -85,10 +86,10 @@ func rss(t *testing.T) uint64 {
 func TestSustainedLoad(t *testing.T) {
 	d := loadDuration(t)
 	b := backendtest.Start(t, backend.Config{})
-	c := newClient(t, b.Addr)
-	// The page's deadline is raised, because the point here is that no
-	// request fails, not how fast a shared 2-core machine answers: speed is
-	// for the benchmarks.
+	// The deadlines are raised (30s for the page and for direct calls),
+	// because the point here is that no request fails, not how fast a
+	// shared 2-core machine answers: speed is for the benchmarks.
+	c := newClient(t, b.Addr, client.WithTimeout(30*time.Second))
 	url := startFrontend(t, frontend.Config{Timeout: 30 * time.Second}, c) + "/"
 	hc := newHTTPClient(t)
 	ctx := t.Context()

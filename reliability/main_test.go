@@ -57,10 +57,12 @@ type backendProc struct {
 
 // startBackendProc starts `grpcplay backend` on addr ("127.0.0.1:0" for a
 // free port, or the address of a stopped one) and waits until it listens.
-// Its per-call debug log lines let a test see which process served calls.
+// Its per-call log lines let a test see which process served calls.
 func startBackendProc(t *testing.T, addr string) *backendProc {
 	t.Helper()
 	log := &procLog{listening: make(chan string, 1)}
+	// No metrics or REST port: their defaults are fixed ports, and tests
+	// use only ports the kernel picks.
 	cmd := exec.Command(binary, "backend", "--grpc-addr", addr, "--metrics-addr", "", "--rest-addr", "", "--grace", "10s", "--log-level", "debug")
 	// An empty environment, so that GRPCPLAY_* variables of the machine
 	// running the tests change nothing.
@@ -102,7 +104,7 @@ func (p *backendProc) signal(t *testing.T, sig syscall.Signal, limit time.Durati
 }
 
 // procLog keeps a process's log, reports the address it listens on, and
-// counts the calls it served (one debug line each).
+// counts the calls it served (one log line each).
 type procLog struct {
 	mu        sync.Mutex
 	buf       bytes.Buffer

@@ -343,7 +343,7 @@ func (m *Main) runServe(ctx context.Context) error {
 	if err := m.startFrontend(); err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "grpcplay %s: open %s (gRPC backend on %s)\n", version.String(), m.HTTPURL(), m.target)
+	fmt.Fprintf(m.Stdout, "grpcplay %s: open %s (gRPC backend on %s, %s)\n", version.String(), m.HTTPURL(), m.target, m.backendSecurity())
 	return nil
 }
 

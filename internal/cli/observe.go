@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"slices"
 
+	"go.opentelemetry.io/otel"
+
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
@@ -83,6 +85,14 @@ func (m *Main) startTracing(ctx context.Context) error {
 		return err
 	}
 	m.tracing = t
+	if t != nil {
+		// Export failures (a collector down) are the SDK's to retry; say so
+		// in the process's own log format instead of the SDK's default.
+		log := m.log
+		otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+			log.Warn("exporting traces", "error", err)
+		}))
+	}
 	m.backendCfg.TracerProvider = t.TracerProvider()
 	m.frontendCfg.TracerProvider = t.TracerProvider()
 	return nil

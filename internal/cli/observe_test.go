@@ -66,7 +66,7 @@ func TestDebugPageIsOffInFrontend(t *testing.T) {
 func TestLogFormatJSON(t *testing.T) {
 	var logs telemetrytest.LogBuffer
 	m := cli.NewMain(io.Discard, &logs, env(map[string]string{"GRPCPLAY_LOG_FORMAT": "json"}))
-	if err := m.ParseFlags([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0"}); err != nil {
+	if err := m.ParseFlags([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Run(t.Context()); err != nil {
@@ -154,7 +154,7 @@ func TestServeExportsTracesOverOTLP(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", ts.URL)
 	t.Setenv("OTEL_SERVICE_NAME", "")
 	m := cli.NewMain(io.Discard, io.Discard, env(map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": ts.URL}))
-	if err := m.ParseFlags([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", ""}); err != nil {
+	if err := m.ParseFlags([]string{"serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "", "--rest-addr", "127.0.0.1:0"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Run(t.Context()); err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"net"
 
@@ -25,9 +26,21 @@ func (m *Main) startREST() error {
 	if err != nil {
 		return err
 	}
+	if c := m.backendCfg.TLS; c != nil {
+		// The REST face is no more open than the gRPC one: the same
+		// certificate and, with --tls-client-ca, the same client
+		// certificates. The gateway speaks HTTP/1.1, not gRPC's h2.
+		c = c.Clone()
+		c.NextProtos = []string{"http/1.1"}
+		lis = tls.NewListener(lis, c)
+	}
 	m.restLis = lis
 	cfg := gateway.DefaultConfig
 	cfg.Logger = m.log
+	// The backend's metrics registry and tracer: REST and gRPC calls of the
+	// one backend show up side by side.
+	cfg.Metrics = m.backendCfg.Metrics
+	cfg.TracerProvider = m.backendCfg.TracerProvider
 	m.restSrv = gateway.New(cfg, m.backendSrv.Service())
 	m.servers++
 	go func() { m.serveErr <- m.restSrv.Serve(lis) }()
@@ -49,5 +62,9 @@ func (m *Main) RESTURL() string {
 	if m.restLis == nil {
 		return ""
 	}
-	return "http://" + dialable(m.restLis.Addr(), "localhost")
+	scheme := "http://"
+	if m.backendCfg.TLS != nil {
+		scheme = "https://"
+	}
+	return scheme + dialable(m.restLis.Addr(), "localhost")
 }

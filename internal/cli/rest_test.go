@@ -1,12 +1,18 @@
 package cli_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grpcplay/grpcplay/internal/cli"
+	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
+	"github.com/grpcplay/grpcplay/internal/tlsconfig/tlstest"
 )
 
 func TestServeAnswersRESTFromTheSameBackend(t *testing.T) {
@@ -18,6 +24,21 @@ func TestServeAnswersRESTFromTheSameBackend(t *testing.T) {
 	// The gateway shares the backend's limits: it is the same Service.
 	if code, body := get(t, m.RESTURL()+"/v1/items?length=6"); code != http.StatusBadRequest || !strings.Contains(body, "between 0 and 5") {
 		t.Errorf("GET /v1/items?length=6 = %d %s; want 400 naming the backend's limit", code, body)
+	}
+	// REST calls are counted in the backend's registry, next to its gRPC
+	// calls. The count is made just before the handler returns.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		backend := telemetrytest.Scrape(t, m.MetricsURL())
+		ok := backend.Value("rest_requests_total", map[string]string{"route": "/v1/items", "code": "200"}) == 1 &&
+			backend.Value("rest_requests_total", map[string]string{"route": "/v1/items", "code": "400"}) == 1
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("rest_requests_total on the backend's /metrics lacks the two REST calls")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
@@ -34,7 +55,7 @@ func TestRESTAddrFromTheEnvironmentAndOff(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := cli.NewMain(io.Discard, io.Discard, env(tc.env))
-			args := append([]string{"backend", "--grpc-addr", "127.0.0.1:0"}, tc.args...)
+			args := append([]string{"backend", "--grpc-addr", "127.0.0.1:0", "--metrics-addr", ""}, tc.args...)
 			if err := m.ParseFlags(args); err != nil {
 				t.Fatal(err)
 			}
@@ -53,6 +74,57 @@ func TestRESTAddrFromTheEnvironmentAndOff(t *testing.T) {
 				if code, body := get(t, m.RESTURL()+"/v1/hello?name=REST"); code != http.StatusOK || !strings.Contains(body, "Hello REST!") {
 					t.Errorf("GET /v1/hello = %d %s", code, body)
 				}
+			}
+		})
+	}
+}
+
+// With --tls-cert the REST face serves HTTPS with the backend's certificate,
+// and with --tls-client-ca it requires a client certificate too.
+func TestRESTServesTLSWhenTheBackendDoes(t *testing.T) {
+	ca := tlstest.NewCA(t, "grpcplay-test")
+	srv, fe := ca.Server("backend"), ca.Client("frontend")
+	m, _ := start(t, nil, "backend", "--grpc-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0", "--metrics-addr", "",
+		"--tls-cert", srv.CertFile, "--tls-key", srv.KeyFile, "--tls-client-ca", ca.CertFile)
+	if !strings.HasPrefix(m.RESTURL(), "https://") {
+		t.Fatalf("RESTURL %q, want https", m.RESTURL())
+	}
+	pem, err := os.ReadFile(ca.CertFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pem)
+	clientCert, err := tls.LoadX509KeyPair(fe.CertFile, fe.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		certs []tls.Certificate
+		ok    bool
+	}{
+		{"with a client certificate", []tls.Certificate{clientCert}, true},
+		{"without one", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			transport := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, Certificates: tc.certs}}
+			defer transport.CloseIdleConnections()
+			resp, err := (&http.Client{Transport: transport}).Get(m.RESTURL() + "/v1/hello?name=TLS")
+			if !tc.ok {
+				if err == nil {
+					resp.Body.Close()
+					t.Fatal("the gateway answered a client without a certificate")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "Hello TLS!") {
+				t.Errorf("GET /v1/hello over TLS = %d %s", resp.StatusCode, body)
 			}
 		})
 	}

@@ -11,9 +11,13 @@ import (
 	"github.com/grpcplay/grpcplay/internal/tlsconfig/tlstest"
 )
 
-// start runs one server command in-process, as main would, until the test ends.
+// start runs one server command in-process, as main would, until the test
+// ends. Every port it opens is on loopback and picked by the kernel.
 func start(t *testing.T, vars map[string]string, args ...string) (*cli.Main, *bytes.Buffer) {
 	t.Helper()
+	if args[0] == "serve" || args[0] == "backend" {
+		args = append(args, "--metrics-addr", "127.0.0.1:0", "--rest-addr", "127.0.0.1:0")
+	}
 	var stdout bytes.Buffer
 	m := cli.NewMain(&stdout, io.Discard, env(vars))
 	if err := m.ParseFlags(args); err != nil {
@@ -83,8 +87,11 @@ func TestMutualTLSBetweenCommands(t *testing.T) {
 func TestServeWithTLS(t *testing.T) {
 	ca := tlstest.NewCA(t, "grpcplay-test")
 	srv := ca.Server("backend")
-	m, _ := start(t, nil, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--tls-cert", srv.CertFile, "--tls-key", srv.KeyFile)
+	m, printed := start(t, nil, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--tls-cert", srv.CertFile, "--tls-key", srv.KeyFile)
 	wantPage(t, m.HTTPURL())
+	if !strings.Contains(printed.String(), ", TLS)") {
+		t.Errorf("serve printed %q; want it to say the backend serves TLS", printed.String())
+	}
 	code, stdout, stderr := execute(t, nil, "call", "--backend", m.GRPCAddr(), "--backend-ca", ca.CertFile, "items", "2")
 	if code != 0 || stdout != "1\tname 1\n2\tname 2\n" {
 		t.Fatalf("call: exit %d, stdout %q, stderr %q", code, stdout, stderr)
@@ -98,6 +105,11 @@ func TestServeWithMutualTLS(t *testing.T) {
 		"--tls-cert", srv.CertFile, "--tls-key", srv.KeyFile, "--tls-client-ca", ca.CertFile,
 		"--backend-cert", fe.CertFile, "--backend-key", fe.KeyFile)
 	wantPage(t, m.HTTPURL())
+	// Only a client with a certificate from the CA gets through.
+	code, _, stderr := execute(t, nil, "call", "--backend", m.GRPCAddr(), "--backend-ca", ca.CertFile, "--timeout", "3s", "hello", "x")
+	if code != 1 {
+		t.Fatalf("call without a client certificate: exit %d, stderr %q", code, stderr)
+	}
 }
 
 func TestTLSUsageErrors(t *testing.T) {
