@@ -92,6 +92,7 @@ type Main struct {
 	metricsLis  net.Listener
 	metricsSrv  *http.Server
 	tracing     *telemetry.Tracing
+	logOut      *telemetry.BufferedWriter
 
 	// REST/JSON gateway: see rest.go.
 	restAddr string
@@ -228,7 +229,7 @@ func (m *Main) ParseFlags(args []string) error {
 	if err := m.validate(); err != nil {
 		return err
 	}
-	log, err := telemetry.NewLogger(m.Stderr, m.logFormat, m.logLevel)
+	log, err := telemetry.NewLogger(m.logWriter(), m.logFormat, m.logLevel)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
@@ -322,7 +323,7 @@ func (m *Main) Close() error {
 		errs = append(errs, <-m.serveErr)
 	}
 	m.servers = 0
-	errs = append(errs, m.stopTracing(ctx))
+	errs = append(errs, m.closeObservability(ctx))
 	return errors.Join(errs...)
 }
 

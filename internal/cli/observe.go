@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"slices"
@@ -138,10 +139,27 @@ func (m *Main) stopMetrics(ctx context.Context) error {
 	return nil
 }
 
-// stopTracing flushes the spans of the last calls, once the servers stopped.
-func (m *Main) stopTracing(ctx context.Context) error {
+// closeObservability flushes the spans of the last calls and the last log
+// lines, once the servers have stopped.
+func (m *Main) closeObservability(ctx context.Context) error {
+	var errs []error
 	if err := m.tracing.Shutdown(ctx); err != nil {
-		return fmt.Errorf("flushing traces: %w", err)
+		errs = append(errs, fmt.Errorf("flushing traces: %w", err))
 	}
-	return nil
+	if m.logOut != nil {
+		errs = append(errs, m.logOut.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// logWriter is where the servers log: stderr, through a buffer, so that a
+// line per call is not a system call per call (see telemetry.BufferedWriter).
+// Other commands write their few lines straight through.
+func (m *Main) logWriter() io.Writer {
+	switch m.command {
+	case "serve", "backend", "frontend":
+		m.logOut = telemetry.NewBufferedWriter(m.Stderr)
+		return m.logOut
+	}
+	return m.Stderr
 }
