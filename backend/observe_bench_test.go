@@ -24,7 +24,7 @@ import (
 // BenchmarkObservability measures what observability costs the backend:
 // the same calls with it off, on as `grpcplay backend` runs by default
 // (Prometheus metrics, and a JSON log line per call at info, written to a
-// file as a container's log would be), each of those two alone, and on with
+// file through the command's log buffer), each of those two alone, and on with
 // tracing too (every call sampled, spans batched to an exporter that drops
 // them). Run it with
 // -count, so that the variants alternate and share the machine's noise:
@@ -120,7 +120,10 @@ func observedConfig(b *testing.B) backend.Config {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { logFile.Close() })
-	log, err := telemetry.NewLogger(logFile, "json", slog.LevelInfo)
+	// Buffered, as the servers of the grpcplay command log.
+	out := telemetry.NewBufferedWriter(logFile)
+	b.Cleanup(func() { out.Close() })
+	log, err := telemetry.NewLogger(out, "json", slog.LevelInfo)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -244,11 +244,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		defer local.Close()
 		grpcTarget, restURL = local.GRPCAddr, local.RESTURL
-		r.CPUNote = "cpu_us_per_call is the CPU time of the whole bench process per call: load client, gRPC server and REST gateway together (getrusage)"
+		r.CPUNote = "the CPU time of the whole bench process per call: load client, gRPC server and REST gateway together (getrusage)"
 	} else {
-		r.CPUNote = "cpu_us_per_call is the load client's CPU time per call (getrusage)"
+		r.CPUNote = "the load client's CPU time per call (getrusage)"
 		if cfg.ServerPID != 0 {
-			r.CPUNote += "; server_cpu_us_per_call is the server process's, from /proc/PID/stat (10ms resolution)"
+			r.CPUNote += "; SRV CPU (server_cpu_us_per_call) is the server process's, from /proc/PID/stat (10ms resolution)"
 		}
 	}
 	cs, err := newClients(grpcTarget, restURL, slices.Max(cfg.Concurrency))

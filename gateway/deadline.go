@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -29,8 +31,7 @@ func (s *Server) withDeadline(next http.Handler) http.Handler {
 		if v := r.Header.Get(timeoutHeader); v != "" {
 			asked, err := parseTimeout(v)
 			if err != nil {
-				_, m := runtime.MarshalerForRequest(s.mux, r)
-				runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Error(codes.InvalidArgument, err.Error()))
+				s.badRequest(w, r, err.Error())
 				return
 			}
 			timeout = min(asked, s.cfg.MaxTimeout)
@@ -43,6 +44,29 @@ func (s *Server) withDeadline(next http.Handler) http.Handler {
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(timeout + writeMargin))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// validUTF8 refuses a query that is not UTF-8. Proto strings must be: the
+// service would take such a name, and its answer would then fail to encode,
+// a 500 for what is the client's mistake. (gRPC refuses such a request when
+// it decodes it.)
+func (s *Server) validUTF8(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !utf8.ValidString(r.URL.RawQuery) {
+			s.badRequest(w, r, "the query string is not valid UTF-8")
+			return
+		}
+		if query, err := url.QueryUnescape(r.URL.RawQuery); err == nil && !utf8.ValidString(query) {
+			s.badRequest(w, r, "a query parameter is not valid UTF-8 once unescaped")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, msg string) {
+	_, m := runtime.MarshalerForRequest(s.mux, r)
+	runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Error(codes.InvalidArgument, msg))
 }
 
 // parseTimeout reads a Grpc-Timeout value as gRPC defines it: at most 8

@@ -23,7 +23,8 @@ func routingError(ctx context.Context, mux *runtime.ServeMux, m runtime.Marshale
 	var err error
 	switch httpStatus {
 	case http.StatusNotFound:
-		err = status.Errorf(codes.NotFound, "no such path: %s", r.URL.Path)
+		// Quoted: a path need not be UTF-8, and a Status message must be.
+		err = status.Errorf(codes.NotFound, "no such path: %q", r.URL.Path)
 	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", http.MethodGet)
 		err = status.Errorf(codes.Unimplemented, "method %s is not allowed; use GET", r.Method)

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -38,6 +40,10 @@ func TestErrorsMapToHTTPStatusesWithAJSONBody(t *testing.T) {
 		{"stream: over the limit", "GET", "/v1/stream?length=10000001", nil, 400, codes.InvalidArgument, "between 0 and 10000000"},
 		{"stream: non-numeric length", "GET", "/v1/stream?length=ten", nil, 400, codes.InvalidArgument, `"ten"`},
 		{"name too long", "GET", "/v1/hello?name=" + long, nil, 400, codes.InvalidArgument, "name is 1025 bytes long"},
+		{"name not UTF-8", "GET", "/v1/hello?name=%FF", nil, 400, codes.InvalidArgument, "not valid UTF-8"},
+		{"name not UTF-8, unescaped", "GET", "/v1/hello?name=\xff", nil, 400, codes.InvalidArgument, "not valid UTF-8"},
+		{"malformed escape", "GET", "/v1/hello?name=%ZZ", nil, 400, codes.InvalidArgument, "invalid URL escape"},
+		{"repeated length", "GET", "/v1/items?length=1&length=2", nil, 400, codes.InvalidArgument, "too many values"},
 		{"unknown path", "GET", "/v1/nope", nil, 404, codes.NotFound, "/v1/nope"},
 		{"root", "GET", "/", nil, 404, codes.NotFound, "no such path"},
 		{"wrong method", "POST", "/v1/items?length=1", nil, 405, codes.Unimplemented, "use GET"},
@@ -86,6 +92,16 @@ func TestPanicIsA500NotACrash(t *testing.T) {
 	if codes.Code(st.GetCode()) != codes.Internal || strings.Contains(st.GetMessage(), "boom") {
 		t.Errorf("body %s; want Internal without the panic's details", body)
 	}
+
+	// Midway through a stream, the status is out: only cutting the
+	// connection tells the client its answer is incomplete.
+	resp = r.open(context.Background(), "/v1/stream?length=100")
+	_, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || err == nil {
+		t.Errorf("stream that panics after 3 items: status %d, read error %v; want 200 and a cut connection", resp.StatusCode, err)
+	}
+
 	r.svc.panics.Store(false)
 	if resp, body := r.get("/v1/hello?name=x"); resp.StatusCode != http.StatusOK {
 		t.Errorf("after the panic: status %d: %s", resp.StatusCode, body)
@@ -263,4 +279,33 @@ func TestEachRequestIsLogged(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// Streams beyond MaxStreams get 429 at once; a slot frees when a stream ends.
+func TestTooManyStreams(t *testing.T) {
+	r := start(t, gateway.Config{MaxStreams: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := r.open(ctx, "/v1/stream?length=10000000")
+	defer first.Body.Close()
+	if _, err := bufio.NewReader(first.Body).ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	resp, body := r.get("/v1/stream?length=1")
+	var st spb.Status
+	decode(t, body, &st)
+	if resp.StatusCode != http.StatusTooManyRequests || codes.Code(st.GetCode()) != codes.ResourceExhausted {
+		t.Fatalf("second stream: %d %s; want 429 ResourceExhausted", resp.StatusCode, body)
+	}
+	if resp, _ := r.get("/v1/items?length=1"); resp.StatusCode != http.StatusOK {
+		t.Errorf("unary call while the streams are full: %d, want 200", resp.StatusCode)
+	}
+	cancel()
+	<-r.svc.streamEnded
+	eventually(t, func() error {
+		if resp, body := r.get("/v1/stream?length=1"); resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("after the first stream ended: %d %s", resp.StatusCode, body)
+		}
+		return nil
+	})
 }

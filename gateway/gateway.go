@@ -36,6 +36,10 @@ type Config struct {
 	// MaxTimeout caps the Grpc-Timeout a client may ask for (default 5m), so
 	// that no request can hold a goroutine longer than this.
 	MaxTimeout time.Duration
+	// MaxStreams bounds the streams open at once (default 1000); more get
+	// 429. Over HTTP/1.1 each stream holds a connection and a goroutine for
+	// up to MaxTimeout, and nothing else would bound them.
+	MaxStreams int
 	Logger     *slog.Logger // nil: discard
 
 	// Observability (issue 5): each is off when nil. Metrics gets the
@@ -50,6 +54,7 @@ var DefaultConfig = Config{
 	Timeout:       10 * time.Second,
 	StreamTimeout: 5 * time.Minute,
 	MaxTimeout:    5 * time.Minute,
+	MaxStreams:    1000,
 }
 
 const (
@@ -77,6 +82,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxTimeout <= 0 {
 		c.MaxTimeout = d.MaxTimeout
 	}
+	if c.MaxStreams <= 0 {
+		c.MaxStreams = d.MaxStreams
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -95,8 +103,9 @@ type Server struct {
 	// streamsCtx ends when Shutdown starts: a stream may run for minutes,
 	// and http.Server.Shutdown would wait for it, while unary calls finish
 	// within the grace period on their own.
-	streamsCtx context.Context
-	endStreams context.CancelFunc
+	streamsCtx  context.Context
+	endStreams  context.CancelFunc
+	streamSlots chan struct{}
 }
 
 // New builds a Server whose routes call svc in-process.
@@ -104,6 +113,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger}
 	s.streamsCtx, s.endStreams = context.WithCancel(context.Background())
+	s.streamSlots = make(chan struct{}, cfg.MaxStreams)
 	s.mux = runtime.NewServeMux(
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithErrorHandler(s.logErrors),
@@ -118,7 +128,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	if cfg.Metrics != nil {
 		s.metrics = newRESTMetrics(cfg.Metrics)
 	}
-	s.handler = s.observe(s.withDeadline(s.mux))
+	s.handler = s.observe(s.withDeadline(s.validUTF8(s.mux)))
 	if cfg.TracerProvider != nil {
 		s.handler = traced(s.handler, cfg.TracerProvider)
 	}

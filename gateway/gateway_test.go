@@ -70,8 +70,24 @@ func (s *spy) SayHello(ctx context.Context, req *api.HelloRequest) (*api.Hello, 
 	return s.Service.SayHello(ctx, req)
 }
 
+// panickyStream panics on the fourth item, midway through a response.
+type panickyStream struct {
+	grpc.ServerStreamingServer[api.Item]
+	sent int
+}
+
+func (p *panickyStream) Send(item *api.Item) error {
+	if p.sent++; p.sent > 3 {
+		panic("spy: boom mid-stream")
+	}
+	return p.ServerStreamingServer.Send(item)
+}
+
 func (s *spy) GetStream(req *api.ApiRequest, stream grpc.ServerStreamingServer[api.Item]) error {
 	s.noteDeadline(stream.Context())
+	if s.panics.Load() {
+		stream = &panickyStream{ServerStreamingServer: stream}
+	}
 	err := s.Service.GetStream(req, stream)
 	select {
 	case s.streamEnded <- err:

@@ -45,6 +45,14 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[strin
 		runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Error(codes.InvalidArgument, err.Error()))
 		return
 	}
+	select {
+	case s.streamSlots <- struct{}{}:
+		defer func() { <-s.streamSlots }()
+	default:
+		runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Errorf(codes.ResourceExhausted,
+			"%d streams are open, the most this server allows; retry later", s.cfg.MaxStreams))
+		return
+	}
 	// The request's context ends when the client goes away or the deadline
 	// passes; this one also ends when the server shuts down.
 	ctx, cancel := context.WithCancel(r.Context())
@@ -52,6 +60,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[strin
 	defer context.AfterFunc(s.streamsCtx, cancel)()
 
 	out := &ndjsonStream{ctx: ctx, w: w, rc: http.NewResponseController(w), marshaler: m}
+	defer out.end(nil)
 	err := s.svc.GetStream(&req, out)
 	if err != nil && s.streamsCtx.Err() != nil && r.Context().Err() == nil {
 		err = status.Error(codes.Unavailable, "the server is shutting down; retry the stream")
@@ -185,10 +194,14 @@ func (o *ndjsonStream) flushLater() {
 
 // end is called once the service has returned: it writes the final error
 // line, if any, and stops the flush timer, since the response may not be
-// touched once the handler has returned.
+// touched once the handler has returned. Only the first call does anything,
+// so that the handler may also defer one for a panicking service.
 func (o *ndjsonStream) end(err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.ended {
+		return
+	}
 	o.ended = true
 	if o.flushTimer != nil {
 		o.flushTimer.Stop()

@@ -92,6 +92,7 @@ type Main struct {
 	metricsLis  net.Listener
 	metricsSrv  *http.Server
 	tracing     *telemetry.Tracing
+	logOut      *telemetry.BufferedWriter
 
 	// REST/JSON gateway: see rest.go.
 	restAddr string
@@ -236,7 +237,7 @@ func (m *Main) ParseFlags(args []string) error {
 	if err := m.validate(); err != nil {
 		return err
 	}
-	log, err := telemetry.NewLogger(m.Stderr, m.logFormat, m.logLevel)
+	log, err := telemetry.NewLogger(m.logWriter(), m.logFormat, m.logLevel)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}

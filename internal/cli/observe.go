@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 
@@ -120,4 +121,16 @@ func (m *Main) MetricsURL() string {
 		return ""
 	}
 	return "http://" + dialable(m.metricsLis.Addr(), "localhost") + "/metrics"
+}
+
+// logWriter is where the servers log: stderr, through a buffer, so that a
+// line per call is not a system call per call (see telemetry.BufferedWriter).
+// Other commands write their few lines straight through.
+func (m *Main) logWriter() io.Writer {
+	switch m.command {
+	case "serve", "backend", "frontend":
+		m.logOut = telemetry.NewBufferedWriter(m.Stderr)
+		return m.logOut
+	}
+	return m.Stderr
 }

@@ -58,6 +58,10 @@ func (m *Main) Close() error {
 	}
 	m.servers = 0
 	m.stopTracing()
+	if m.logOut != nil {
+		// Last: the lines above, the flush's warning included, are written.
+		errs = append(errs, m.logOut.Close())
+	}
 	return errors.Join(errs...)
 }
 

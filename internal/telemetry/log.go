@@ -10,14 +10,21 @@ import (
 var LogFormats = []string{"text", "json"}
 
 // NewLogger writes records at level and above to w, as logfmt-like text
-// for people or JSON lines for a log pipeline.
+// for people or JSON lines for a log pipeline. When w is a BufferedWriter,
+// records at warn and above are written out at once.
 func NewLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, error) {
 	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler
 	switch format {
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("log format %q is not text or json", format)
 	}
-	return nil, fmt.Errorf("log format %q is not text or json", format)
+	if b, ok := w.(*BufferedWriter); ok {
+		h = flushOnWarn{Handler: h, out: b}
+	}
+	return slog.New(h), nil
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
@@ -78,5 +80,63 @@ func TestRegisterReturnsTheCollectorAlreadyThere(t *testing.T) {
 	second := telemetry.Register(reg, prometheus.NewCounter(opts))
 	if first != second {
 		t.Fatal("a second registration made a second counter")
+	}
+}
+
+// lockedBuffer is what a BufferedWriter writes to, read by the test while
+// the writer's timer may write.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Info lines are batched and written shortly after; a warning is written
+// at once with everything before it; Close writes the rest.
+func TestBufferedLogOutput(t *testing.T) {
+	var out lockedBuffer
+	w := telemetry.NewBufferedWriter(&out)
+	log, err := telemetry.NewLogger(w, "text", slog.LevelInfo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("first")
+	if got := out.String(); got != "" {
+		t.Fatalf("an info line was written at once: %q", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), "msg=first") {
+		if time.Now().After(deadline) {
+			t.Fatal("the buffered info line was never written")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	log.Info("second")
+	log.Warn("trouble")
+	if got := out.String(); !strings.Contains(got, "msg=second") || !strings.Contains(got, "msg=trouble") {
+		t.Fatalf("after a warning, the output is %q; want the info line before it and the warning", got)
+	}
+	log.Info("last")
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "msg=last") {
+		t.Fatalf("Close did not write the last line: %q", out.String())
+	}
+	log.Info("after close")
+	if !strings.Contains(out.String(), "after close") {
+		t.Fatal("a line after Close was held back")
 	}
 }
