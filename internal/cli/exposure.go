@@ -23,7 +23,7 @@ func (m *Main) listenDefault(port string) string {
 
 func (m *Main) compareFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&m.comparePage, "compare-page", m.command == "serve",
-		"serve /compare, where any visitor may start a few seconds of gRPC-against-REST load on this machine (at most once per interval)")
+		"let /compare run its bench: any visitor may then start a few seconds of gRPC-against-REST load on this machine (at most once per interval); off, the page says it is not available")
 }
 
 // setUpCompare gives the frontend's /compare its bench only with
