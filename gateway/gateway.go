@@ -36,9 +36,11 @@ type Config struct {
 	// MaxTimeout caps the Grpc-Timeout a client may ask for (default 5m), so
 	// that no request can hold a goroutine longer than this.
 	MaxTimeout time.Duration
-	// MaxStreams bounds the streams open at once (default 1000); more get
-	// 429. Over HTTP/1.1 each stream holds a connection and a goroutine for
-	// up to MaxTimeout, and nothing else would bound them.
+	// MaxInFlight bounds the requests answered at once, streams included
+	// (default 256); more get 429 RESOURCE_EXHAUSTED. See limit.go.
+	MaxInFlight int
+	// MaxStreams bounds the streams among them (default 128), so that
+	// streams, which last minutes, leave slots to the short calls.
 	MaxStreams int
 	Logger     *slog.Logger // nil: discard
 
@@ -54,7 +56,8 @@ var DefaultConfig = Config{
 	Timeout:       10 * time.Second,
 	StreamTimeout: 5 * time.Minute,
 	MaxTimeout:    5 * time.Minute,
-	MaxStreams:    1000,
+	MaxInFlight:   256,
+	MaxStreams:    128,
 }
 
 const (
@@ -63,8 +66,11 @@ const (
 	// Every route is a GET without a body: reading a request is quick.
 	readTimeout = 10 * time.Second
 	idleTimeout = 2 * time.Minute
-	// writeMargin is the time, past a request's deadline, left to write its
-	// error response.
+	// writeMargin is how long writing a whole answer may take once it is
+	// ready: a unary call's reply, or an error past the call's deadline. A
+	// client that stops reading holds its answer in memory this long at
+	// most, whatever the call's deadline. 3.5 MB (100,000 items) in 5 s needs
+	// 700 KB/s; a slower client should read /v1/stream.
 	writeMargin = 5 * time.Second
 	// writeStall bounds how long one write of a stream may block on a client
 	// that stopped reading, however long the stream's deadline.
@@ -81,6 +87,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxTimeout <= 0 {
 		c.MaxTimeout = d.MaxTimeout
+	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = d.MaxInFlight
 	}
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = d.MaxStreams
@@ -106,6 +115,7 @@ type Server struct {
 	streamsCtx  context.Context
 	endStreams  context.CancelFunc
 	streamSlots chan struct{}
+	inFlight    chan struct{}
 }
 
 // New builds a Server whose routes call svc in-process.
@@ -114,13 +124,16 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger}
 	s.streamsCtx, s.endStreams = context.WithCancel(context.Background())
 	s.streamSlots = make(chan struct{}, cfg.MaxStreams)
+	s.inFlight = make(chan struct{}, cfg.MaxInFlight)
+	useStrictQuery()
 	s.mux = runtime.NewServeMux(
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithErrorHandler(s.logErrors),
+		runtime.WithForwardResponseOption(replyDeadline),
 	)
 	// The generated in-process handlers cover the unary calls; their
 	// getStream route answers Unimplemented, so it is replaced below.
-	if err := api.RegisterApiHandlerServer(context.Background(), s.mux, svc); err != nil {
+	if err := api.RegisterApiHandlerServer(context.Background(), s.mux, deadlineChecked{svc}); err != nil {
 		panic(err) // only fails on a bad pattern, a build error
 	}
 	mustHandle(s.mux.HandlePath(http.MethodGet, streamPath, s.serveStream))
@@ -128,7 +141,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	if cfg.Metrics != nil {
 		s.metrics = newRESTMetrics(cfg.Metrics)
 	}
-	s.handler = s.observe(s.withDeadline(s.validUTF8(s.mux)))
+	s.handler = s.observe(s.limited(s.withDeadline(s.validUTF8(s.mux))))
 	if cfg.TracerProvider != nil {
 		s.handler = traced(s.handler, cfg.TracerProvider)
 	}

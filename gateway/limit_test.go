@@ -1,0 +1,106 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
+
+	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/gateway"
+)
+
+// Requests beyond MaxInFlight, of any route, get 429 at once; the server
+// serves again as soon as a slot frees.
+func TestTooManyRequestsInFlight(t *testing.T) {
+	r := start(t, gateway.Config{MaxInFlight: 2})
+	answered := make(chan int, 2)
+	for range 2 {
+		go func() {
+			resp, _ := r.get("/v1/hello?name=hold")
+			answered <- resp.StatusCode
+		}()
+	}
+	<-r.svc.held
+	<-r.svc.held
+	for _, path := range []string{"/v1/items?length=1", "/v1/hello?name=x", "/v1/stream?length=1", "/v1/openapi.json"} {
+		resp, body := r.get(path)
+		var st spb.Status
+		decode(t, body, &st)
+		if resp.StatusCode != http.StatusTooManyRequests || codes.Code(st.GetCode()) != codes.ResourceExhausted ||
+			!strings.Contains(st.GetMessage(), "2 requests are in flight") || resp.Header.Get("Retry-After") != "1" {
+			t.Errorf("%s with 2 requests in flight: %d, Retry-After %q, %s; want 429 RESOURCE_EXHAUSTED and Retry-After 1",
+				path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
+		}
+	}
+	close(r.svc.release)
+	for range 2 {
+		if code := <-answered; code != http.StatusOK {
+			t.Errorf("a held request got %d, want 200", code)
+		}
+	}
+	// A slot frees as the handler returns, just after the client has its
+	// answer.
+	eventually(t, func() error {
+		if resp, body := r.get("/v1/items?length=1"); resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("after the held requests ended: %d %s", resp.StatusCode, body)
+		}
+		return nil
+	})
+}
+
+// The gateway refuses HEAD like any method but GET: grpc-gateway routes
+// by method, and a HEAD of /v1/items would run the whole call for no body.
+func TestHeadAndOptionsAreNotAllowed(t *testing.T) {
+	r := start(t, gateway.Config{})
+	for _, method := range []string{http.MethodHead, http.MethodOptions} {
+		resp := r.do(context.Background(), method, "/v1/items?length=1")
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET" {
+			t.Errorf("%s: %d, Allow %q; want 405 and Allow: GET", method, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+}
+
+// failing answers a hello to "N" with gRPC code N.
+type failing struct{ *backend.Service }
+
+func (failing) SayHello(_ context.Context, req *api.HelloRequest) (*api.Hello, error) {
+	n, err := strconv.Atoi(req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	return nil, grpcstatus.Error(codes.Code(n), "failing on purpose")
+}
+
+// The REST face keeps grpc-gateway's status for each code (see errors.go):
+// this pins it for every code the service and the gateway answer, so that
+// a change of library that changes one is noticed.
+func TestHTTPStatusOfEachCode(t *testing.T) {
+	h := gateway.New(gateway.Config{}, failing{backend.NewService(backend.DefaultLimits)}).Handler()
+	for code, want := range map[codes.Code]int{
+		codes.InvalidArgument:   http.StatusBadRequest,          // bad input
+		codes.NotFound:          http.StatusNotFound,            // unknown path
+		codes.ResourceExhausted: http.StatusTooManyRequests,     // over MaxInFlight or MaxStreams
+		codes.Canceled:          499,                            // the client went away
+		codes.DeadlineExceeded:  http.StatusGatewayTimeout,      // Grpc-Timeout or the default passed
+		codes.Unavailable:       http.StatusServiceUnavailable,  // shutting down
+		codes.Unimplemented:     http.StatusNotImplemented,      // (405 for a wrong method is set by hand)
+		codes.Internal:          http.StatusInternalServerError, // a panic
+		codes.Unknown:           http.StatusInternalServerError, // an error without a gRPC code
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, fmt.Sprintf("/v1/hello?name=%d", code), nil))
+		if rec.Code != want {
+			t.Errorf("%v: status %d, want %d", code, rec.Code, want)
+		}
+	}
+}
