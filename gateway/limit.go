@@ -15,10 +15,11 @@ import (
 // slot from the short calls. A request over either limit is refused at once
 // rather than queued: queued requests would hold connections all the same.
 //
-// The refusal is 429 RESOURCE_EXHAUSTED with Retry-After: 1, the one answer
-// for "over a limit, retry later", as in the frontend. (503 UNAVAILABLE would
-// also say "retry", but it is what shutdown answers, and a load balancer may
-// take it for a dead backend.)
+// The refusal is 429 RESOURCE_EXHAUSTED with Retry-After: 1: gRPC's code for
+// a server-side limit, and grpc-gateway's status for it. 503 UNAVAILABLE would
+// also say "retry", but here it means shutting down, and a load balancer may
+// take it for a dead backend. (The frontend answers 503 for its own live
+// stream cap; that is its proxy's view, see errors.go.)
 
 // limited refuses a request when MaxInFlight requests are in flight.
 func (s *Server) limited(next http.Handler) http.Handler {
@@ -27,7 +28,7 @@ func (s *Server) limited(next http.Handler) http.Handler {
 		case s.inFlight <- struct{}{}:
 			defer func() { <-s.inFlight }()
 		default:
-			s.refuse(w, r, "%d requests are in flight, the most this server allows; retry later", s.cfg.MaxInFlight)
+			s.refuse(w, r, "too many requests in flight (the limit is %d); retry later", s.cfg.MaxInFlight)
 			return
 		}
 		next.ServeHTTP(w, r)

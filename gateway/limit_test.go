@@ -3,11 +3,15 @@ package gateway_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc/codes"
@@ -36,7 +40,7 @@ func TestTooManyRequestsInFlight(t *testing.T) {
 		var st spb.Status
 		decode(t, body, &st)
 		if resp.StatusCode != http.StatusTooManyRequests || codes.Code(st.GetCode()) != codes.ResourceExhausted ||
-			!strings.Contains(st.GetMessage(), "2 requests are in flight") || resp.Header.Get("Retry-After") != "1" {
+			!strings.Contains(st.GetMessage(), "too many requests in flight (the limit is 2)") || resp.Header.Get("Retry-After") != "1" {
 			t.Errorf("%s with 2 requests in flight: %d, Retry-After %q, %s; want 429 RESOURCE_EXHAUSTED and Retry-After 1",
 				path, resp.StatusCode, resp.Header.Get("Retry-After"), body)
 		}
@@ -103,4 +107,42 @@ func TestHTTPStatusOfEachCode(t *testing.T) {
 			t.Errorf("%v: status %d, want %d", code, rec.Code, want)
 		}
 	}
+}
+
+// A client that asks for a large reply and never reads it holds its slot
+// (and the reply's memory) for writeMargin, 5 s, once the reply is ready:
+// not for the call's deadline, here 2 minutes.
+func TestStalledReaderFreesItsSlot(t *testing.T) {
+	// 300,000 items are about 10 MB of JSON, more than the kernel's
+	// socket buffers hold, so the write blocks.
+	r := startLimited(t, gateway.Config{MaxInFlight: 1, Timeout: 2 * time.Minute}, backend.Limits{MaxItems: 300_000, MaxStreamItems: 1, MaxNameBytes: 64})
+	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	stalled, err := dialer.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if _, err := io.WriteString(stalled, "GET /v1/items?length=300000 HTTP/1.1\r\nHost: gateway\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	poll := func(want int, within time.Duration) {
+		t.Helper()
+		deadline := time.Now().Add(within)
+		for {
+			resp, body := r.get("/v1/hello?name=x")
+			if resp.StatusCode == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("still %d %s after %v; want %d", resp.StatusCode, body, within, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	poll(http.StatusTooManyRequests, 10*time.Second) // the stalled request holds the slot
+	// writeMargin after the reply is ready; the rest is slack for a loaded
+	// machine, far below the 2 minutes the call's deadline would allow.
+	poll(http.StatusOK, 30*time.Second)
 }

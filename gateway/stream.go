@@ -50,7 +50,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[strin
 	case s.streamSlots <- struct{}{}:
 		defer func() { <-s.streamSlots }()
 	default:
-		s.refuse(w, r, "%d streams are open, the most this server allows; retry later", s.cfg.MaxStreams)
+		s.refuse(w, r, "too many streams open (the limit is %d); retry later", s.cfg.MaxStreams)
 		return
 	}
 	// The request's context ends when the client goes away or the deadline
