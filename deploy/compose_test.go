@@ -121,7 +121,17 @@ func TestCompose(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		// The backends write their call lines through a log buffer, at most
+		// 100 ms after the calls: count until every replica shows some, or a
+		// few seconds have passed.
 		perReplica := delta(c.callCounts(t, backends), before)
+		someIdle := func() bool {
+			return slices.ContainsFunc(backends, func(id string) bool { return perReplica[id] == 0 })
+		}
+		for settle := time.Now().Add(5 * time.Second); time.Now().Before(settle) && someIdle(); {
+			waitTick(250 * time.Millisecond)
+			perReplica = delta(c.callCounts(t, backends), before)
+		}
 		t.Logf("api.Api calls per backend replica for %d pages: %v", pages, perReplica)
 		for id, n := range perReplica {
 			if n == 0 {
@@ -310,7 +320,7 @@ func (c *compose) waitHealthy(t *testing.T, want map[string]int, timeout time.Du
 }
 
 // callCounts counts, per backend container, the api.Api calls it has logged
-// (one debug line per call; health checks are grpc.health.v1 and not counted).
+// (one info line per call; health checks are grpc.health.v1 and not counted).
 func (c *compose) callCounts(t *testing.T, backends []string) map[string]int {
 	t.Helper()
 	counts := map[string]int{}
