@@ -21,6 +21,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/grpcplay/grpcplay/api"
 )
@@ -42,7 +43,12 @@ type Config struct {
 	// MaxStreams bounds the streams among them (default 128), so that
 	// streams, which last minutes, leave slots to the short calls.
 	MaxStreams int
-	Logger     *slog.Logger // nil: discard
+	// MaxReplyItems bounds the items of the getAll replies being made or
+	// written at once (default 1,000,000): a reply of 100,000 items takes
+	// about 30 MB while it is made. A call over the budget waits for room
+	// until its deadline. See limit.go.
+	MaxReplyItems int64
+	Logger        *slog.Logger // nil: discard
 
 	// Observability (issue 5): each is off when nil. Metrics gets the
 	// rest_* request metrics, TracerProvider a span per request.
@@ -58,6 +64,7 @@ var DefaultConfig = Config{
 	MaxTimeout:    5 * time.Minute,
 	MaxInFlight:   256,
 	MaxStreams:    128,
+	MaxReplyItems: 1_000_000,
 }
 
 const (
@@ -91,6 +98,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = d.MaxInFlight
 	}
+	if c.MaxReplyItems <= 0 {
+		c.MaxReplyItems = d.MaxReplyItems
+	}
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = d.MaxStreams
 	}
@@ -116,6 +126,7 @@ type Server struct {
 	endStreams  context.CancelFunc
 	streamSlots chan struct{}
 	inFlight    chan struct{}
+	replyItems  *semaphore.Weighted
 }
 
 // New builds a Server whose routes call svc in-process.
@@ -125,6 +136,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	s.streamsCtx, s.endStreams = context.WithCancel(context.Background())
 	s.streamSlots = make(chan struct{}, cfg.MaxStreams)
 	s.inFlight = make(chan struct{}, cfg.MaxInFlight)
+	s.replyItems = semaphore.NewWeighted(cfg.MaxReplyItems)
 	useStrictQuery()
 	s.mux = runtime.NewServeMux(
 		runtime.WithRoutingErrorHandler(routingError),
@@ -141,7 +153,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	if cfg.Metrics != nil {
 		s.metrics = newRESTMetrics(cfg.Metrics)
 	}
-	s.handler = s.observe(s.limited(s.withDeadline(s.validUTF8(s.mux))))
+	s.handler = s.observe(s.limited(s.withDeadline(s.budgeted(s.validUTF8(s.mux)))))
 	if cfg.TracerProvider != nil {
 		s.handler = traced(s.handler, cfg.TracerProvider)
 	}

@@ -43,7 +43,7 @@ type spy struct {
 	deadlines   chan time.Duration // time left when a call starts
 	streamEnded chan error
 	panics      atomic.Bool
-	// A hello to "hold" reports on held, then waits for release: a request
+	// A hello to "hold" (or a getAll of holdLength) reports on held, then waits for release: a request
 	// that stays in flight until the test lets it go.
 	held, release chan struct{}
 }
@@ -81,6 +81,20 @@ func (s *spy) SayHello(ctx context.Context, req *api.HelloRequest) (*api.Hello, 
 	}
 	return s.Service.SayHello(ctx, req)
 }
+
+// GetAll of holdLength items holds as a hello to "hold" does.
+func (s *spy) GetAll(ctx context.Context, req *api.ApiRequest) (*api.Items, error) {
+	if req.GetLength() == holdLength {
+		s.held <- struct{}{}
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+		}
+	}
+	return s.Service.GetAll(ctx, req)
+}
+
+const holdLength = 7777
 
 // panickyStream panics on the fourth item, midway through a response.
 type panickyStream struct {

@@ -146,3 +146,40 @@ func TestStalledReaderFreesItsSlot(t *testing.T) {
 	// machine, far below the 2 minutes the call's deadline would allow.
 	poll(http.StatusOK, 30*time.Second)
 }
+
+// getAll calls share a budget of items: one that does not fit waits for
+// room, and gets 504 if its deadline comes first; one that fits runs.
+func TestReplyItemsBudget(t *testing.T) {
+	r := start(t, gateway.Config{MaxReplyItems: 10_000})
+	answered := make(chan int, 1)
+	go func() {
+		resp, _ := r.get(fmt.Sprintf("/v1/items?length=%d", holdLength))
+		answered <- resp.StatusCode
+	}()
+	<-r.svc.held // 7,777 of the 10,000 items are taken until release
+	resp, body := r.get("/v1/items?length=5000", "Grpc-Timeout", "200m")
+	var st spb.Status
+	decode(t, body, &st)
+	if resp.StatusCode != http.StatusGatewayTimeout || codes.Code(st.GetCode()) != codes.DeadlineExceeded {
+		t.Errorf("5,000 more items with 200ms to wait: %d %s; want 504 DEADLINE_EXCEEDED", resp.StatusCode, body)
+	}
+	for _, path := range []string{"/v1/items?length=2000", "/v1/hello?name=x", "/v1/stream?length=5000"} {
+		if resp, body := r.get(path); resp.StatusCode != http.StatusOK {
+			t.Errorf("%s, which fits or draws on no budget: %d %s", path, resp.StatusCode, body)
+		}
+	}
+	// Once the held call ends, a call of that size gets its answer (waiting
+	// for room if it comes first).
+	waited := make(chan int, 1)
+	go func() {
+		resp, _ := r.get("/v1/items?length=5000")
+		waited <- resp.StatusCode
+	}()
+	close(r.svc.release)
+	if code := <-answered; code != http.StatusOK {
+		t.Errorf("the held call got %d", code)
+	}
+	if code := <-waited; code != http.StatusOK {
+		t.Errorf("the call that waited for room got %d, want 200", code)
+	}
+}
