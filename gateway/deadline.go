@@ -71,11 +71,11 @@ func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, msg string) 
 }
 
 // replyDeadline runs once a unary call's reply is ready, just before it is
-// written: from then on, writing it may take writeMargin, not what is left
-// of the call's deadline (up to MaxTimeout), so that a client that stopped
-// reading frees the reply's memory and its slot soon.
-func replyDeadline(_ context.Context, w http.ResponseWriter, _ proto.Message) error {
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeMargin))
+// written: from then on, writing it may take ReplyWriteTimeout, not what is
+// left of the call's deadline (up to MaxTimeout), so that a client that
+// stopped reading frees the reply's memory and its slot soon.
+func (s *Server) replyDeadline(_ context.Context, w http.ResponseWriter, _ proto.Message) error {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.ReplyWriteTimeout))
 	return nil
 }
 

@@ -43,6 +43,12 @@ type Config struct {
 	// MaxStreams bounds the streams among them (default 128), so that
 	// streams, which last minutes, leave slots to the short calls.
 	MaxStreams int
+	// ReplyWriteTimeout bounds the writing of a unary call's reply once it
+	// is ready (default 15s), whatever the call's deadline (up to
+	// MaxTimeout): a client that stops reading holds the reply's bytes and
+	// its slot this long at most. 5s cut replies of 100,000 items (3.5 MB)
+	// to bench's 50 readers on a loaded two-core machine.
+	ReplyWriteTimeout time.Duration
 	// MaxReplyItems bounds the items of the getAll replies being made or
 	// written at once (default 1,000,000): a reply of 100,000 items takes
 	// about 30 MB while it is made. A call over the budget waits for room
@@ -59,12 +65,13 @@ type Config struct {
 // DefaultConfig is what `grpcplay backend` and `grpcplay serve` run with:
 // the same default deadlines as the client package.
 var DefaultConfig = Config{
-	Timeout:       10 * time.Second,
-	StreamTimeout: 5 * time.Minute,
-	MaxTimeout:    5 * time.Minute,
-	MaxInFlight:   256,
-	MaxStreams:    128,
-	MaxReplyItems: 1_000_000,
+	Timeout:           10 * time.Second,
+	StreamTimeout:     5 * time.Minute,
+	MaxTimeout:        5 * time.Minute,
+	MaxInFlight:       256,
+	MaxStreams:        128,
+	MaxReplyItems:     1_000_000,
+	ReplyWriteTimeout: 15 * time.Second,
 }
 
 const (
@@ -73,11 +80,8 @@ const (
 	// Every route is a GET without a body: reading a request is quick.
 	readTimeout = 10 * time.Second
 	idleTimeout = 2 * time.Minute
-	// writeMargin is how long writing a whole answer may take once it is
-	// ready: a unary call's reply, or an error past the call's deadline. A
-	// client that stops reading holds its answer in memory this long at
-	// most, whatever the call's deadline. 3.5 MB (100,000 items) in 5 s needs
-	// 700 KB/s; a slower client should read /v1/stream.
+	// writeMargin is the time, past a request's deadline, left to write its
+	// error response.
 	writeMargin = 5 * time.Second
 	// writeStall bounds how long one write of a stream may block on a client
 	// that stopped reading, however long the stream's deadline.
@@ -97,6 +101,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxInFlight <= 0 {
 		c.MaxInFlight = d.MaxInFlight
+	}
+	if c.ReplyWriteTimeout <= 0 {
+		c.ReplyWriteTimeout = d.ReplyWriteTimeout
 	}
 	if c.MaxReplyItems <= 0 {
 		c.MaxReplyItems = d.MaxReplyItems
@@ -141,7 +148,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	s.mux = runtime.NewServeMux(
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithErrorHandler(s.logErrors),
-		runtime.WithForwardResponseOption(replyDeadline),
+		runtime.WithForwardResponseOption(s.replyDeadline),
 	)
 	// The generated in-process handlers cover the unary calls; their
 	// getStream route answers Unimplemented, so it is replaced below.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"strconv"
+	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -18,12 +19,14 @@ import (
 //
 // The count alone does not bound memory: a getAll reply of 100,000 items
 // takes about 30 MB while it is made and marshalled (measured: 40 such calls
-// at once took the process to 1.3 GB), so 256 of them could take 8 GB. Those
-// replies also draw on a budget of MaxReplyItems items, and a call that does
-// not fit waits for room, up to its deadline, rather than being refused: a
-// load of large calls then runs a few at a time, which is all two cores can
-// do anyway, in bounded memory, and bench's 50 workers asking for 100,000
-// items each still get their answers. The waiters are bounded by MaxInFlight.
+// at once took the process to 1.3 GB), so 256 of them could take 8 GB. So
+// the making of those replies also draws on a budget of MaxReplyItems items,
+// and a call that does not fit waits for room, up to its deadline, rather
+// than being refused: a load of large calls then runs a few at a time, which
+// is all two cores can do anyway, in bounded memory, and bench's 50 workers
+// asking for 100,000 items each still get their answers. The waiters are
+// bounded by MaxInFlight. Once written out, a reply is only its JSON (3.5 MB
+// for 100,000 items), held for ReplyWriteTimeout at most.
 //
 // The refusal is 429 RESOURCE_EXHAUSTED with Retry-After: 1: gRPC's code for
 // a server-side limit, and grpc-gateway's status for it. 503 UNAVAILABLE would
@@ -51,8 +54,8 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, format string, l
 }
 
 // budgeted makes a getAll call wait until its reply's items fit in the
-// MaxReplyItems budget, and holds them until the reply is written: a client
-// that stops reading holds them for writeMargin at most.
+// MaxReplyItems budget, and holds them until the reply, marshalled, starts
+// to be written: a client that stops reading does not hold them.
 func (s *Server) budgeted(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != itemsPath {
@@ -69,9 +72,25 @@ func (s *Server) budgeted(next http.Handler) http.Handler {
 			s.fail(w, r, status.FromContextError(err).Err())
 			return
 		}
-		defer s.replyItems.Release(items)
-		next.ServeHTTP(w, r)
+		release := sync.OnceFunc(func() { s.replyItems.Release(items) })
+		defer release()
+		next.ServeHTTP(&releasingWriter{ResponseWriter: w, release: release}, r)
 	})
 }
+
+// releasingWriter calls release on the first Write: by then the reply is
+// its marshalled bytes, and the items and their copies are garbage.
+type releasingWriter struct {
+	http.ResponseWriter
+	release func()
+}
+
+func (w *releasingWriter) Write(b []byte) (int, error) {
+	w.release()
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *releasingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 const itemsPath = "/v1/items"

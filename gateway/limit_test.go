@@ -110,12 +110,12 @@ func TestHTTPStatusOfEachCode(t *testing.T) {
 }
 
 // A client that asks for a large reply and never reads it holds its slot
-// (and the reply's memory) for writeMargin, 5 s, once the reply is ready:
+// (and the reply's memory) for ReplyWriteTimeout once the reply is ready:
 // not for the call's deadline, here 2 minutes.
 func TestStalledReaderFreesItsSlot(t *testing.T) {
 	// 300,000 items are about 10 MB of JSON, more than the kernel's
 	// socket buffers hold, so the write blocks.
-	r := startLimited(t, gateway.Config{MaxInFlight: 1, Timeout: 2 * time.Minute}, backend.Limits{MaxItems: 300_000, MaxStreamItems: 1, MaxNameBytes: 64})
+	r := startLimited(t, gateway.Config{MaxInFlight: 1, Timeout: 2 * time.Minute, ReplyWriteTimeout: time.Second}, backend.Limits{MaxItems: 300_000, MaxStreamItems: 1, MaxNameBytes: 64})
 	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 	}}
@@ -142,7 +142,7 @@ func TestStalledReaderFreesItsSlot(t *testing.T) {
 		}
 	}
 	poll(http.StatusTooManyRequests, 10*time.Second) // the stalled request holds the slot
-	// writeMargin after the reply is ready; the rest is slack for a loaded
+	// A second after the reply is ready; the rest is slack for a loaded
 	// machine, far below the 2 minutes the call's deadline would allow.
 	poll(http.StatusOK, 30*time.Second)
 }
