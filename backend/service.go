@@ -60,12 +60,13 @@ var DefaultLimits = Limits{
 // Service implements api.ApiServer with the post's outputs.
 type Service struct {
 	api.UnimplementedApiServer
-	limits Limits
+	limits   Limits
+	allItems *encodedItems
 }
 
 // NewService returns a Service that refuses requests beyond limits.
 func NewService(limits Limits) *Service {
-	return &Service{limits: limits}
+	return &Service{limits: limits, allItems: &encodedItems{max: limits.MaxItems}}
 }
 
 // SayHello greets the caller by name.

@@ -131,13 +131,13 @@ func (r *Report) Rows() [][]string {
 		p50, p90, p99, wire, cpu := "-", "-", "-", "-", "-"
 		if c.Calls > 0 {
 			p50, p90, p99 = millis(c.Latency.P50), millis(c.Latency.P90), millis(c.Latency.P99)
-			wire, cpu = Short(c.WireBytes), micros(c.CPUPerCall)
+			wire, cpu = bytesShort(c.WireBytes), micros(c.CPUPerCall)
 		}
 		rows = append(rows, []string{
 			c.Transport + "/" + c.Method, length, strconv.Itoa(c.Concurrency),
 			Short(c.CallsPerSec), items, vs,
 			p50, p90, p99,
-			Short(float64(c.BodyBytes)), wire,
+			bytesShort(float64(c.BodyBytes)), wire,
 			cpu, srv, errs,
 		})
 	}
@@ -179,6 +179,14 @@ func Short(v float64) string {
 	default:
 		return trim(v)
 	}
+}
+
+// bytesShort is Short for byte counts, which need no decimals below 1k.
+func bytesShort(v float64) string {
+	if v < 1000 {
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	}
+	return Short(v)
 }
 
 func trim(v float64) string {

@@ -127,7 +127,10 @@ func New(target string, opts ...Option) (*Client, error) {
 		grpc.WithKeepaliveParams(DefaultKeepalive),
 		// getAll's largest allowed reply fits; a bigger one from some other
 		// server fails with ResourceExhausted instead of using up memory.
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxReplyBytes)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxReplyBytes),
+			// api.Codec decodes replies without protobuf's reflection; on
+			// the wire it is the standard protobuf encoding.
+			grpc.ForceCodecV2(api.Codec{})),
 		// gRPC's default reconnect backoff grows to two minutes; a frontend
 		// should notice a returning backend within seconds.
 		grpc.WithConnectParams(grpc.ConnectParams{

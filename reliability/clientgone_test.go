@@ -107,7 +107,11 @@ func TestClientGoneStopsTheStream(t *testing.T) {
 		if atEnd > 4<<20 {
 			t.Errorf("server wrote %d bytes of a stream its client cancelled after %d items", atEnd, readFirst)
 		}
-		if final-atEnd > 4<<10 {
+		// What the handler handed to the transport before it saw the cancel
+		// may still go out: grpc-go lets a stream queue up to its write
+		// quota (64 KiB) ahead of the connection's writer. Anything beyond
+		// that would mean the stream was still being produced.
+		if final-atEnd > 64<<10+4<<10 {
 			t.Errorf("server wrote %d more bytes after its handler returned", final-atEnd)
 		}
 		goleak.VerifyNone(t)

@@ -1,0 +1,348 @@
+// Command benchtool is what scripts/bench-vs-bare needs besides the two
+// servers: a bare grpc-go server of our own (the baseline when the shared
+// yardstick is absent, as on a fresh CI machine), a typed gRPC load client
+// for that case, and an HTTP load loop for the page. Every load runs for a
+// bounded time and prints one JSON line.
+//
+//	benchtool bare-server -addr 127.0.0.1:0
+//	benchtool grpc-load -target ADDR -method sayHello|getAll|getStream -length N -c C -warmup D -d D
+//	benchtool http-load -url URL -c C -warmup D -d D
+//	benchtool free-port
+//	benchtool wait -grpc ADDR | -http URL [-timeout D]
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/backend"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchtool bare-server|grpc-load|http-load [flags]")
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "bare-server":
+		err = bareServer(os.Args[2:])
+	case "grpc-load":
+		err = grpcLoad(os.Args[2:])
+	case "http-load":
+		err = httpLoad(os.Args[2:])
+	case "free-port":
+		err = freePort()
+	case "wait":
+		err = wait(os.Args[2:])
+	default:
+		err = fmt.Errorf("unknown command %q", os.Args[1])
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchtool:", err)
+		os.Exit(1)
+	}
+}
+
+// bareServer serves the same Service with grpc-go's defaults: no options, no
+// interceptors, the standard codec and the struct-building handlers.
+func bareServer(args []string) error {
+	fs := flag.NewFlagSet("bare-server", flag.ExitOnError)
+	addr := fs.String("addr", "127.0.0.1:50052", "listen address")
+	_ = fs.Parse(args)
+	lis, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	srv := grpc.NewServer()
+	api.RegisterApiServer(srv, backend.NewService(backend.DefaultLimits))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		srv.Stop()
+	}()
+	return srv.Serve(lis)
+}
+
+// result is one load run, in the fields of the yardstick's grpcload.
+type result struct {
+	Target    string  `json:"target"`
+	Method    string  `json:"method"`
+	Length    int     `json:"length"`
+	C         int     `json:"concurrency"`
+	Calls     int64   `json:"calls"`
+	Errors    int64   `json:"errors"`
+	FirstErr  string  `json:"first_error,omitempty"`
+	Items     int64   `json:"items"`
+	Seconds   float64 `json:"seconds"`
+	CallsPerS float64 `json:"calls_per_s"`
+	ItemsPerS float64 `json:"items_per_s"`
+	P50ms     float64 `json:"p50_ms"`
+	P99ms     float64 `json:"p99_ms"`
+}
+
+// run calls call from c workers, first for warmup unmeasured, then for d, and
+// summarises the measured calls. Each worker stops by itself when d is over.
+func run(c int, warmup, d time.Duration, call func() (items int64, err error)) result {
+	if warmup > 0 {
+		phase(c, warmup, call)
+	}
+	start := time.Now()
+	workers := phase(c, d, call)
+	res := result{C: c, Seconds: time.Since(start).Seconds()}
+	var latencies []time.Duration
+	for _, w := range workers {
+		res.Calls += int64(len(w.latencies))
+		res.Items += w.items
+		res.Errors += w.errors
+		if res.FirstErr == "" && w.firstErr != nil {
+			res.FirstErr = w.firstErr.Error()
+		}
+		latencies = append(latencies, w.latencies...)
+	}
+	slices.Sort(latencies)
+	if n := len(latencies); n > 0 {
+		res.P50ms = float64(latencies[n/2]) / 1e6
+		res.P99ms = float64(latencies[min(n-1, n*99/100)]) / 1e6
+	}
+	res.CallsPerS = float64(res.Calls) / res.Seconds
+	res.ItemsPerS = float64(res.Items) / res.Seconds
+	return res
+}
+
+type worker struct {
+	latencies []time.Duration
+	items     int64
+	errors    int64
+	firstErr  error
+}
+
+func phase(c int, d time.Duration, call func() (int64, error)) []worker {
+	workers := make([]worker, c)
+	deadline := time.Now().Add(d)
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &workers[i]
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				t := time.Now()
+				items, err := call()
+				if err != nil {
+					w.errors++
+					if w.firstErr == nil {
+						w.firstErr = err
+					}
+					continue
+				}
+				w.latencies = append(w.latencies, time.Since(t))
+				w.items += items
+			}
+		})
+	}
+	wg.Wait()
+	return workers
+}
+
+func grpcLoad(args []string) error {
+	fs := flag.NewFlagSet("grpc-load", flag.ExitOnError)
+	target := fs.String("target", "127.0.0.1:50052", "host:port")
+	method := fs.String("method", "sayHello", "sayHello | getAll | getStream")
+	length := fs.Int("length", 10, "ApiRequest.length")
+	c := fs.Int("c", 1, "concurrent workers on one connection")
+	d := fs.Duration("d", 10*time.Second, "measured duration")
+	warmup := fs.Duration("warmup", 0, "unmeasured warm-up")
+	timeout := fs.Duration("timeout", 20*time.Second, "deadline of each call")
+	count := fs.Int("n", 0, "if > 0: make exactly n calls one after the other and time them")
+	_ = fs.Parse(args)
+	// The standard codec, like the yardstick's client: the load client must
+	// be the same for both servers, and not grpcplay's.
+	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	client := api.NewApiClient(conn)
+	call := func() (int64, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+		defer cancel()
+		switch *method {
+		case "sayHello":
+			_, err := client.SayHello(ctx, &api.HelloRequest{Name: "Gonzalo"})
+			return 0, err
+		case "getAll":
+			reply, err := client.GetAll(ctx, &api.ApiRequest{Length: int32(*length)})
+			return int64(len(reply.GetItems())), err
+		case "getStream":
+			stream, err := client.GetStream(ctx, &api.ApiRequest{Length: int32(*length)})
+			if err != nil {
+				return 0, err
+			}
+			var n int64
+			for {
+				_, err := stream.Recv()
+				if errors.Is(err, io.EOF) {
+					return n, nil
+				}
+				if err != nil {
+					return n, err
+				}
+				n++
+			}
+		}
+		return 0, fmt.Errorf("unknown method %q", *method)
+	}
+	var res result
+	if *count > 0 {
+		res = runCount(*count, call)
+	} else {
+		res = run(*c, *warmup, *d, call)
+	}
+	res.Target, res.Method, res.Length = *target, *method, *length
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+func httpLoad(args []string) error {
+	fs := flag.NewFlagSet("http-load", flag.ExitOnError)
+	url := fs.String("url", "http://127.0.0.1:5000/", "page to GET")
+	c := fs.Int("c", 1, "concurrent keep-alive connections")
+	d := fs.Duration("d", 10*time.Second, "measured duration")
+	warmup := fs.Duration("warmup", 0, "unmeasured warm-up")
+	_ = fs.Parse(args)
+	hc := &http.Client{
+		Timeout:   10 * time.Second,
+		Transport: &http.Transport{MaxIdleConnsPerHost: *c, MaxConnsPerHost: *c},
+	}
+	defer hc.CloseIdleConnections()
+	call := func() (int64, error) {
+		resp, err := hc.Get(*url)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return 0, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return 0, fmt.Errorf("GET %s: %s", *url, resp.Status)
+		}
+		return 0, nil
+	}
+	res := run(*c, *warmup, *d, call)
+	res.Target, res.Method = *url, "GET"
+	return json.NewEncoder(os.Stdout).Encode(res)
+}
+
+// runCount makes n calls in turn: the one-long-stream case.
+func runCount(n int, call func() (int64, error)) result {
+	w := worker{}
+	start := time.Now()
+	for range n {
+		t := time.Now()
+		items, err := call()
+		if err != nil {
+			w.errors++
+			if w.firstErr == nil {
+				w.firstErr = err
+			}
+			continue
+		}
+		w.latencies = append(w.latencies, time.Since(t))
+		w.items += items
+	}
+	res := result{C: 1, Seconds: time.Since(start).Seconds(), Calls: int64(len(w.latencies)), Items: w.items, Errors: w.errors}
+	if w.firstErr != nil {
+		res.FirstErr = w.firstErr.Error()
+	}
+	slices.Sort(w.latencies)
+	if k := len(w.latencies); k > 0 {
+		res.P50ms = float64(w.latencies[k/2]) / 1e6
+		res.P99ms = float64(w.latencies[min(k-1, k*99/100)]) / 1e6
+	}
+	res.CallsPerS = float64(res.Calls) / res.Seconds
+	res.ItemsPerS = float64(res.Items) / res.Seconds
+	return res
+}
+
+// freePort prints a loopback port that was free a moment ago.
+func freePort() error {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer lis.Close()
+	fmt.Println(lis.Addr().(*net.TCPAddr).Port)
+	return nil
+}
+
+// wait returns once a gRPC server answers sayHello or a URL answers 200,
+// or fails when timeout passes first.
+func wait(args []string) error {
+	fs := flag.NewFlagSet("wait", flag.ExitOnError)
+	grpcAddr := fs.String("grpc", "", "gRPC address that must answer sayHello")
+	url := fs.String("http", "", "URL that must answer 200")
+	timeout := fs.Duration("timeout", 30*time.Second, "how long to wait")
+	_ = fs.Parse(args)
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	check := func(ctx context.Context) error { return errors.New("nothing to wait for") }
+	if *grpcAddr != "" {
+		conn, err := grpc.NewClient(*grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		client := api.NewApiClient(conn)
+		check = func(ctx context.Context) error {
+			_, err := client.SayHello(ctx, &api.HelloRequest{Name: "wait"})
+			return err
+		}
+	} else if *url != "" {
+		check = func(ctx context.Context) error {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, *url, nil)
+			if err != nil {
+				return err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return errors.New(resp.Status)
+			}
+			return nil
+		}
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		attempt, cancelAttempt := context.WithTimeout(ctx, time.Second)
+		err := check(attempt)
+		cancelAttempt()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("not ready after %v: %w", *timeout, err)
+		case <-tick.C:
+		}
+	}
+}
