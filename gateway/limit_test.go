@@ -116,17 +116,7 @@ func TestStalledReaderFreesItsSlot(t *testing.T) {
 	// 300,000 items are about 10 MB of JSON, more than the kernel's
 	// socket buffers hold, so the write blocks.
 	r := startLimited(t, gateway.Config{MaxInFlight: 1, Timeout: 2 * time.Minute, ReplyWriteTimeout: time.Second}, backend.Limits{MaxItems: 300_000, MaxStreamItems: 1, MaxNameBytes: 64})
-	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
-		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
-	}}
-	stalled, err := dialer.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stalled.Close()
-	if _, err := io.WriteString(stalled, "GET /v1/items?length=300000 HTTP/1.1\r\nHost: gateway\r\n\r\n"); err != nil {
-		t.Fatal(err)
-	}
+	defer stallOn(t, r, "/v1/items?length=300000").Close()
 	poll := func(want int, within time.Duration) {
 		t.Helper()
 		deadline := time.Now().Add(within)
@@ -181,5 +171,43 @@ func TestReplyItemsBudget(t *testing.T) {
 	}
 	if code := <-waited; code != http.StatusOK {
 		t.Errorf("the call that waited for room got %d, want 200", code)
+	}
+}
+
+// stallOn sends a GET of path and never reads the answer.
+func stallOn(t *testing.T, r *rig, path string) net.Conn {
+	t.Helper()
+	dialer := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+		return c.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	conn, err := dialer.Dial("tcp", strings.TrimPrefix(r.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(conn, "GET "+path+" HTTP/1.1\r\nHost: gateway\r\n\r\n"); err != nil {
+		conn.Close()
+		t.Fatal(err)
+	}
+	return conn
+}
+
+// A reply that a client does not read holds its slot, but not the item
+// budget: that is for making replies, and this one is made.
+func TestStalledReaderDoesNotHoldTheItemBudget(t *testing.T) {
+	r := startLimited(t, gateway.Config{MaxReplyItems: 300_000, ReplyWriteTimeout: 2 * time.Minute},
+		backend.Limits{MaxItems: 300_000, MaxStreamItems: 1, MaxNameBytes: 64})
+	defer stallOn(t, r, "/v1/items?length=300000").Close()
+	// Until the stalled reply is written out, this call may wait in vain
+	// (504); then it fits.
+	// Each try makes 10 MB of JSON: slow under the race detector.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		resp, body := r.get("/v1/items?length=300000", "Grpc-Timeout", "2S")
+		if resp.StatusCode == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a call of the whole budget while a reply stalls: %d %.200s", resp.StatusCode, body)
+		}
 	}
 }
