@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/gateway"
 )
 
 // Local is a backend and its REST face serving in this process on loopback
@@ -17,27 +18,36 @@ type Local struct {
 
 	grpc     *backend.Server
 	grpcDone chan error
-	rest     restServer
-}
-
-// restServer is the part of the REST face's server that Local drives.
-type restServer interface {
-	Shutdown(ctx context.Context) error
+	rest     *gateway.Server
+	restDone chan error
 }
 
 // StartLocal serves the production backend and REST face on 127.0.0.1:0,
 // both calling the same service implementation, as `grpcplay serve` does.
 func StartLocal() (*Local, error) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	l := &Local{GRPCAddr: lis.Addr().String(), grpc: backend.NewServer(backend.Config{}), grpcDone: make(chan error, 1)}
-	go func() { l.grpcDone <- l.grpc.Serve(lis) }()
-	l.RESTURL, l.rest, err = startREST()
+	restLis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, errors.Join(err, l.Close())
+		return nil, errors.Join(err, grpcLis.Close())
 	}
+	grpcSrv := backend.NewServer(backend.Config{})
+	// The gateway's limits on requests in flight protect a shared server;
+	// here they would turn the bench's own workers away, which gRPC (whose
+	// connection allows 1000 streams) would not.
+	restCfg := gateway.Config{MaxInFlight: MaxConcurrency, MaxStreams: MaxConcurrency}
+	l := &Local{
+		GRPCAddr: grpcLis.Addr().String(),
+		RESTURL:  "http://" + restLis.Addr().String(),
+		grpc:     grpcSrv,
+		grpcDone: make(chan error, 1),
+		rest:     gateway.New(restCfg, grpcSrv.Service()),
+		restDone: make(chan error, 1),
+	}
+	go func() { l.grpcDone <- l.grpc.Serve(grpcLis) }()
+	go func() { l.restDone <- l.rest.Serve(restLis) }()
 	return l, nil
 }
 
@@ -46,11 +56,8 @@ func StartLocal() (*Local, error) {
 func (l *Local) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	var errs []error
-	if l.rest != nil {
-		errs = append(errs, l.rest.Shutdown(ctx))
-	}
+	errs := []error{l.rest.Shutdown(ctx)}
 	l.grpc.Shutdown(ctx)
-	errs = append(errs, <-l.grpcDone)
+	errs = append(errs, <-l.restDone, <-l.grpcDone)
 	return errors.Join(errs...)
 }

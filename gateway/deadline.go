@@ -9,9 +9,11 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/grpcplay/grpcplay/api"
 )
 
 // timeoutHeader is gRPC's deadline header, which grpc-gateway also reads
@@ -65,8 +67,40 @@ func (s *Server) validUTF8(next http.Handler) http.Handler {
 }
 
 func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, msg string) {
-	_, m := runtime.MarshalerForRequest(s.mux, r)
-	runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Error(codes.InvalidArgument, msg))
+	s.fail(w, r, status.Error(codes.InvalidArgument, msg))
+}
+
+// replyDeadline runs once a unary call's reply is ready, just before it is
+// written: from then on, writing it may take ReplyWriteTimeout, not what is
+// left of the call's deadline (up to MaxTimeout), so that a client that
+// stopped reading frees the reply's memory and its slot soon.
+func (s *Server) replyDeadline(_ context.Context, w http.ResponseWriter, _ proto.Message) error {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.ReplyWriteTimeout))
+	return nil
+}
+
+// deadlineChecked answers DEADLINE_EXCEEDED for a call whose deadline passed
+// while it ran, as a gRPC client would see it, rather than a late success:
+// the service does not check its context in a unary call, since each is
+// quick, so an expired Grpc-Timeout would otherwise go unnoticed.
+type deadlineChecked struct{ api.ApiServer }
+
+func (d deadlineChecked) SayHello(ctx context.Context, req *api.HelloRequest) (*api.Hello, error) {
+	reply, err := d.ApiServer.SayHello(ctx, req)
+	return checkDeadline(ctx, reply, err)
+}
+
+func (d deadlineChecked) GetAll(ctx context.Context, req *api.ApiRequest) (*api.Items, error) {
+	reply, err := d.ApiServer.GetAll(ctx, req)
+	return checkDeadline(ctx, reply, err)
+}
+
+func checkDeadline[T any](ctx context.Context, reply T, err error) (T, error) {
+	if err == nil && ctx.Err() != nil {
+		var none T
+		return none, status.FromContextError(ctx.Err()).Err()
+	}
+	return reply, err
 }
 
 // parseTimeout reads a Grpc-Timeout value as gRPC defines it: at most 8

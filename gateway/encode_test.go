@@ -24,7 +24,7 @@ func TestResultLineIsGRPCGatewaysOwn(t *testing.T) {
 		{Id: 7, Name: "line\nbreak\ttab \u2028\u2029 名前 🙂 \x00"},
 	}
 	for _, item := range items {
-		want, err := m.Marshal(map[string]proto.Message{"result": item})
+		want, err := m.Marshal(map[string]any{"result": item}) // as ForwardResponseStream does
 		if err != nil {
 			t.Fatal(err)
 		}

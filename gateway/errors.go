@@ -15,6 +15,21 @@ import (
 // runtime.HTTPStatusFromCode gives the gRPC code (InvalidArgument 400,
 // DeadlineExceeded 504, ...) and a JSON google.rpc.Status body,
 // {"code":3,"message":"...","details":[]}.
+//
+// This is the second error-to-HTTP map in the project, on purpose. The
+// frontend's, frontend.HTTPStatus, is a web page's proxy: an Internal or
+// Unknown from the backend is a 502 there, a failure upstream of it. The
+// gateway is the backend's own REST face, where Internal is the server's
+// own 500, and its clients expect grpc-gateway's mapping, the one every
+// grpc-gateway service and the google.api.http conventions use. So the REST
+// face keeps the library's map, unchanged; TestHTTPStatusOfEachCode pins it
+// for every code this service answers.
+
+// fail answers err as grpc-gateway answers a failed call.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	_, m := runtime.MarshalerForRequest(s.mux, r)
+	runtime.HTTPError(r.Context(), s.mux, m, w, r, err)
+}
 
 // routingError keeps the HTTP status of a routing failure. grpc-gateway's
 // default turns 405 into Unimplemented and so answers 501; a client that

@@ -21,6 +21,7 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/grpcplay/grpcplay/api"
 )
@@ -36,11 +37,24 @@ type Config struct {
 	// MaxTimeout caps the Grpc-Timeout a client may ask for (default 5m), so
 	// that no request can hold a goroutine longer than this.
 	MaxTimeout time.Duration
-	// MaxStreams bounds the streams open at once (default 1000); more get
-	// 429. Over HTTP/1.1 each stream holds a connection and a goroutine for
-	// up to MaxTimeout, and nothing else would bound them.
+	// MaxInFlight bounds the requests answered at once, streams included
+	// (default 256); more get 429 RESOURCE_EXHAUSTED. See limit.go.
+	MaxInFlight int
+	// MaxStreams bounds the streams among them (default 128), so that
+	// streams, which last minutes, leave slots to the short calls.
 	MaxStreams int
-	Logger     *slog.Logger // nil: discard
+	// ReplyWriteTimeout bounds the writing of a unary call's reply once it
+	// is ready (default 15s), whatever the call's deadline (up to
+	// MaxTimeout): a client that stops reading holds the reply's bytes and
+	// its slot this long at most. 5s cut replies of 100,000 items (3.5 MB)
+	// to bench's 50 readers on a loaded two-core machine.
+	ReplyWriteTimeout time.Duration
+	// MaxReplyItems bounds the items of the getAll replies being made or
+	// written at once (default 1,000,000): a reply of 100,000 items takes
+	// about 30 MB while it is made. A call over the budget waits for room
+	// until its deadline. See limit.go.
+	MaxReplyItems int64
+	Logger        *slog.Logger // nil: discard
 
 	// Observability (issue 5): each is off when nil. Metrics gets the
 	// rest_* request metrics, TracerProvider a span per request.
@@ -51,10 +65,13 @@ type Config struct {
 // DefaultConfig is what `grpcplay backend` and `grpcplay serve` run with:
 // the same default deadlines as the client package.
 var DefaultConfig = Config{
-	Timeout:       10 * time.Second,
-	StreamTimeout: 5 * time.Minute,
-	MaxTimeout:    5 * time.Minute,
-	MaxStreams:    1000,
+	Timeout:           10 * time.Second,
+	StreamTimeout:     5 * time.Minute,
+	MaxTimeout:        5 * time.Minute,
+	MaxInFlight:       256,
+	MaxStreams:        128,
+	MaxReplyItems:     1_000_000,
+	ReplyWriteTimeout: 15 * time.Second,
 }
 
 const (
@@ -82,6 +99,15 @@ func (c Config) withDefaults() Config {
 	if c.MaxTimeout <= 0 {
 		c.MaxTimeout = d.MaxTimeout
 	}
+	if c.MaxInFlight <= 0 {
+		c.MaxInFlight = d.MaxInFlight
+	}
+	if c.ReplyWriteTimeout <= 0 {
+		c.ReplyWriteTimeout = d.ReplyWriteTimeout
+	}
+	if c.MaxReplyItems <= 0 {
+		c.MaxReplyItems = d.MaxReplyItems
+	}
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = d.MaxStreams
 	}
@@ -106,6 +132,8 @@ type Server struct {
 	streamsCtx  context.Context
 	endStreams  context.CancelFunc
 	streamSlots chan struct{}
+	inFlight    chan struct{}
+	replyItems  *semaphore.Weighted
 }
 
 // New builds a Server whose routes call svc in-process.
@@ -114,13 +142,17 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger}
 	s.streamsCtx, s.endStreams = context.WithCancel(context.Background())
 	s.streamSlots = make(chan struct{}, cfg.MaxStreams)
+	s.inFlight = make(chan struct{}, cfg.MaxInFlight)
+	s.replyItems = semaphore.NewWeighted(cfg.MaxReplyItems)
+	useStrictQuery()
 	s.mux = runtime.NewServeMux(
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithErrorHandler(s.logErrors),
+		runtime.WithForwardResponseOption(s.replyDeadline),
 	)
 	// The generated in-process handlers cover the unary calls; their
 	// getStream route answers Unimplemented, so it is replaced below.
-	if err := api.RegisterApiHandlerServer(context.Background(), s.mux, svc); err != nil {
+	if err := api.RegisterApiHandlerServer(context.Background(), s.mux, deadlineChecked{svc}); err != nil {
 		panic(err) // only fails on a bad pattern, a build error
 	}
 	mustHandle(s.mux.HandlePath(http.MethodGet, streamPath, s.serveStream))
@@ -128,7 +160,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	if cfg.Metrics != nil {
 		s.metrics = newRESTMetrics(cfg.Metrics)
 	}
-	s.handler = s.observe(s.withDeadline(s.validUTF8(s.mux)))
+	s.handler = s.observe(s.limited(s.withDeadline(s.budgeted(s.validUTF8(s.mux)))))
 	if cfg.TracerProvider != nil {
 		s.handler = traced(s.handler, cfg.TracerProvider)
 	}

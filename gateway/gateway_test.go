@@ -43,6 +43,9 @@ type spy struct {
 	deadlines   chan time.Duration // time left when a call starts
 	streamEnded chan error
 	panics      atomic.Bool
+	// A hello to "hold" (or a getAll of holdLength) reports on held, then waits for release: a request
+	// that stays in flight until the test lets it go.
+	held, release chan struct{}
 }
 
 func newSpy(limits backend.Limits) *spy {
@@ -50,6 +53,8 @@ func newSpy(limits backend.Limits) *spy {
 		Service:     backend.NewService(limits),
 		deadlines:   make(chan time.Duration, 16),
 		streamEnded: make(chan error, 16),
+		held:        make(chan struct{}, 16),
+		release:     make(chan struct{}),
 	}
 }
 
@@ -67,8 +72,29 @@ func (s *spy) SayHello(ctx context.Context, req *api.HelloRequest) (*api.Hello, 
 	if s.panics.Load() {
 		panic("spy: boom")
 	}
+	if req.GetName() == "hold" {
+		s.held <- struct{}{}
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+		}
+	}
 	return s.Service.SayHello(ctx, req)
 }
+
+// GetAll of holdLength items holds as a hello to "hold" does.
+func (s *spy) GetAll(ctx context.Context, req *api.ApiRequest) (*api.Items, error) {
+	if req.GetLength() == holdLength {
+		s.held <- struct{}{}
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+		}
+	}
+	return s.Service.GetAll(ctx, req)
+}
+
+const holdLength = 7777
 
 // panickyStream panics on the fourth item, midway through a response.
 type panickyStream struct {

@@ -38,19 +38,19 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[strin
 	_, m := runtime.MarshalerForRequest(s.mux, r)
 	var req api.ApiRequest
 	if err := r.ParseForm(); err != nil {
-		runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Error(codes.InvalidArgument, err.Error()))
+		s.badRequest(w, r, err.Error())
 		return
 	}
-	if err := runtime.PopulateQueryParameters(&req, r.Form, utilities.NewDoubleArray(nil)); err != nil {
-		runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Error(codes.InvalidArgument, err.Error()))
+	// The same parser, and so the same errors, as the unary calls'.
+	if err := queryParser.Parse(&req, r.Form, utilities.NewDoubleArray(nil)); err != nil {
+		s.badRequest(w, r, err.Error())
 		return
 	}
 	select {
 	case s.streamSlots <- struct{}{}:
 		defer func() { <-s.streamSlots }()
 	default:
-		runtime.HTTPError(r.Context(), s.mux, m, w, r, status.Errorf(codes.ResourceExhausted,
-			"%d streams are open, the most this server allows; retry later", s.cfg.MaxStreams))
+		s.refuse(w, r, "too many streams open (the limit is %d); retry later", s.cfg.MaxStreams)
 		return
 	}
 	// The request's context ends when the client goes away or the deadline
