@@ -15,8 +15,10 @@ import (
 // grpc-go and grpc-gateway log through grpclog, a process-wide logger that
 // writes Go's default log format to stderr (review A8). A server command
 // routes it into its own slog logger, so that --log-format json gets JSON
-// lines only and --log-level applies: grpclog's info, which is grpc-go's
-// connection chatter, becomes debug.
+// lines only and --log-level applies. grpclog's info and warnings become
+// debug: they are grpc-go's connection chatter (a backend that is down gives
+// a warning per reconnect attempt, every few seconds), which grpc's own
+// default hides too; its errors stay errors.
 //
 // grpclog.SetLoggerV2 is global and unsynchronised: it may only run before
 // any gRPC code does. So it runs once per process, in Execute (a real
@@ -70,10 +72,10 @@ func sprintf(format string, args []any) func() string {
 func (g grpcLogger) Info(args ...any)                 { g.log(slog.LevelDebug, sprint(args)) }
 func (g grpcLogger) Infoln(args ...any)               { g.log(slog.LevelDebug, sprintln(args)) }
 func (g grpcLogger) Infof(format string, args ...any) { g.log(slog.LevelDebug, sprintf(format, args)) }
-func (g grpcLogger) Warning(args ...any)              { g.log(slog.LevelWarn, sprint(args)) }
-func (g grpcLogger) Warningln(args ...any)            { g.log(slog.LevelWarn, sprintln(args)) }
+func (g grpcLogger) Warning(args ...any)              { g.log(slog.LevelDebug, sprint(args)) }
+func (g grpcLogger) Warningln(args ...any)            { g.log(slog.LevelDebug, sprintln(args)) }
 func (g grpcLogger) Warningf(format string, args ...any) {
-	g.log(slog.LevelWarn, sprintf(format, args))
+	g.log(slog.LevelDebug, sprintf(format, args))
 }
 func (g grpcLogger) Error(args ...any)                 { g.log(slog.LevelError, sprint(args)) }
 func (g grpcLogger) Errorln(args ...any)               { g.log(slog.LevelError, sprintln(args)) }
