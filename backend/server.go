@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -43,8 +44,8 @@ type Config struct {
 	// TLS, when set, serves TLS with this config (see internal/tlsconfig);
 	// nil serves plaintext, as the post does.
 	TLS *tls.Config
-	// Logger gets one line per call, at info level, and the server's
-	// warnings and errors. nil discards them.
+	// Logger gets one line per call, at info level (health checks at
+	// debug), and the server's warnings and errors. nil discards them.
 	Logger *slog.Logger
 
 	// Observability (issue 5): each is off when nil, and then costs nothing.
@@ -99,6 +100,9 @@ type Server struct {
 	log    *slog.Logger
 	svc    *Service
 }
+
+// healthMethodPrefix starts the full method names of grpc.health.v1.
+var healthMethodPrefix = "/" + healthpb.Health_ServiceDesc.ServiceName + "/"
 
 // streamWorkers covers the calls a backend has in flight under load from its
 // frontends (the benchmarks run 50): a call holds its worker while it waits
@@ -171,11 +175,17 @@ func (s *Server) Serve(lis net.Listener) error {
 	return err
 }
 
+// SetNotServing reports NOT_SERVING from now on, so that health checks and
+// load balancers stop sending new calls while the server still answers. A
+// process with other faces calls it before draining them; Shutdown calls it
+// too.
+func (s *Server) SetNotServing() { s.health.Shutdown() }
+
 // Shutdown reports NOT_SERVING so that health checks and load balancers stop
 // sending new calls, then lets the calls in flight finish. When ctx ends first,
 // the remaining calls are cancelled.
 func (s *Server) Shutdown(ctx context.Context) {
-	s.health.Shutdown()
+	s.SetNotServing()
 	stopped := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
@@ -192,8 +202,10 @@ func (s *Server) Shutdown(ctx context.Context) {
 
 // A panic in one handler must not take down every other call in the process.
 // Each call is logged once, at info level, when it ends: one line for a
-// whole stream, never one per item. The level is checked first, so that a
-// server logging at warn builds no attributes at all.
+// whole stream, never one per item. Health checks are logged at debug: probes
+// come every few seconds from every orchestrator and would drown the calls.
+// The level is checked first, so that a server logging at warn builds no
+// attributes at all.
 func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 	defer s.finish(ctx, info.FullMethod, time.Now(), &err)
 	return handler(ctx, req)
@@ -209,7 +221,11 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, err
 		s.log.ErrorContext(ctx, "panic in handler", "method", method, "panic", p, "stack", string(debug.Stack()))
 		*err = status.Error(codes.Internal, "internal error")
 	}
-	if !s.log.Enabled(ctx, slog.LevelInfo) {
+	level := slog.LevelInfo
+	if strings.HasPrefix(method, healthMethodPrefix) {
+		level = slog.LevelDebug
+	}
+	if !s.log.Enabled(ctx, level) {
 		return
 	}
 	attrs := make([]slog.Attr, 0, 5)
@@ -223,5 +239,5 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, err
 	if id := telemetry.TraceID(ctx); id != "" {
 		attrs = append(attrs, slog.String("trace_id", id))
 	}
-	s.log.LogAttrs(ctx, slog.LevelInfo, "call", attrs...)
+	s.log.LogAttrs(ctx, level, "call", attrs...)
 }

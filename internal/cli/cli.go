@@ -103,11 +103,16 @@ type Main struct {
 	benchCfg bench.Config
 	benchFS  *flag.FlagSet
 	benchSVG string
+
+	// Review fixes (clifix): /compare on or off (exposure.go), and the
+	// flush of the last spans, bounded apart from the grace (shutdown.go).
+	comparePage       bool
+	traceFlushTimeout time.Duration
 }
 
 // NewMain returns a Main wired to the process's stdio and environment.
 func NewMain(stdout, stderr io.Writer, getenv func(string) string) *Main {
-	return &Main{Stdout: stdout, Stderr: stderr, Getenv: getenv, serveErr: make(chan error, 4)}
+	return &Main{Stdout: stdout, Stderr: stderr, Getenv: getenv, serveErr: make(chan error, 4), traceFlushTimeout: defaultTraceFlushTimeout}
 }
 
 // Execute runs the whole command and returns the process exit status. It
@@ -122,6 +127,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 			fmt.Fprintf(stderr, "grpcplay: %v\n", err)
 		}
 		return 2
+	}
+	if m.isServer() {
+		defer routeLibraryLogs(m.log)()
 	}
 	err := m.Run(ctx)
 	if err == nil {
@@ -250,7 +258,7 @@ func (m *Main) backendFlags(fs *flag.FlagSet) {
 	_, port := backendHostPort(m.Getenv)
 	d := backend.DefaultConfig
 	m.backendCfg = d
-	fs.StringVar(&m.grpcAddr, "grpc-addr", ":"+port, "address the gRPC backend listens on (its port defaults to BACKEND_PORT)")
+	fs.StringVar(&m.grpcAddr, "grpc-addr", m.listenDefault(port), "address the gRPC backend listens on (its port defaults to BACKEND_PORT)")
 	fs.Var(int32Flag{&m.backendCfg.Limits.MaxItems}, "max-items", "largest getAll length")
 	fs.Var(int32Flag{&m.backendCfg.Limits.MaxStreamItems}, "max-stream-items", "largest getStream length")
 	fs.IntVar(&m.backendCfg.Limits.MaxNameBytes, "max-name-bytes", d.Limits.MaxNameBytes, "longest sayHello name, in bytes")
@@ -261,13 +269,14 @@ func (m *Main) backendFlags(fs *flag.FlagSet) {
 func (m *Main) frontendFlags(fs *flag.FlagSet) {
 	d := frontend.DefaultConfig
 	m.frontendCfg = d
-	fs.StringVar(&m.httpAddr, "http-addr", ":5000", "address the web frontend listens on")
+	fs.StringVar(&m.httpAddr, "http-addr", m.listenDefault("5000"), "address the web frontend listens on")
 	fs.DurationVar(&m.frontendCfg.Timeout, "page-timeout", d.Timeout, "deadline of one page's backend calls")
 	fs.DurationVar(&m.frontendCfg.LiveTimeout, "live-timeout", d.LiveTimeout, "deadline of one live stream")
 	fs.Var(int32Flag{&m.frontendCfg.MaxPageItems}, "max-page-items", "largest length the page accepts")
 	fs.Var(int32Flag{&m.frontendCfg.MaxLiveItems}, "max-live-items", "largest length the live view accepts")
 	fs.IntVar(&m.frontendCfg.MaxLiveStreams, "max-live-streams", d.MaxLiveStreams, "live streams open at once; more get 503")
 	m.debugFlags(fs)
+	m.compareFlags(fs)
 }
 
 func (m *Main) targetFlag(fs *flag.FlagSet) {
@@ -302,31 +311,6 @@ func (m *Main) Wait(ctx context.Context) error {
 	}
 }
 
-// Close stops the servers gracefully, within one grace period: the frontend
-// first, so that it sends no new calls, then the backend.
-func (m *Main) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), m.grace)
-	defer cancel()
-	var errs []error
-	if m.frontendSrv != nil {
-		errs = append(errs, m.frontendSrv.Shutdown(ctx))
-	}
-	if m.client != nil {
-		errs = append(errs, m.client.Close())
-	}
-	errs = append(errs, m.closeREST(ctx))
-	if m.backendSrv != nil {
-		m.backendSrv.Shutdown(ctx)
-	}
-	errs = append(errs, m.stopMetrics(ctx))
-	for range m.servers {
-		errs = append(errs, <-m.serveErr)
-	}
-	m.servers = 0
-	errs = append(errs, m.closeObservability(ctx))
-	return errors.Join(errs...)
-}
-
 // GRPCAddr is the address the backend listens on, once Run has returned.
 func (m *Main) GRPCAddr() string { return m.grpcLis.Addr().String() }
 
@@ -340,11 +324,10 @@ func (m *Main) runServe(ctx context.Context) error {
 	// The frontend reaches the backend over a real loopback connection, as it
 	// would across machines.
 	m.target = dialable(m.grpcLis.Addr(), "127.0.0.1")
-	m.frontendCfg.Compare = benchComparer{pageBench}
 	if err := m.startFrontend(); err != nil {
 		return err
 	}
-	fmt.Fprintf(m.Stdout, "grpcplay %s: open %s (gRPC backend on %s, %s)\n", version.String(), m.HTTPURL(), m.target, m.backendSecurity())
+	fmt.Fprint(m.Stdout, m.serveBanner(version.String()))
 	return nil
 }
 
@@ -365,7 +348,7 @@ func (m *Main) runFrontend(ctx context.Context) error {
 }
 
 func (m *Main) startBackend() error {
-	lis, err := net.Listen("tcp", m.grpcAddr)
+	lis, err := listen("grpc-addr", m.grpcAddr)
 	if err != nil {
 		return err
 	}
@@ -386,11 +369,12 @@ func (m *Main) startFrontend() error {
 		return fmt.Errorf("backend target %q: %w", m.target, err)
 	}
 	m.client = c
-	lis, err := net.Listen("tcp", m.httpAddr)
+	lis, err := listen("http-addr", m.httpAddr)
 	if err != nil {
 		return err
 	}
 	m.httpLis = lis
+	m.setUpCompare()
 	m.frontendSrv = frontend.New(m.frontendCfg, c)
 	m.servers++
 	go func() { m.serveErr <- m.frontendSrv.Serve(lis) }()
@@ -461,6 +445,7 @@ func (m *Main) validate() error {
 	if err := m.loadTLS(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, m.validateListenAddrs()...)
 	errs = append(errs, m.validateObservability()...)
 	if m.command == "bench" {
 		errs = append(errs, m.validateBench()...)

@@ -14,7 +14,11 @@ import (
 	"github.com/grpcplay/grpcplay/internal/cli"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// Before any test runs gRPC code: see grpclog.go.
+	cli.InstallGRPCLog()
+	goleak.VerifyTestMain(m)
+}
 
 func env(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
@@ -37,8 +41,11 @@ func startServe(t *testing.T, vars map[string]string, extra ...string) *cli.Main
 			t.Errorf("Close: %v", err)
 		}
 	})
-	if !strings.Contains(stdout.String(), m.HTTPURL()) {
-		t.Errorf("serve printed %q, want it to show %s", stdout.String(), m.HTTPURL())
+	// One line names every address serve opened.
+	for _, addr := range []string{m.HTTPURL(), "gRPC backend on " + m.GRPCAddr(), m.RESTURL(), m.MetricsURL()} {
+		if addr != "" && !strings.Contains(stdout.String(), addr) {
+			t.Errorf("serve printed %q, want it to show %s", stdout.String(), addr)
+		}
 	}
 	return m
 }
@@ -204,9 +211,11 @@ func TestUsage(t *testing.T) {
 // Every setting and its default are documented by --help.
 func TestHelpDocumentsEverySetting(t *testing.T) {
 	for cmd, wants := range map[string][]string{
-		"serve":       {"-grpc-addr", "-http-addr", "-rest-addr", "GRPCPLAY_REST_ADDR", "default \":8080\"", "-max-items", "-max-stream-items", "-max-name-bytes", "-page-timeout", "-grace", "-log-level", "default \":50051\"", "default \":5000\""},
-		"backend":     {"-grpc-addr", "GRPCPLAY_GRPC_ADDR", "-rest-addr", "GRPCPLAY_REST_ADDR", "BACKEND_PORT", "-max-connection-age", "default 100000", "default 10000000", "default 1024"},
-		"frontend":    {"-backend", "BACKEND_HOST", "dns:///localhost:50051", "-http-addr", "-page-timeout", "-max-page-items", "-max-live-items", "-max-live-streams"},
+		// serve answers this machine only; the container commands listen on
+		// every interface of their container.
+		"serve":       {"-grpc-addr", "-http-addr", "-rest-addr", "GRPCPLAY_REST_ADDR", "default \"localhost:8080\"", "default \"localhost:9464\"", "-max-items", "-max-stream-items", "-max-name-bytes", "-page-timeout", "-grace", "-log-level", "default \"localhost:50051\"", "default \"localhost:5000\"", "-compare-page", "GRPCPLAY_COMPARE_PAGE", "default true"},
+		"backend":     {"-grpc-addr", "GRPCPLAY_GRPC_ADDR", "-rest-addr", "GRPCPLAY_REST_ADDR", "default \":8080\"", "default \":9464\"", "default \":50051\"", "BACKEND_PORT", "-max-connection-age", "default 100000", "default 10000000", "default 1024"},
+		"frontend":    {"-backend", "BACKEND_HOST", "dns:///localhost:50051", "-http-addr", "default \":5000\"", "-compare-page", "GRPCPLAY_COMPARE_PAGE", "-page-timeout", "-max-page-items", "-max-live-items", "-max-live-streams"},
 		"call":        {"-backend", "-o", "hello NAME | items N | stream N", "default 10s"},
 		"healthcheck": {"-grpc", "-http"},
 	} {
@@ -236,8 +245,8 @@ func TestServeStopsWhenContextEnds(t *testing.T) {
 
 func TestServeFailsWhenPortIsTaken(t *testing.T) {
 	m := startServe(t, nil)
-	code, _, stderr := execute(t, nil, "backend", "--grpc-addr", m.GRPCAddr())
-	if code != 1 || !strings.Contains(stderr, "address already in use") {
+	code, _, stderr := execute(t, nil, "backend", "--grpc-addr", m.GRPCAddr(), "--rest-addr", "", "--metrics-addr", "")
+	if code != 1 || !strings.Contains(stderr, "--grpc-addr "+m.GRPCAddr()+": listen tcp") || !strings.Contains(stderr, "address already in use") {
 		t.Fatalf("exit %d, stderr %q; want 1 and the listen error", code, stderr)
 	}
 }

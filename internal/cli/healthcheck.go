@@ -34,6 +34,12 @@ func (m *Main) runHealthcheck(ctx context.Context) error {
 	return err
 }
 
+// checkGRPC dials by hand rather than through client.New and Ready, on
+// purpose: a container's self-check asks the server as a whole (service ""),
+// must fail when the health service is missing (Ready counts Unimplemented
+// as reached, for the post's Python server), and makes one attempt at one
+// address, without client.New's DNS balancing and retries. The TLS settings
+// are the same *tls.Config the other commands pass to client.WithTLS.
 func checkGRPC(ctx context.Context, addr string, timeout time.Duration, tlsCfg *tls.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 
@@ -18,16 +17,16 @@ import (
 // Observability (issue 5): log format, the backend's metrics port, the
 // frontend's /debug page, and tracing from the standard OTEL_* variables.
 
-// defaultMetricsAddr is the backend's metrics port: 9464 is the port
+// defaultMetricsPort is the backend's metrics port: 9464 is the port
 // OpenTelemetry's Prometheus exporters use.
-const defaultMetricsAddr = ":9464"
+const defaultMetricsPort = "9464"
 
 func (m *Main) logFlags(fs *flag.FlagSet) {
 	fs.StringVar(&m.logFormat, "log-format", "text", "log format: text, or json for a log pipeline")
 }
 
 func (m *Main) metricsFlags(fs *flag.FlagSet) {
-	fs.StringVar(&m.metricsAddr, "metrics-addr", defaultMetricsAddr, "address of the backend's Prometheus /metrics; empty turns metrics off")
+	fs.StringVar(&m.metricsAddr, "metrics-addr", m.listenDefault(defaultMetricsPort), "address of the backend's Prometheus /metrics; empty turns metrics off")
 }
 
 func (m *Main) debugFlags(fs *flag.FlagSet) {
@@ -38,11 +37,6 @@ func (m *Main) validateObservability() []error {
 	var errs []error
 	if m.logFormat != "" && !slices.Contains(telemetry.LogFormats, m.logFormat) {
 		errs = append(errs, fmt.Errorf("--log-format must be text or json, got %q", m.logFormat))
-	}
-	if m.metricsAddr != "" {
-		if _, _, err := net.SplitHostPort(m.metricsAddr); err != nil {
-			errs = append(errs, fmt.Errorf("--metrics-addr %q: %v", m.metricsAddr, err))
-		}
 	}
 	if m.command == "serve" || m.command == "backend" || m.command == "frontend" {
 		if telemetry.TracingEnabled(m.Getenv) {
@@ -104,9 +98,9 @@ func (m *Main) startMetrics() error {
 	if m.backendCfg.Metrics == nil {
 		return nil
 	}
-	lis, err := net.Listen("tcp", m.metricsAddr)
+	lis, err := listen("metrics-addr", m.metricsAddr)
 	if err != nil {
-		return fmt.Errorf("metrics: %w", err)
+		return err
 	}
 	m.metricsLis = lis
 	m.metricsSrv = telemetry.NewMetricsServer(m.backendCfg.Metrics, m.log)
@@ -127,29 +121,6 @@ func (m *Main) MetricsURL() string {
 		return ""
 	}
 	return "http://" + dialable(m.metricsLis.Addr(), "localhost") + "/metrics"
-}
-
-func (m *Main) stopMetrics(ctx context.Context) error {
-	if m.metricsSrv == nil {
-		return nil
-	}
-	if err := m.metricsSrv.Shutdown(ctx); err != nil {
-		return errors.Join(err, m.metricsSrv.Close())
-	}
-	return nil
-}
-
-// closeObservability flushes the spans of the last calls and the last log
-// lines, once the servers have stopped.
-func (m *Main) closeObservability(ctx context.Context) error {
-	var errs []error
-	if err := m.tracing.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("flushing traces: %w", err))
-	}
-	if m.logOut != nil {
-		errs = append(errs, m.logOut.Close())
-	}
-	return errors.Join(errs...)
 }
 
 // logWriter is where the servers log: stderr, through a buffer, so that a

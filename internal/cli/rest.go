@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"flag"
-	"net"
 
 	"github.com/grpcplay/grpcplay/gateway"
 )
@@ -13,7 +12,7 @@ import (
 // process, calling its Service directly.
 
 func (m *Main) restFlags(fs *flag.FlagSet) {
-	fs.StringVar(&m.restAddr, "rest-addr", ":8080", "address the REST/JSON gateway listens on; empty turns it off")
+	fs.StringVar(&m.restAddr, "rest-addr", m.listenDefault("8080"), "address the REST/JSON gateway listens on; empty turns it off")
 }
 
 // startREST serves the gateway next to the gRPC backend, on the same
@@ -22,7 +21,7 @@ func (m *Main) startREST() error {
 	if m.restAddr == "" {
 		return nil
 	}
-	lis, err := net.Listen("tcp", m.restAddr)
+	lis, err := listen("rest-addr", m.restAddr)
 	if err != nil {
 		return err
 	}
@@ -48,7 +47,7 @@ func (m *Main) startREST() error {
 	return nil
 }
 
-// closeREST stops the gateway; Close calls it before the backend stops.
+// closeREST stops the gateway; Close runs it next to the gRPC drain.
 func (m *Main) closeREST(ctx context.Context) error {
 	if m.restSrv == nil {
 		return nil

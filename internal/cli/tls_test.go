@@ -89,7 +89,7 @@ func TestServeWithTLS(t *testing.T) {
 	srv := ca.Server("backend")
 	m, printed := start(t, nil, "serve", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--tls-cert", srv.CertFile, "--tls-key", srv.KeyFile)
 	wantPage(t, m.HTTPURL())
-	if !strings.Contains(printed.String(), ", TLS)") {
+	if !strings.Contains(printed.String(), ", TLS;") {
 		t.Errorf("serve printed %q; want it to say the backend serves TLS", printed.String())
 	}
 	code, stdout, stderr := execute(t, nil, "call", "--backend", m.GRPCAddr(), "--backend-ca", ca.CertFile, "items", "2")
