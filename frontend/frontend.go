@@ -114,7 +114,6 @@ type Server struct {
 	cfg     Config
 	backend Backend
 	log     *slog.Logger
-	metrics *httpMetrics // nil: metrics off
 	pages   *pages
 	handler http.Handler
 	http    *http.Server
@@ -132,9 +131,6 @@ type Server struct {
 func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages()}
-	if cfg.Metrics != nil {
-		s.metrics = newHTTPMetrics(cfg.Metrics)
-	}
 	s.handler = s.routes()
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)

@@ -39,11 +39,7 @@ func (s *Server) routes() http.Handler {
 		mux.HandleFunc("GET /debug", s.debug)
 	}
 	mux.HandleFunc(notFoundPattern, s.notFound)
-	h := s.observe(s.recoverPanics(secure(mux)))
-	if s.cfg.TracerProvider != nil {
-		h = traced(h, s.cfg.TracerProvider)
-	}
-	return h
+	return s.observe(s.recoverPanics(secure(mux)))
 }
 
 // pageRequest is a validated request of the page.

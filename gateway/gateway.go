@@ -122,7 +122,6 @@ type Server struct {
 	cfg     Config
 	svc     api.ApiServer
 	log     *slog.Logger
-	metrics *restMetrics
 	mux     *runtime.ServeMux
 	handler http.Handler
 	http    *http.Server
@@ -157,13 +156,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	}
 	mustHandle(s.mux.HandlePath(http.MethodGet, streamPath, s.serveStream))
 	mustHandle(s.mux.HandlePath(http.MethodGet, openAPIPath, serveOpenAPI))
-	if cfg.Metrics != nil {
-		s.metrics = newRESTMetrics(cfg.Metrics)
-	}
 	s.handler = s.observe(s.limited(s.withDeadline(s.budgeted(s.validUTF8(s.mux)))))
-	if cfg.TracerProvider != nil {
-		s.handler = traced(s.handler, cfg.TracerProvider)
-	}
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
