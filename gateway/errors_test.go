@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/grpcplay/grpcplay/gateway"
+	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
 )
 
 func TestErrorsMapToHTTPStatusesWithAJSONBody(t *testing.T) {
@@ -232,29 +231,10 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log destination that a test may read while the server
-// writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Each request is logged once at info level, as the gRPC server logs each
 // call, with the status the client got.
 func TestEachRequestIsLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs telemetrytest.LogBuffer
 	r := start(t, gateway.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	r.get("/v1/hello?name=x")
 	r.get("/v1/items?length=-1")

@@ -1,12 +1,10 @@
 package reliability_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
 )
 
 const (
@@ -65,7 +64,7 @@ func TestClientGoneStopsTheStream(t *testing.T) {
 	// what code. Once it has returned, nothing more can be produced.
 	t.Run("production server", func(t *testing.T) {
 		var written atomic.Int64
-		logs := &syncBuffer{}
+		logs := &telemetrytest.LogBuffer{}
 		srv := backend.NewServer(backend.Config{
 			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		})
@@ -224,22 +223,4 @@ func (c countingConn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	c.written.Add(int64(n))
 	return n, err
-}
-
-// syncBuffer lets a test read what the server's goroutines logged.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -1,10 +1,8 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,31 +12,13 @@ import (
 	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
 )
 
-// lockedBuffer is a bytes.Buffer a command may write while the test reads.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // grpc-go's and grpc-gateway's own logs (grpclog) come out in the server
 // command's format and level: a JSON pipeline gets JSON lines only, and
 // grpclog's info chatter is debug.
 func TestLibraryLogsFollowTheLogFormat(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var stdout lockedBuffer
+	var stdout telemetrytest.LogBuffer
 	var logs telemetrytest.LogBuffer
 	done := make(chan int, 1)
 	go func() {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/grpcplay/grpcplay/internal/telemetry"
+	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -83,29 +83,10 @@ func TestRegisterReturnsTheCollectorAlreadyThere(t *testing.T) {
 	}
 }
 
-// lockedBuffer is what a BufferedWriter writes to, read by the test while
-// the writer's timer may write.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // Info lines are batched and written shortly after; a warning is written
 // at once with everything before it; Close writes the rest.
 func TestBufferedLogOutput(t *testing.T) {
-	var out lockedBuffer
+	var out telemetrytest.LogBuffer
 	w := telemetry.NewBufferedWriter(&out)
 	log, err := telemetry.NewLogger(w, "text", slog.LevelInfo)
 	if err != nil {

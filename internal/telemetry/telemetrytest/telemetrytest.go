@@ -80,7 +80,8 @@ func hasLabels(s *dto.Metric, want map[string]string) bool {
 	return found == len(want)
 }
 
-// LogBuffer collects log lines from the servers' goroutines.
+// LogBuffer collects what servers' goroutines write (log lines, a
+// command's output) so that a test may read it while they still write.
 type LogBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -90,6 +91,13 @@ func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
+}
+
+// String is everything written so far.
+func (b *LogBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Lines parses every line as JSON, failing the test on one that is not.
