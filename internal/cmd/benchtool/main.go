@@ -134,6 +134,21 @@ type worker struct {
 	firstErr  error
 }
 
+// measure makes one call and records its latency and items, or its error.
+func (w *worker) measure(call func() (int64, error)) {
+	t := time.Now()
+	items, err := call()
+	if err != nil {
+		w.errors++
+		if w.firstErr == nil {
+			w.firstErr = err
+		}
+		return
+	}
+	w.latencies = append(w.latencies, time.Since(t))
+	w.items += items
+}
+
 func phase(c int, d time.Duration, call func() (int64, error)) []worker {
 	workers := make([]worker, c)
 	deadline := time.Now().Add(d)
@@ -142,17 +157,7 @@ func phase(c int, d time.Duration, call func() (int64, error)) []worker {
 		w := &workers[i]
 		wg.Go(func() {
 			for time.Now().Before(deadline) {
-				t := time.Now()
-				items, err := call()
-				if err != nil {
-					w.errors++
-					if w.firstErr == nil {
-						w.firstErr = err
-					}
-					continue
-				}
-				w.latencies = append(w.latencies, time.Since(t))
-				w.items += items
+				w.measure(call)
 			}
 		})
 	}
@@ -254,17 +259,7 @@ func runCount(n int, call func() (int64, error)) result {
 	w := worker{}
 	start := time.Now()
 	for range n {
-		t := time.Now()
-		items, err := call()
-		if err != nil {
-			w.errors++
-			if w.firstErr == nil {
-				w.firstErr = err
-			}
-			continue
-		}
-		w.latencies = append(w.latencies, time.Since(t))
-		w.items += items
+		w.measure(call)
 	}
 	res := result{C: 1, Seconds: time.Since(start).Seconds(), Calls: int64(len(w.latencies)), Items: w.items, Errors: w.errors}
 	if w.firstErr != nil {
