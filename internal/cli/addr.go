@@ -6,26 +6,11 @@ import (
 	"strconv"
 )
 
-// One way to check and open every listen address (review C2): each *-addr
-// flag is checked in validate, so a typo is a usage error before any server
-// starts, and a listen failure names its flag.
+// Every *-addr flag is checked in validate, so a typo is a usage error
+// before any server starts, and a listen failure names its flag.
 
-// listenAddrFlags are the *-addr flags of the command, with whether an
-// empty value turns that listener off.
-func (m *Main) listenAddrFlags() []listenAddr {
-	var addrs []listenAddr
-	if m.command == "serve" || m.command == "backend" {
-		addrs = append(addrs,
-			listenAddr{"grpc-addr", m.grpcAddr, false},
-			listenAddr{"rest-addr", m.restAddr, true},
-			listenAddr{"metrics-addr", m.metricsAddr, true})
-	}
-	if m.command == "serve" || m.command == "frontend" {
-		addrs = append(addrs, listenAddr{"http-addr", m.httpAddr, false})
-	}
-	return addrs
-}
-
+// listenAddr is one *-addr flag, with whether an empty value turns that
+// listener off.
 type listenAddr struct {
 	flag       string
 	addr       string
@@ -51,16 +36,6 @@ func (a listenAddr) check() error {
 		return fmt.Errorf("--%s %q: the port must be a number from 0 to 65535", a.flag, a.addr)
 	}
 	return nil
-}
-
-func (m *Main) validateListenAddrs() []error {
-	var errs []error
-	for _, a := range m.listenAddrFlags() {
-		if err := a.check(); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errs
 }
 
 // listen opens the listener of one *-addr flag; its error names the flag,

@@ -17,52 +17,58 @@ import (
 	"github.com/grpcplay/grpcplay/frontend"
 )
 
-// benchFlags sets up `grpcplay bench`: gRPC against REST/JSON, in-process
-// by default.
-func (m *Main) benchFlags(fs *flag.FlagSet) {
-	m.benchCfg = bench.Config{
+// benchCmd is `grpcplay bench`: gRPC against REST/JSON, in-process by
+// default.
+type benchCmd struct {
+	cfg    bench.Config
+	fs     *flag.FlagSet
+	output string
+	svg    string
+}
+
+func (c *benchCmd) define(fs *flag.FlagSet, _ func(string) string) {
+	c.cfg = bench.Config{
 		Lengths:     bench.DefaultLengths,
 		Concurrency: bench.DefaultConcurrency,
 	}
-	m.benchFS = fs
-	fs.DurationVar(&m.benchCfg.Duration, "duration", bench.DefaultDuration, "measured time of each case")
-	fs.DurationVar(&m.benchCfg.Warmup, "warmup", bench.DefaultWarmup, "load before each case's measured time, not counted")
-	fs.Var(listFlag[int32]{&m.benchCfg.Lengths, 32}, "lengths", "comma-separated lengths of getAll and getStream")
-	fs.Var(listFlag[int]{&m.benchCfg.Concurrency, 0}, "concurrency", "comma-separated numbers of calls in flight at once")
-	fs.Var(stringsFlag{&m.benchCfg.Cases}, "cases", "comma-separated cases to run: transports (grpc, rest, rest-close), methods (hello, items, stream) or TRANSPORT/METHOD; empty: all")
-	fs.StringVar(&m.benchCfg.Target, "target", "", "gRPC target of a running backend (default: start one in-process on loopback)")
-	fs.StringVar(&m.benchCfg.RESTTarget, "rest-target", "", "base URL of the running backend's REST face, such as http://localhost:8080")
-	fs.IntVar(&m.benchCfg.ServerPID, "server-pid", 0, "with --target, the server's process id, to report its CPU time per call (Linux)")
-	fs.StringVar(&m.output, "o", "text", "output format: text or json")
-	fs.StringVar(&m.benchSVG, "svg", "", "also write the chart to this SVG file")
-	m.run = m.runBench
+	c.fs = fs
+	fs.DurationVar(&c.cfg.Duration, "duration", bench.DefaultDuration, "measured time of each case")
+	fs.DurationVar(&c.cfg.Warmup, "warmup", bench.DefaultWarmup, "load before each case's measured time, not counted")
+	fs.Var(listFlag[int32]{&c.cfg.Lengths, 32}, "lengths", "comma-separated lengths of getAll and getStream")
+	fs.Var(listFlag[int]{&c.cfg.Concurrency, 0}, "concurrency", "comma-separated numbers of calls in flight at once")
+	fs.Var(stringsFlag{&c.cfg.Cases}, "cases", "comma-separated cases to run: transports (grpc, rest, rest-close), methods (hello, items, stream) or TRANSPORT/METHOD; empty: all")
+	fs.StringVar(&c.cfg.Target, "target", "", "gRPC target of a running backend (default: start one in-process on loopback)")
+	fs.StringVar(&c.cfg.RESTTarget, "rest-target", "", "base URL of the running backend's REST face, such as http://localhost:8080")
+	fs.IntVar(&c.cfg.ServerPID, "server-pid", 0, "with --target, the server's process id, to report its CPU time per call (Linux)")
+	fs.StringVar(&c.output, "o", "text", "output format: text or json")
+	fs.StringVar(&c.svg, "svg", "", "also write the chart to this SVG file")
 }
 
-func (m *Main) validateBench() []error {
+func (c *benchCmd) validate(func(string) string) []error {
 	var errs []error
-	if m.output != "text" && m.output != "json" {
-		errs = append(errs, fmt.Errorf("-o must be text or json, not %q", m.output))
+	if c.output != "text" && c.output != "json" {
+		errs = append(errs, fmt.Errorf("-o must be text or json, not %q", c.output))
 	}
-	if m.benchCfg.Duration == 0 {
+	if c.cfg.Duration == 0 {
 		errs = append(errs, errors.New("--duration must be more than 0"))
 	}
-	if err := m.benchCfg.Validate(); err != nil {
+	if err := c.cfg.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errs
 }
 
-func (m *Main) runBench(ctx context.Context) error {
-	cfg := m.benchCfg
+func (c *benchCmd) run(ctx context.Context, m *Main) error {
+	cfg := c.cfg
 	cfg.Progress = bench.TerminalProgress(m.Stderr, isTerminal(m.Stderr))
 	r, err := bench.Run(ctx, cfg)
 	if r == nil {
 		return err
 	}
-	r.Command = m.benchCommand()
+	r.Command = c.command()
 	// Cases finished before an interrupt are still worth printing.
 	var out bytes.Buffer
-	if m.output == "json" {
+	if c.output == "json" {
 		if werr := r.WriteJSON(&out); werr != nil {
 			return werr
 		}
@@ -72,18 +78,18 @@ func (m *Main) runBench(ctx context.Context) error {
 	if _, werr := m.Stdout.Write(out.Bytes()); werr != nil {
 		return werr
 	}
-	if m.benchSVG != "" {
-		if werr := os.WriteFile(m.benchSVG, []byte(r.SVG()), 0o644); werr != nil {
+	if c.svg != "" {
+		if werr := os.WriteFile(c.svg, []byte(r.SVG()), 0o644); werr != nil {
 			return werr
 		}
 	}
 	return err
 }
 
-// benchCommand is the command line that reproduces the run, for the report.
-func (m *Main) benchCommand() string {
+// command is the command line that reproduces the run, for the report.
+func (c *benchCmd) command() string {
 	args := []string{"grpcplay", "bench"}
-	m.benchFS.Visit(func(f *flag.Flag) {
+	c.fs.Visit(func(f *flag.Flag) {
 		if f.Name != "o" && f.Name != "svg" {
 			args = append(args, "--"+f.Name+"="+f.Value.String())
 		}

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -15,73 +17,123 @@ import (
 	"github.com/grpcplay/grpcplay/client"
 )
 
-// runCall makes one call and prints its reply as text, or as JSON in the
-// same protobuf JSON mapping grpcurl uses; a stream prints one line per item
-// as it arrives.
-func (m *Main) runCall(ctx context.Context) error {
-	if m.output != "text" && m.output != "json" {
-		return fmt.Errorf("%w: -o must be text or json, not %q", errUsage, m.output)
+// callCmd is `grpcplay call`: one call to a backend, printed as text, or as
+// JSON in the same protobuf JSON mapping grpcurl uses; a stream prints one
+// line per item as it arrives.
+type callCmd struct {
+	target  string
+	timeout time.Duration
+	output  string
+	args    []string
+	client  clientFlags
+}
+
+func (c *callCmd) define(fs *flag.FlagSet, getenv func(string) string) {
+	targetFlag(fs, &c.target, getenv)
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "deadline of the call")
+	fs.StringVar(&c.output, "o", "text", "output format: text or json")
+	c.client.define(fs, "the backend")
+}
+
+func (c *callCmd) argsUsage() string     { return "hello NAME | items N | stream N" }
+func (c *callCmd) setArgs(args []string) { c.args = args }
+
+func (c *callCmd) validate(func(string) string) []error {
+	errs := positive("timeout", c.timeout)
+	if err := c.client.load(); err != nil {
+		errs = append(errs, err)
 	}
-	if len(m.callArgs) != 2 {
-		return fmt.Errorf("%w: want hello NAME, items N or stream N; got %q", errUsage, m.callArgs)
+	return errs
+}
+
+func (c *callCmd) run(ctx context.Context, m *Main) error {
+	method, length, err := c.parseCall()
+	if err != nil {
+		return err
 	}
-	method, arg := m.callArgs[0], m.callArgs[1]
-	var length int32
+	cl, err := client.New(c.target, append(c.client.options(), client.WithTimeout(c.timeout), client.WithStreamTimeout(c.timeout))...)
+	if err != nil {
+		return fmt.Errorf("backend target %q: %w", c.target, err)
+	}
+	defer cl.Close()
+	switch method {
+	case "hello":
+		return c.hello(ctx, cl, m.Stdout)
+	case "items":
+		return c.items(ctx, cl, length, m.Stdout)
+	case "stream":
+		return c.stream(ctx, cl, length, m.Stdout)
+	}
+	return fmt.Errorf("%w: unknown call %q: want hello, items or stream", errUsage, method)
+}
+
+// parseCall checks the output format and the call's two arguments.
+func (c *callCmd) parseCall() (method string, length int32, err error) {
+	if c.output != "text" && c.output != "json" {
+		return "", 0, fmt.Errorf("%w: -o must be text or json, not %q", errUsage, c.output)
+	}
+	if len(c.args) != 2 {
+		return "", 0, fmt.Errorf("%w: want hello NAME, items N or stream N; got %q", errUsage, c.args)
+	}
+	method = c.args[0]
 	if method == "items" || method == "stream" {
-		n, err := parseInt32(arg)
+		n, err := parseInt32(c.args[1])
 		if err != nil {
-			return fmt.Errorf("%w: length %v", errUsage, err)
+			return "", 0, fmt.Errorf("%w: length %v", errUsage, err)
 		}
 		length = n
 	}
-	c, err := client.New(m.target, append(m.clientOptions(), client.WithTimeout(m.callTimeout), client.WithStreamTimeout(m.callTimeout))...)
-	if err != nil {
-		return fmt.Errorf("backend target %q: %w", m.target, err)
-	}
-	defer c.Close()
+	return method, length, nil
+}
 
-	switch method {
-	case "hello":
-		msg, err := c.SayHello(ctx, arg)
-		if err != nil {
-			return m.callError(err)
-		}
-		if m.output == "text" {
-			_, err = fmt.Fprintln(m.Stdout, msg)
+func (c *callCmd) hello(ctx context.Context, cl *client.Client, w io.Writer) error {
+	msg, err := cl.SayHello(ctx, c.args[1])
+	if err != nil {
+		return c.client.callError(err)
+	}
+	if c.output == "text" {
+		_, err = fmt.Fprintln(w, msg)
+		return err
+	}
+	return printJSON(w, &api.Hello{Message: msg})
+}
+
+// items prints getAll's reply: as one JSON message, or a line per item.
+func (c *callCmd) items(ctx context.Context, cl *client.Client, length int32, w io.Writer) error {
+	items, err := cl.GetAll(ctx, length)
+	if err != nil {
+		return c.client.callError(err)
+	}
+	if c.output == "json" {
+		return printJSON(w, &api.Items{Items: items})
+	}
+	for _, it := range items {
+		if err := c.print(w, it); err != nil {
 			return err
 		}
-		return printJSON(m.Stdout, &api.Hello{Message: msg})
-	case "items":
-		items, err := c.GetAll(ctx, length)
-		if err != nil {
-			return m.callError(err)
-		}
-		if m.output == "json" {
-			return printJSON(m.Stdout, &api.Items{Items: items})
-		}
-		for _, it := range items {
-			if err := printItem(m.Stdout, it); err != nil {
-				return err
-			}
-		}
-		return nil
-	case "stream":
-		for it, err := range c.GetStream(ctx, length) {
-			if err != nil {
-				return m.callError(err)
-			}
-			if m.output == "json" {
-				err = printJSON(m.Stdout, it)
-			} else {
-				err = printItem(m.Stdout, it)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
 	}
-	return fmt.Errorf("%w: unknown call %q: want hello, items or stream", errUsage, method)
+	return nil
+}
+
+// stream prints getStream's items as they arrive, one line each.
+func (c *callCmd) stream(ctx context.Context, cl *client.Client, length int32, w io.Writer) error {
+	for it, err := range cl.GetStream(ctx, length) {
+		if err != nil {
+			return c.client.callError(err)
+		}
+		if err := c.print(w, it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// print writes one item as a line of text or of JSON.
+func (c *callCmd) print(w io.Writer, it *api.Item) error {
+	if c.output == "json" {
+		return printJSON(w, it)
+	}
+	return printItem(w, it)
 }
 
 func printItem(w io.Writer, it *api.Item) error {

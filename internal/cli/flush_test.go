@@ -32,7 +32,7 @@ func TestFailedTraceFlushIsNotAFailure(t *testing.T) {
 		}
 		return ""
 	})
-	m.traceFlushTimeout = 200 * time.Millisecond
+	m.servers.traceFlushTimeout = 200 * time.Millisecond
 	if err := m.ParseFlags([]string{"serve", "--log-format", "json", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "", "--rest-addr", ""}); err != nil {
 		t.Fatal(err)
 	}

@@ -14,18 +14,18 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// runHealthcheck lets a container image check itself: the final image has no
-// shell, curl or grpc_health_probe, only this binary.
-func (m *Main) runHealthcheck(ctx context.Context) error {
-	if m.checkGRPC == "" && m.checkHTTP == "" {
-		m.checkGRPC, m.checkHTTP = "localhost:50051", "http://localhost:5000/readyz"
+// run lets a container image check itself: the final image has no shell,
+// curl or grpc_health_probe, only this binary.
+func (c *healthcheckCmd) run(ctx context.Context, m *Main) error {
+	if c.grpc == "" && c.http == "" {
+		c.grpc, c.http = "localhost:50051", "http://localhost:5000/readyz"
 	}
 	var errs []error
-	if m.checkGRPC != "" {
-		errs = append(errs, checkGRPC(ctx, m.checkGRPC, m.callTimeout, m.backendClientTLS))
+	if c.grpc != "" {
+		errs = append(errs, checkGRPC(ctx, c.grpc, c.timeout, c.client.config))
 	}
-	if m.checkHTTP != "" {
-		errs = append(errs, checkHTTP(ctx, m.checkHTTP, m.callTimeout))
+	if c.http != "" {
+		errs = append(errs, checkHTTP(ctx, c.http, c.timeout))
 	}
 	err := errors.Join(errs...)
 	if err == nil {

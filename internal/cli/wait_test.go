@@ -15,7 +15,7 @@ func TestWaitReturnsAServerFailureAndCloseStillReturns(t *testing.T) {
 	if err := m.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	m.httpLis.Close()
+	m.servers.httpLis.Close()
 	if err := m.Wait(t.Context()); err == nil {
 		t.Fatal("Wait returned nil after the frontend's listener failed")
 	}
