@@ -48,7 +48,7 @@ type Config struct {
 	// debug), and the server's warnings and errors. nil discards them.
 	Logger *slog.Logger
 
-	// Observability (issue 5): each is off when nil, and then costs nothing.
+	// Observability: each is off when nil, and then costs nothing.
 	// Metrics gets the gRPC server metrics (see internal/telemetry), and
 	// TracerProvider a span per call, continuing the caller's trace.
 	Metrics        *prometheus.Registry

@@ -41,7 +41,7 @@ type Config struct {
 	// /metrics) and the server's warnings. nil discards them.
 	Logger *slog.Logger
 
-	// Observability (issue 5): each is off when zero, and then costs nothing.
+	// Observability: each is off when zero, and then costs nothing.
 	// Metrics is served at /metrics and gets the HTTP request metrics; give
 	// the backend client's gRPC metrics the same registry
 	// (telemetry.GRPCClientOptions), for /debug's call counts.

@@ -56,7 +56,7 @@ type Config struct {
 	MaxReplyItems int64
 	Logger        *slog.Logger // nil: discard
 
-	// Observability (issue 5): each is off when nil. Metrics gets the
+	// Observability: each is off when nil. Metrics gets the
 	// rest_* request metrics, TracerProvider a span per request.
 	Metrics        *prometheus.Registry
 	TracerProvider trace.TracerProvider

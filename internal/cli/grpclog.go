@@ -13,7 +13,7 @@ import (
 )
 
 // grpc-go and grpc-gateway log through grpclog, a process-wide logger that
-// writes Go's default log format to stderr (review A8). A server command
+// writes Go's default log format to stderr. A server command
 // routes it into its own slog logger, so that --log-format json gets JSON
 // lines only and --log-level applies. grpclog's info and warnings become
 // debug: they are grpc-go's connection chatter (a backend that is down gives

@@ -1,6 +1,6 @@
 // Command benchtool is what scripts/bench-vs-bare needs besides the two
-// servers: a bare grpc-go server of our own (the baseline when the shared
-// yardstick is absent, as on a fresh CI machine), a typed gRPC load client
+// servers: a bare grpc-go server of our own (the baseline when no other bare
+// server is given, as on a fresh CI machine), a typed gRPC load client
 // for that case, and an HTTP load loop for the page. Every load runs for a
 // bounded time and prints one JSON line.
 //
@@ -81,7 +81,7 @@ func bareServer(args []string) error {
 	return srv.Serve(lis)
 }
 
-// result is one load run, in the fields of the yardstick's grpcload.
+// result is one load run, in the JSON fields scripts/bench-vs-bare reads.
 type result struct {
 	Target    string  `json:"target"`
 	Method    string  `json:"method"`
@@ -176,7 +176,7 @@ func grpcLoad(args []string) error {
 	timeout := fs.Duration("timeout", 20*time.Second, "deadline of each call")
 	count := fs.Int("n", 0, "if > 0: make exactly n calls one after the other and time them")
 	_ = fs.Parse(args)
-	// The standard codec, like the yardstick's client: the load client must
+	// The standard codec, like any plain gRPC client: the load client must
 	// be the same for both servers, and not grpcplay's.
 	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

@@ -1,0 +1,9 @@
+// Package repocheck holds no code: its tests check the repository itself,
+// so that go test ./... (and so CI) fails when
+//
+//   - a tracked file speaks of anything a reader of the repository cannot
+//     see: tracker issues, reviews, branches, sessions, or paths outside the
+//     repository (words_test.go);
+//   - a hand-written Go function is longer than maxFuncLines
+//     (funclen_test.go).
+package repocheck
