@@ -16,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/grpcplay/grpcplay/bench"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // fakeComparer reports progress over a few cases and returns a report drawn
@@ -83,7 +84,7 @@ func postRun(t *testing.T, url string, header ...string) (*http.Response, map[st
 
 func getStatus(t *testing.T, url string) compareStatus {
 	t.Helper()
-	resp, body := get(t, url+"/compare/status")
+	resp, body := testkit.Get(t, url+"/compare/status")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status: %d", resp.StatusCode)
 	}
@@ -97,15 +98,12 @@ func getStatus(t *testing.T, url string) compareStatus {
 // waitIdle polls the status until the run is over.
 func waitIdle(t *testing.T, url string) compareStatus {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if st := getStatus(t, url); !st.Running {
-			return st
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatal("the run did not end")
-	return compareStatus{}
+	var st compareStatus
+	testkit.Eventually(t, 20*time.Second, func() error {
+		st = getStatus(t, url)
+		return testkit.Failf(!st.Running, "the run did not end")
+	})
+	return st
 }
 
 // serveReal serves a frontend with its own http.Server on loopback, for the
@@ -130,7 +128,7 @@ func serveReal(t *testing.T, cfg Config) (string, *Server) {
 
 func TestCompareWithoutComparerSaysSo(t *testing.T) {
 	ts := newFrontend(t, Config{}, nil)
-	resp, body := get(t, ts.URL+"/compare")
+	resp, body := testkit.Get(t, ts.URL+"/compare")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="compare-unavailable"`) || strings.Contains(body, "compare-form") {
 		t.Errorf("GET /compare: %d\n%s", resp.StatusCode, body)
 	}
@@ -186,7 +184,7 @@ func TestCompareRunsOneAtATimeAndAtMostSoOften(t *testing.T) {
 		t.Errorf("%d runs, want 1", fake.runs)
 	}
 
-	page, html := get(t, ts.URL+"/compare")
+	page, html := testkit.Get(t, ts.URL+"/compare")
 	if page.StatusCode != http.StatusOK || strings.Count(html, `class="bar"`) != 6 || !strings.Contains(html, "rest-close/items") {
 		t.Errorf("page after the run: %d\n%s", page.StatusCode, html)
 	}
@@ -240,15 +238,13 @@ func TestCompareInBrowser(t *testing.T) {
 	// When the run ends the page reloads with the chart, drawn by Chromium.
 	// The page's reload can interrupt an evaluation, so poll from here.
 	var bars int
-	for deadline := time.Now().Add(20 * time.Second); bars == 0 && time.Now().Before(deadline); {
+	testkit.Eventually(t, 20*time.Second, func() error {
 		n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#compare-chart svg rect.bar").length`))
 		if err == nil {
 			bars = n
 		}
-		if bars == 0 {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+		return testkit.Failf(bars != 0, "no bars drawn (%v)", err)
+	})
 	if bars != 6 {
 		t.Fatalf("%d bars, want 6", bars)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/backend/backendtest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -83,7 +84,7 @@ func count(t *testing.T, ctx context.Context, css string) int {
 func TestBrowser(t *testing.T) {
 	ctx := newBrowser(t)
 	b := backendtest.Start(t, backend.Config{})
-	c := newClient(t, b.Addr)
+	c := testkit.NewClient(t, b.Addr)
 	ts := newFrontend(t, Config{Timeout: 3 * time.Second, MaxLiveItems: 5000}, c)
 
 	t.Run("page", func(t *testing.T) {

@@ -23,22 +23,12 @@ import (
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/backend/backendtest"
-	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-func newClient(t testing.TB, addr string) *client.Client {
-	t.Helper()
-	c, err := client.New(addr)
-	if err != nil {
-		t.Fatalf("client.New(%q): %v", addr, err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
 }
 
 // newFrontend serves a frontend for b on a loopback httptest server.
@@ -53,21 +43,7 @@ func newFrontend(t testing.TB, cfg Config, b Backend) *httptest.Server {
 func newStack(t testing.TB, cfg Config) (*httptest.Server, *backendtest.Backend) {
 	t.Helper()
 	b := backendtest.Start(t, backend.Config{})
-	return newFrontend(t, cfg, newClient(t, b.Addr)), b
-}
-
-func get(t testing.TB, rawURL string) (*http.Response, string) {
-	t.Helper()
-	resp, err := http.Get(rawURL)
-	if err != nil {
-		t.Fatalf("GET %s: %v", rawURL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read %s: %v", rawURL, err)
-	}
-	return resp, string(body)
+	return newFrontend(t, cfg, testkit.NewClient(t, b.Addr)), b
 }
 
 func TestPageShowsThePostsCalls(t *testing.T) {
@@ -85,7 +61,7 @@ func TestPageShowsThePostsCalls(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			resp, body := get(t, ts.URL+"/"+tt.query)
+			resp, body := testkit.Get(t, ts.URL+"/"+tt.query)
 			if resp.StatusCode != http.StatusOK {
 				t.Fatalf("status %d, body:\n%s", resp.StatusCode, body)
 			}
@@ -148,7 +124,7 @@ func TestPageRejectsBadValues(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := get(t, ts.URL+"/?"+tt.query.Encode())
+			resp, body := testkit.Get(t, ts.URL+"/?"+tt.query.Encode())
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Fatalf("status %d, want 400", resp.StatusCode)
 			}
@@ -167,8 +143,8 @@ func TestPageRejectsBadValues(t *testing.T) {
 
 func TestPageMapsBackendInvalidArgumentTo400(t *testing.T) {
 	b := backendtest.Start(t, backend.Config{Limits: backend.Limits{MaxItems: 5}})
-	ts := newFrontend(t, Config{}, newClient(t, b.Addr))
-	resp, body := get(t, ts.URL+"/?items=6")
+	ts := newFrontend(t, Config{}, testkit.NewClient(t, b.Addr))
+	resp, body := testkit.Get(t, ts.URL+"/?items=6")
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("status %d, want 400", resp.StatusCode)
 	}
@@ -222,7 +198,7 @@ func TestErrorMessagesHideInternals(t *testing.T) {
 func TestHealthz(t *testing.T) {
 	// No backend at all: liveness does not depend on it.
 	ts := newFrontend(t, Config{}, &blockingBackend{})
-	resp, body := get(t, ts.URL+"/healthz")
+	resp, body := testkit.Get(t, ts.URL+"/healthz")
 	if resp.StatusCode != http.StatusOK || body != "ok\n" {
 		t.Fatalf("healthz: %d %q", resp.StatusCode, body)
 	}
@@ -230,12 +206,12 @@ func TestHealthz(t *testing.T) {
 
 func TestReadyz(t *testing.T) {
 	ts, b := newStack(t, Config{})
-	if resp, body := get(t, ts.URL+"/readyz"); resp.StatusCode != http.StatusOK {
+	if resp, body := testkit.Get(t, ts.URL+"/readyz"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz with backend up: %d %q", resp.StatusCode, body)
 	}
 	b.Stop(5 * time.Second)
 	start := time.Now()
-	resp, body := get(t, ts.URL+"/readyz")
+	resp, body := testkit.Get(t, ts.URL+"/readyz")
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with backend down: %d %q", resp.StatusCode, body)
 	}
@@ -245,22 +221,11 @@ func TestReadyz(t *testing.T) {
 }
 
 // freeAddr returns a loopback address that nothing listens on.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := lis.Addr().String()
-	lis.Close()
-	return addr
-}
-
 func TestPageBackendDown(t *testing.T) {
 	const timeout = 2 * time.Second
-	ts := newFrontend(t, Config{Timeout: timeout}, newClient(t, freeAddr(t)))
+	ts := newFrontend(t, Config{Timeout: timeout}, testkit.NewClient(t, testkit.FreeAddr(t)))
 	start := time.Now()
-	resp, body := get(t, ts.URL+"/")
+	resp, body := testkit.Get(t, ts.URL+"/")
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503:\n%s", resp.StatusCode, body)
 	}
@@ -304,7 +269,7 @@ func TestPageBackendTooSlow(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	ts := newFrontend(t, Config{Timeout: timeout}, &blockingBackend{})
 	start := time.Now()
-	resp, body := get(t, ts.URL+"/")
+	resp, body := testkit.Get(t, ts.URL+"/")
 	if resp.StatusCode != http.StatusGatewayTimeout {
 		t.Fatalf("status %d, want 504:\n%s", resp.StatusCode, body)
 	}
@@ -315,7 +280,7 @@ func TestPageBackendTooSlow(t *testing.T) {
 		t.Errorf("body lacks the plain message:\n%s", body)
 	}
 	// readyz has its own short deadline.
-	if resp, _ := get(t, ts.URL+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
+	if resp, _ := testkit.Get(t, ts.URL+"/readyz"); resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("readyz: %d", resp.StatusCode)
 	}
 }
@@ -365,11 +330,11 @@ func TestFailedRequestsAreLogged(t *testing.T) {
 	var logs telemetrytest.LogBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ts, _ := newStack(t, Config{Logger: logger})
-	get(t, ts.URL+"/")
+	testkit.Get(t, ts.URL+"/")
 	if logs.String() != "" {
 		t.Fatalf("a good request logged: %s", logs.String())
 	}
-	get(t, ts.URL+"/?items=-1")
+	testkit.Get(t, ts.URL+"/?items=-1")
 	want := `level=WARN msg="request failed" method=GET path=/ status=400 error="items must be 0 or more, got -1."`
 	if got := logs.String(); !strings.Contains(got, want) {
 		t.Errorf("log %q lacks %q", got, want)
@@ -448,14 +413,14 @@ func TestLiveRejectsBadLength(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.length, func(t *testing.T) {
-			resp, body := get(t, ts.URL+"/live/events?length="+url.QueryEscape(tt.length))
+			resp, body := testkit.Get(t, ts.URL+"/live/events?length="+url.QueryEscape(tt.length))
 			if resp.StatusCode != 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") {
 				t.Errorf("events: status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 			}
 			if body != tt.want+"\n" {
 				t.Errorf("events body %q, want %q", body, tt.want)
 			}
-			resp, body = get(t, ts.URL+"/live?length="+url.QueryEscape(tt.length))
+			resp, body = testkit.Get(t, ts.URL+"/live?length="+url.QueryEscape(tt.length))
 			if resp.StatusCode != 400 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 				t.Errorf("page: status %d, Content-Type %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 			}
@@ -603,7 +568,7 @@ func TestServeReturnsNilAfterShutdown(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	resp, body := get(t, "http://"+lis.Addr().String()+"/healthz")
+	resp, body := testkit.Get(t, "http://"+lis.Addr().String()+"/healthz")
 	if resp.StatusCode != 200 || body != "ok\n" {
 		t.Fatalf("healthz: %d %q", resp.StatusCode, body)
 	}
@@ -751,7 +716,7 @@ func TestLiveStreamsAreBounded(t *testing.T) {
 	if _, err := readEvents(first.Body, func(sseEvent) bool { return true }); err != nil {
 		t.Fatal(err)
 	}
-	resp, body := get(t, ts.URL+"/live/events?length=10")
+	resp, body := testkit.Get(t, ts.URL+"/live/events?length=10")
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Too many live streams") {
 		t.Fatalf("second live stream: %d %q; want 503 saying why", resp.StatusCode, body)
 	}
@@ -768,14 +733,14 @@ func (*panickingBackend) GetAll(context.Context, int32) ([]*api.Item, error) {
 // server goes on serving.
 func TestPanicInAHandlerIsAPlain500(t *testing.T) {
 	ts := newFrontend(t, Config{Timeout: time.Second}, &panickingBackend{})
-	resp, body := get(t, ts.URL+"/")
+	resp, body := testkit.Get(t, ts.URL+"/")
 	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(body, "Something went wrong in the frontend.") {
 		t.Fatalf("status %d; want 500 with a plain message:\n%s", resp.StatusCode, body)
 	}
 	if strings.Contains(body, "goroutine") || strings.Contains(body, "bug in") {
 		t.Fatalf("the 500 page shows the panic:\n%s", body)
 	}
-	if resp, _ := get(t, ts.URL+"/healthz"); resp.StatusCode != http.StatusOK {
+	if resp, _ := testkit.Get(t, ts.URL+"/healthz"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("healthz after the panic: %d", resp.StatusCode)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // Whatever a user types comes back as text, never as markup that runs.
@@ -30,7 +31,7 @@ func TestUserInputIsEscaped(t *testing.T) {
 		{"/no-such-page/" + url.PathEscape(attack), http.StatusNotFound},
 	} {
 		t.Run(tt.path, func(t *testing.T) {
-			resp, body := get(t, ts.URL+tt.path)
+			resp, body := testkit.Get(t, ts.URL+tt.path)
 			if resp.StatusCode != tt.code {
 				t.Fatalf("status %d, want %d", resp.StatusCode, tt.code)
 			}
@@ -44,7 +45,7 @@ func TestUserInputIsEscaped(t *testing.T) {
 	}
 	// The events endpoint echoes a bad length as plain text, which nosniff
 	// keeps a browser from reading as HTML.
-	resp, _ := get(t, ts.URL+"/live/events?length="+url.QueryEscape(attack))
+	resp, _ := testkit.Get(t, ts.URL+"/live/events?length="+url.QueryEscape(attack))
 	if resp.StatusCode != http.StatusBadRequest || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain") ||
 		resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Errorf("events: status %d, headers %v", resp.StatusCode, resp.Header)
@@ -61,7 +62,7 @@ func TestSecurityHeadersOnEveryResponse(t *testing.T) {
 	}
 	for _, path := range []string{"/", "/?items=x", "/live", "/live/events?length=1", "/live/events?length=x",
 		"/healthz", "/readyz", "/static/style.css", "/nope"} {
-		resp, _ := get(t, ts.URL+path)
+		resp, _ := testkit.Get(t, ts.URL+path)
 		for name, value := range want {
 			if got := resp.Header.Get(name); got != value {
 				t.Errorf("%s: %s = %q, want %q", path, name, got, value)

@@ -20,6 +20,7 @@ import (
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // observedStack is a backend and a frontend wired as `grpcplay serve` wires
@@ -162,19 +163,6 @@ func TestMetricsCountRequestsAndBackendCalls(t *testing.T) {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes: spans end
-// a moment after the calls they time.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func serverSpans(spans []sdktrace.ReadOnlySpan) []sdktrace.ReadOnlySpan {
 	var out []sdktrace.ReadOnlySpan
 	for _, s := range spans {
@@ -201,8 +189,11 @@ func TestTraceContinuesIntoTheBackend(t *testing.T) {
 			if got := do(t, "GET", s.frontend.URL+"/?items=2&stream=3", tt.header); got != 200 {
 				t.Fatalf("GET /: %d", got)
 			}
-			eventually(t, "the frontend's request span", func() bool { return len(serverSpans(s.frontendSpans.Ended())) == 1 })
-			eventually(t, "the backend's three call spans", func() bool { return len(serverSpans(s.backendSpans.Ended())) == 3 })
+			// Spans end a moment after the calls they time.
+			testkit.Eventually(t, 10*time.Second, func() error {
+				front, back := len(serverSpans(s.frontendSpans.Ended())), len(serverSpans(s.backendSpans.Ended()))
+				return testkit.Failf(front == 1 && back == 3, "%d frontend request spans and %d backend call spans, want 1 and 3", front, back)
+			})
 
 			root := serverSpans(s.frontendSpans.Ended())[0]
 			traceID := root.SpanContext().TraceID()
@@ -302,7 +293,7 @@ func TestDebugPage(t *testing.T) {
 		s := startObserved(t, Config{DebugPage: true}, false)
 		do(t, "GET", s.frontend.URL+"/", nil)
 		do(t, "GET", s.frontend.URL+"/", nil)
-		resp, body := get(t, s.frontend.URL+"/debug")
+		resp, body := testkit.Get(t, s.frontend.URL+"/debug")
 		if resp.StatusCode != 200 {
 			t.Fatalf("/debug: %d\n%s", resp.StatusCode, body)
 		}
@@ -319,7 +310,7 @@ func TestDebugPage(t *testing.T) {
 	})
 	t.Run("says what it cannot show", func(t *testing.T) {
 		ts := newFrontend(t, Config{DebugPage: true}, &blockingBackend{})
-		resp, body := get(t, ts.URL+"/debug")
+		resp, body := testkit.Get(t, ts.URL+"/debug")
 		if resp.StatusCode != 200 {
 			t.Fatalf("/debug: %d\n%s", resp.StatusCode, body)
 		}
@@ -331,7 +322,7 @@ func TestDebugPage(t *testing.T) {
 	})
 	t.Run("before the first call", func(t *testing.T) {
 		s := startObserved(t, Config{DebugPage: true}, false)
-		_, body := get(t, s.frontend.URL+"/debug")
+		_, body := testkit.Get(t, s.frontend.URL+"/debug")
 		if !strings.Contains(body, "No calls yet.") || !strings.Contains(body, "IDLE") {
 			t.Errorf("/debug before any call:\n%s", body)
 		}

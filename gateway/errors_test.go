@@ -18,6 +18,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/gateway"
 	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 func TestErrorsMapToHTTPStatusesWithAJSONBody(t *testing.T) {
@@ -246,26 +247,17 @@ func TestEachRequestIsLogged(t *testing.T) {
 		`msg="REST call" method=GET path=/v1/hello status=400`,
 		`msg="REST call" method=GET path=/v1/stream status=200`,
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		got := logs.String()
-		missing := ""
 		for _, w := range want {
 			if !strings.Contains(got, w) {
-				missing = w
-				break
+				return fmt.Errorf("no log line %q in:\n%s", w, got)
 			}
 		}
-		if missing == "" {
-			if strings.Contains(got, "level=WARN") || strings.Contains(got, "level=ERROR") {
-				t.Errorf("a client's mistakes are logged above info:\n%s", got)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line %q in:\n%s", missing, got)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return nil
+	})
+	if got := logs.String(); strings.Contains(got, "level=WARN") || strings.Contains(got, "level=ERROR") {
+		t.Errorf("a client's mistakes are logged above info:\n%s", got)
 	}
 }
 
@@ -290,7 +282,7 @@ func TestTooManyStreams(t *testing.T) {
 	}
 	cancel()
 	<-r.svc.streamEnded
-	eventually(t, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if resp, body := r.get("/v1/stream?length=1"); resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("after the first stream ended: %d %s", resp.StatusCode, body)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/gateway"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // Requests beyond MaxInFlight, of any route, get 429 at once; the server
@@ -53,7 +54,7 @@ func TestTooManyRequestsInFlight(t *testing.T) {
 	}
 	// A slot frees as the handler returns, just after the client has its
 	// answer.
-	eventually(t, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if resp, body := r.get("/v1/items?length=1"); resp.StatusCode != http.StatusOK {
 			return fmt.Errorf("after the held requests ended: %d %s", resp.StatusCode, body)
 		}
@@ -119,17 +120,10 @@ func TestStalledReaderFreesItsSlot(t *testing.T) {
 	defer stallOn(t, r, "/v1/items?length=300000").Close()
 	poll := func(want int, within time.Duration) {
 		t.Helper()
-		deadline := time.Now().Add(within)
-		for {
+		testkit.Eventually(t, within, func() error {
 			resp, body := r.get("/v1/hello?name=x")
-			if resp.StatusCode == want {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("still %d %s after %v; want %d", resp.StatusCode, body, within, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return testkit.Failf(resp.StatusCode == want, "still %d %s; want %d", resp.StatusCode, body, want)
+		})
 	}
 	poll(http.StatusTooManyRequests, 10*time.Second) // the stalled request holds the slot
 	// A second after the reply is ready; the rest is slack for a loaded
@@ -200,14 +194,8 @@ func TestStalledReaderDoesNotHoldTheItemBudget(t *testing.T) {
 	// Until the stalled reply is written out, this call may wait in vain
 	// (504); then it fits.
 	// Each try makes 10 MB of JSON: slow under the race detector.
-	deadline := time.Now().Add(time.Minute)
-	for {
+	testkit.Eventually(t, time.Minute, func() error {
 		resp, body := r.get("/v1/items?length=300000", "Grpc-Timeout", "2S")
-		if resp.StatusCode == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a call of the whole budget while a reply stalls: %d %.200s", resp.StatusCode, body)
-		}
-	}
+		return testkit.Failf(resp.StatusCode == http.StatusOK, "a call of the whole budget while a reply stalls: %d %.200s", resp.StatusCode, body)
+	})
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/gateway"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // Requests are counted by route and status, with raw paths folded into
@@ -37,7 +38,7 @@ rest_requests_total{code="404",method="GET",route="unmatched"} 2
 `
 	// The count is made once the answer is written, just before the
 	// handler returns: the client may see the answer first.
-	eventually(t, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		return testutil.GatherAndCompare(reg, strings.NewReader(want), "rest_requests_total")
 	})
 	if n := testutil.CollectAndCount(reg, "rest_request_duration_seconds"); n != 4 {
@@ -57,7 +58,7 @@ func TestTracing(t *testing.T) {
 	r.get("/v1/items?length=1", "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
 	// The span ends as the handler returns: the client may see the
 	// answer first.
-	eventually(t, func() error {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		if n := len(spans.Ended()); n != 1 {
 			return fmt.Errorf("%d spans ended, want 1", n)
 		}
@@ -66,21 +67,5 @@ func TestTracing(t *testing.T) {
 	ended := spans.Ended()
 	if s := ended[0]; s.Name() != "GET /v1/items" || s.SpanContext().TraceID().String() != traceID {
 		t.Errorf("span %q in trace %s; want GET /v1/items in the caller's trace %s", s.Name(), s.SpanContext().TraceID(), traceID)
-	}
-}
-
-// eventually polls check until it passes, for up to 10 seconds.
-func eventually(t *testing.T, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
