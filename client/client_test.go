@@ -18,6 +18,7 @@ import (
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/client"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -35,18 +36,8 @@ func serve(t *testing.T, srv *grpc.Server) string {
 	return lis.Addr().String()
 }
 
-func newClient(t *testing.T, target string, opts ...client.Option) *client.Client {
-	t.Helper()
-	c, err := client.New(target, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
 func TestClientAgainstBackend(t *testing.T) {
-	c := newClient(t, backendtest.Start(t, backend.Config{}).Addr)
+	c := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
 	ctx := t.Context()
 
 	msg, err := c.SayHello(ctx, "Gonzalo")
@@ -86,7 +77,7 @@ func checkItems(t *testing.T, items []*client.Item, n int) {
 }
 
 func TestClientErrorsKeepTheirCode(t *testing.T) {
-	c := newClient(t, backendtest.Start(t, backend.Config{}).Addr)
+	c := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
 	_, err := c.GetAll(t.Context(), -1)
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("GetAll(-1) error = %v, want InvalidArgument", err)
@@ -102,7 +93,7 @@ func TestClientErrorsKeepTheirCode(t *testing.T) {
 
 // One Client serves many goroutines over its one connection.
 func TestClientIsSafeForConcurrentUse(t *testing.T) {
-	c := newClient(t, backendtest.Start(t, backend.Config{}).Addr)
+	c := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
 	var wg sync.WaitGroup
 	errs := make(chan error, 50)
 	for i := range 50 {
@@ -161,7 +152,7 @@ func TestClientAddsDefaultDeadline(t *testing.T) {
 	rec := &recordingServer{deadlines: make(chan time.Duration, 2)}
 	srv := grpc.NewServer()
 	api.RegisterApiServer(srv, rec)
-	c := newClient(t, serve(t, srv), client.WithTimeout(7*time.Second))
+	c := testkit.NewClient(t, serve(t, srv), client.WithTimeout(7*time.Second))
 
 	if _, err := c.SayHello(t.Context(), "x"); err != nil {
 		t.Fatal(err)
@@ -184,7 +175,7 @@ func TestClientStreamReleasedWhenLoopBreaks(t *testing.T) {
 	rec := &recordingServer{streamEnd: make(chan error, 1)}
 	srv := grpc.NewServer()
 	api.RegisterApiServer(srv, rec)
-	c := newClient(t, serve(t, srv))
+	c := testkit.NewClient(t, serve(t, srv))
 
 	n := 0
 	for _, err := range c.GetStream(t.Context(), 0) {
@@ -209,7 +200,7 @@ func TestClientReady(t *testing.T) {
 	t.Run("server without health service", func(t *testing.T) {
 		srv := grpc.NewServer()
 		api.RegisterApiServer(srv, &recordingServer{})
-		if err := newClient(t, serve(t, srv)).Ready(t.Context()); err != nil {
+		if err := testkit.NewClient(t, serve(t, srv)).Ready(t.Context()); err != nil {
 			t.Fatalf("Ready = %v; a server that answers Unimplemented was reached", err)
 		}
 	})
@@ -217,7 +208,7 @@ func TestClientReady(t *testing.T) {
 		srv := grpc.NewServer()
 		hs := &fixedHealth{status: healthpb.HealthCheckResponse_NOT_SERVING}
 		healthpb.RegisterHealthServer(srv, hs)
-		err := newClient(t, serve(t, srv)).Ready(t.Context())
+		err := testkit.NewClient(t, serve(t, srv)).Ready(t.Context())
 		if status.Code(err) != codes.Unavailable {
 			t.Fatalf("Ready = %v, want Unavailable", err)
 		}
@@ -229,7 +220,7 @@ func TestClientReady(t *testing.T) {
 		}
 		addr := lis.Addr().String()
 		lis.Close()
-		err = newClient(t, addr).Ready(t.Context())
+		err = testkit.NewClient(t, addr).Ready(t.Context())
 		if status.Code(err) != codes.Unavailable {
 			t.Fatalf("Ready = %v, want Unavailable", err)
 		}
@@ -265,7 +256,7 @@ func TestClientAddsDefaultStreamDeadline(t *testing.T) {
 	rec := &streamDeadlineServer{deadlines: make(chan time.Duration, 1)}
 	srv := grpc.NewServer()
 	api.RegisterApiServer(srv, rec)
-	c := newClient(t, serve(t, srv), client.WithTimeout(time.Second), client.WithStreamTimeout(3*time.Minute))
+	c := testkit.NewClient(t, serve(t, srv), client.WithTimeout(time.Second), client.WithStreamTimeout(3*time.Minute))
 	for _, err := range c.GetStream(t.Context(), 1) {
 		if err != nil {
 			t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/client"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // The defaults must respect the stricter of the two servers the client
@@ -163,7 +164,7 @@ func TestKeepalivePingsAcceptedByBackend(t *testing.T) {
 	t.Parallel()
 	b := backendtest.Start(t, backend.Config{KeepaliveMinTime: fastestClientPing / 2})
 	w := newFrameWatcher(t)
-	c := newClient(t, b.Addr, client.WithDialOptions(
+	c := testkit.NewClient(t, b.Addr, client.WithDialOptions(
 		grpc.WithContextDialer(w.dial),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: fastestClientPing, Timeout: 5 * time.Second}),
 	))
@@ -204,7 +205,7 @@ func TestKeepalivePingsTooOftenGetGoAway(t *testing.T) {
 	t.Parallel()
 	b := backendtest.Start(t, backend.Config{KeepaliveMinTime: time.Hour})
 	w := newFrameWatcher(t)
-	c := newClient(t, b.Addr, client.WithDialOptions(
+	c := testkit.NewClient(t, b.Addr, client.WithDialOptions(
 		grpc.WithContextDialer(w.dial),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: fastestClientPing, Timeout: 5 * time.Second}),
 	))
@@ -298,7 +299,7 @@ func TestKeepaliveDetectsDeadPeer(t *testing.T) {
 	t.Parallel()
 	b := backendtest.Start(t, backend.Config{})
 	proxy := startFreezingProxy(t, b.Addr)
-	c := newClient(t, proxy.lis.Addr().String(), client.WithDialOptions(
+	c := testkit.NewClient(t, proxy.lis.Addr().String(), client.WithDialOptions(
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: fastestClientPing, Timeout: time.Second}),
 	))
 	ctx, cancel := context.WithTimeout(t.Context(), keepaliveBound)

@@ -14,13 +14,14 @@ import (
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/client"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // The largest getAll a backend can be configured to allow fits the
 // client's receive limit.
 func TestClientReceivesLargestAllowedGetAll(t *testing.T) {
 	b := backendtest.Start(t, backend.Config{Limits: backend.Limits{MaxItems: backend.MaxItemsCeiling}})
-	items, err := newClient(t, b.Addr).GetAll(t.Context(), backend.MaxItemsCeiling)
+	items, err := testkit.NewClient(t, b.Addr).GetAll(t.Context(), backend.MaxItemsCeiling)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func (oversizedServer) GetAll(context.Context, *api.ApiRequest) (*api.Items, err
 func TestClientRefusesReplyOverLimit(t *testing.T) {
 	srv := grpc.NewServer(grpc.MaxSendMsgSize(2 * api.MaxReplyBytes))
 	api.RegisterApiServer(srv, oversizedServer{})
-	_, err := newClient(t, serve(t, srv)).GetAll(t.Context(), 1)
+	_, err := testkit.NewClient(t, serve(t, srv)).GetAll(t.Context(), 1)
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "larger than max") {
 		t.Fatalf("oversized reply gave %v, want ResourceExhausted", err)
 	}
@@ -52,7 +53,7 @@ func TestClientStreamReleasedWhenLoopPanics(t *testing.T) {
 	rec := &recordingServer{streamEnd: make(chan error, 1)}
 	srv := grpc.NewServer()
 	api.RegisterApiServer(srv, rec)
-	c := newClient(t, serve(t, srv))
+	c := testkit.NewClient(t, serve(t, srv))
 
 	func() {
 		defer func() {
@@ -83,7 +84,7 @@ func TestClientStreamReleasedAtDefaultDeadline(t *testing.T) {
 	rec := &recordingServer{streamEnd: make(chan error, 1)}
 	srv := grpc.NewServer()
 	api.RegisterApiServer(srv, rec)
-	c := newClient(t, serve(t, srv), client.WithStreamTimeout(200*time.Millisecond))
+	c := testkit.NewClient(t, serve(t, srv), client.WithStreamTimeout(200*time.Millisecond))
 	var last error
 	for _, err := range c.GetStream(context.Background(), 0) {
 		last = err

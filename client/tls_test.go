@@ -11,6 +11,7 @@ import (
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/client"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 	"github.com/grpcplay/grpcplay/internal/tlsconfig"
 	"github.com/grpcplay/grpcplay/internal/tlsconfig/tlstest"
 )
@@ -36,7 +37,7 @@ func clientTLS(t *testing.T, files tlsconfig.Client) client.Option {
 // sayHello makes one call and returns its error.
 func sayHello(t *testing.T, addr string, opts ...client.Option) error {
 	t.Helper()
-	msg, err := newClient(t, addr, opts...).SayHello(t.Context(), "tls")
+	msg, err := testkit.NewClient(t, addr, opts...).SayHello(t.Context(), "tls")
 	if err == nil && msg != "Hello tls!" {
 		t.Fatalf("SayHello = %q", msg)
 	}

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // The image tag the test builds and keeps, so that a rerun reuses the
@@ -87,93 +89,87 @@ func TestCompose(t *testing.T) {
 		t.Logf("GET / answered %d bytes", len(body))
 	})
 
-	t.Run("scale to 3 backends", func(t *testing.T) {
-		c.run(3*time.Minute, "up", "-d", "--no-build", "--no-recreate", "--scale", "backend=3")
-		backends := c.waitHealthy(t, map[string]int{"backend": 3, "frontend": 1}, 2*time.Minute)["backend"]
-
-		// The frontend's connection to the first backend lives at most
-		// --max-connection-age (30s); then it re-resolves and dials all three.
-		start := time.Now()
-		deadline := start.Add(2 * time.Minute)
-		baseline := c.callCounts(t, backends)
-		for {
-			for range 6 {
-				if _, err := getPage(client); err != nil {
-					t.Fatal(err)
-				}
-			}
-			counts := c.callCounts(t, backends)
-			if !slices.ContainsFunc(backends, func(id string) bool { return counts[id] == baseline[id] }) {
-				t.Logf("all 3 backends served calls %v after scaling", time.Since(start).Round(time.Second))
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after %v, calls per backend since scaling: %v; want every replica", time.Since(start).Round(time.Second), delta(counts, baseline))
-			}
-			waitTick(250 * time.Millisecond)
-		}
-
-		// Now a measured burst: round_robin spreads its calls evenly.
-		const pages = 30
-		before := c.callCounts(t, backends)
-		for range pages {
-			if _, err := getPage(client); err != nil {
-				t.Fatal(err)
-			}
-		}
-		// The backends write their call lines through a log buffer, at most
-		// 100 ms after the calls: count until every replica shows some, or a
-		// few seconds have passed.
-		perReplica := delta(c.callCounts(t, backends), before)
-		someIdle := func() bool {
-			return slices.ContainsFunc(backends, func(id string) bool { return perReplica[id] == 0 })
-		}
-		for settle := time.Now().Add(5 * time.Second); time.Now().Before(settle) && someIdle(); {
-			waitTick(250 * time.Millisecond)
-			perReplica = delta(c.callCounts(t, backends), before)
-		}
-		t.Logf("api.Api calls per backend replica for %d pages: %v", pages, perReplica)
-		for id, n := range perReplica {
-			if n == 0 {
-				t.Errorf("backend %s served none of %d pages' calls", id, pages)
-			}
-		}
-	})
+	t.Run("scale to 3 backends", func(t *testing.T) { scaleOut(t, c, client) })
 	if t.Failed() {
 		return
 	}
 
-	t.Run("stop one backend under load", func(t *testing.T) {
-		backends := c.containers(t, "backend")
-		if len(backends) != 3 {
-			t.Fatalf("%d backends, want 3", len(backends))
-		}
-		victim := backends[0]
-		result := loadWhile(t, client, func() {
-			start := time.Now()
-			run(t, time.Minute, repo, nil, "docker", "stop", victim)
-			t.Logf("docker stop %s took %v", short(victim), time.Since(start).Round(time.Millisecond))
-		})
-		t.Logf("%d page requests during the stop, %d failed", result.ok+len(result.failures), len(result.failures))
-		for i, f := range result.failures {
-			if i == 10 {
-				t.Errorf("... and %d more", len(result.failures)-10)
-				break
-			}
-			t.Errorf("request failed: %s", f)
-		}
-		if result.ok < 20 {
-			t.Errorf("only %d requests succeeded: the load was too light to show anything", result.ok)
-		}
-		// SIGTERM is a graceful shutdown: exit status 0, not a SIGKILL's 137.
-		if code := strings.TrimSpace(run(t, 30*time.Second, repo, nil, "docker", "inspect", "--format", "{{.State.ExitCode}}", victim)); code != "0" {
-			t.Errorf("stopped backend exited with %s, want 0", code)
-		}
-	})
+	t.Run("stop one backend under load", func(t *testing.T) { stopOneUnderLoad(t, c, client) })
 
 	t.Run("down", func(t *testing.T) {
 		c.down(t)
 	})
+}
+
+// scaleOut scales the backend to three replicas and checks that the
+// frontend spreads its calls over all of them.
+func scaleOut(t *testing.T, c *compose, client *http.Client) {
+	c.run(3*time.Minute, "up", "-d", "--no-build", "--no-recreate", "--scale", "backend=3")
+	backends := c.waitHealthy(t, map[string]int{"backend": 3, "frontend": 1}, 2*time.Minute)["backend"]
+
+	// The frontend's connection to the first backend lives at most
+	// --max-connection-age (30s); then it re-resolves and dials all three.
+	start := time.Now()
+	baseline := c.callCounts(t, backends)
+	testkit.Eventually(t, 2*time.Minute, func() error {
+		for range 6 {
+			if _, err := getPage(client); err != nil {
+				t.Fatal(err)
+			}
+		}
+		counts := c.callCounts(t, backends)
+		idle := slices.ContainsFunc(backends, func(id string) bool { return counts[id] == baseline[id] })
+		return testkit.Failf(!idle, "calls per backend since scaling: %v; want every replica", delta(counts, baseline))
+	})
+	t.Logf("all 3 backends served calls %v after scaling", time.Since(start).Round(time.Second))
+
+	// Now a measured burst: round_robin spreads its calls evenly.
+	const pages = 30
+	before := c.callCounts(t, backends)
+	for range pages {
+		if _, err := getPage(client); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The backends write their call lines through a log buffer, at most
+	// 100 ms after the calls: count until every replica shows some, or a
+	// few seconds have passed.
+	testkit.Eventually(t, 5*time.Second, func() error {
+		perReplica := delta(c.callCounts(t, backends), before)
+		idle := slices.ContainsFunc(backends, func(id string) bool { return perReplica[id] == 0 })
+		return testkit.Failf(!idle, "api.Api calls per backend replica for %d pages: %v; want every replica", pages, perReplica)
+	})
+	t.Logf("api.Api calls per backend replica for %d pages: %v", pages, delta(c.callCounts(t, backends), before))
+}
+
+// stopOneUnderLoad stops one backend replica while pages are loaded, and
+// checks that no page request failed and that the replica exited cleanly.
+func stopOneUnderLoad(t *testing.T, c *compose, client *http.Client) {
+	backends := c.containers(t, "backend")
+	if len(backends) != 3 {
+		t.Fatalf("%d backends, want 3", len(backends))
+	}
+	victim := backends[0]
+	result := loadWhile(t, client, func() {
+		start := time.Now()
+		run(t, time.Minute, c.repo, nil, "docker", "stop", victim)
+		t.Logf("docker stop %s took %v", short(victim), time.Since(start).Round(time.Millisecond))
+	})
+	t.Logf("%d page requests during the stop, %d failed", result.ok+len(result.failures), len(result.failures))
+	for i, f := range result.failures {
+		if i == 10 {
+			t.Errorf("... and %d more", len(result.failures)-10)
+			break
+		}
+		t.Errorf("request failed: %s", f)
+	}
+	if result.ok < 20 {
+		t.Errorf("only %d requests succeeded: the load was too light to show anything", result.ok)
+	}
+	// SIGTERM is a graceful shutdown: exit status 0, not a SIGKILL's 137.
+	if code := strings.TrimSpace(run(t, 30*time.Second, c.repo, nil, "docker", "inspect", "--format", "{{.State.ExitCode}}", victim)); code != "0" {
+		t.Errorf("stopped backend exited with %s, want 0", code)
+	}
 }
 
 // compose runs Compose commands for one throwaway project.
@@ -290,9 +286,9 @@ func (c *compose) containers(t *testing.T, service string) []string {
 // and every one of them reports healthy, and returns their IDs.
 func (c *compose) waitHealthy(t *testing.T, want map[string]int, timeout time.Duration) map[string][]string {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ids := map[string][]string{}
+	var ids map[string][]string
+	testkit.Eventually(t, timeout, func() error {
+		ids = map[string][]string{}
 		var all []string
 		ready := true
 		for service, n := range want {
@@ -309,14 +305,9 @@ func (c *compose) waitHealthy(t *testing.T, want map[string]int, timeout time.Du
 				ready = ready && strings.HasSuffix(s, "=healthy")
 			}
 		}
-		if ready {
-			return ids
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not healthy after %v: containers %v, health %v", timeout, ids, status)
-		}
-		waitTick(250 * time.Millisecond)
-	}
+		return testkit.Failf(ready, "not healthy: containers %v, health %v", ids, status)
+	})
+	return ids
 }
 
 // callCounts counts, per backend container, the api.Api calls it has logged
@@ -416,13 +407,11 @@ func loadWhile(t *testing.T, client *http.Client, action func()) loadResult {
 		wg.Wait()
 	}()
 
-	flowing := time.Now().Add(30 * time.Second)
-	for ok.Load() < 10 {
-		if time.Now().After(flowing) {
-			t.Fatalf("load never got going: %d ok, failures %v", ok.Load(), failures)
-		}
-		waitTick(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		return testkit.Failf(ok.Load() >= 10, "load never got going: %d ok, failures %v", ok.Load(), failures)
+	})
 	action()
 	<-time.After(after)
 	stop.Store(true)
@@ -431,9 +420,6 @@ func loadWhile(t *testing.T, client *http.Client, action func()) loadResult {
 	defer mu.Unlock()
 	return loadResult{ok: int(ok.Load()), failures: failures}
 }
-
-// waitTick paces a polling loop; every loop that calls it has its own deadline.
-func waitTick(d time.Duration) { <-time.After(d) }
 
 // pruneStaleImages removes what earlier runs' builds left untagged: builder
 // stages (~500 MB each, labelled by the stand-in) and superseded test images.

@@ -13,13 +13,14 @@ import (
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/client"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // Within our limits, our backend must answer exactly what the post's server
 // answers, for awkward inputs as well as the page's.
 func TestSameAnswersAsPostServer(t *testing.T) {
-	post := newClient(t, startPostServer(t))
-	ours := newClient(t, backendtest.Start(t, backend.Config{}).Addr)
+	post := testkit.NewClient(t, startPostServer(t))
+	ours := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 
@@ -66,8 +67,8 @@ func TestSameAnswersAsPostServer(t *testing.T) {
 // call can neither exceed gRPC's message size nor pin the server. This pins
 // the difference down so that it stays deliberate.
 func TestLengthOutsideLimitsIsRefusedWhereThePostAnswers(t *testing.T) {
-	post := newClient(t, startPostServer(t))
-	ours := newClient(t, backendtest.Start(t, backend.Config{}).Addr)
+	post := testkit.NewClient(t, startPostServer(t))
+	ours := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 
@@ -84,16 +85,6 @@ func TestLengthOutsideLimitsIsRefusedWhereThePostAnswers(t *testing.T) {
 			t.Errorf("getStream(-1) error = %v, want InvalidArgument", err)
 		}
 	}
-}
-
-func newClient(t *testing.T, target string) *client.Client {
-	t.Helper()
-	c, err := client.New(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
 }
 
 func collect(t *testing.T, seq func(func(*client.Item, error) bool)) []*client.Item {

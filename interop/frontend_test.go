@@ -1,27 +1,25 @@
 package interop_test
 
 import (
-	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/grpcplay/grpcplay/frontend"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // Our frontend in front of the post's server: the post's page, and readiness
 // although that server has no health service.
 func TestOurFrontendAgainstPostServer(t *testing.T) {
-	c := newClient(t, startPostServer(t))
+	c := testkit.NewClient(t, startPostServer(t))
 	web := httptest.NewServer(frontend.New(frontend.Config{}, c).Handler())
 	t.Cleanup(web.Close)
 
-	status, page := get(t, web.Client(), web.URL+"/")
-	if status != http.StatusOK {
-		t.Fatalf("GET / = %d:\n%s", status, page)
+	resp, page := testkit.GetWith(t, web.Client(), web.URL+"/")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET / = %d:\n%s", resp.StatusCode, page)
 	}
 	if !strings.Contains(page, "Hello Gonzalo!") {
 		t.Errorf("GET / lacks the greeting:\n%s", page)
@@ -37,27 +35,7 @@ func TestOurFrontendAgainstPostServer(t *testing.T) {
 		}
 	}
 
-	if status, body := get(t, web.Client(), web.URL+"/readyz"); status != http.StatusOK {
-		t.Errorf("GET /readyz = %d %q, want 200 against a server without health", status, body)
+	if resp, body := testkit.GetWith(t, web.Client(), web.URL+"/readyz"); resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /readyz = %d %q, want 200 against a server without health", resp.StatusCode, body)
 	}
-}
-
-func get(t *testing.T, hc *http.Client, url string) (int, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // stillServes fails the test unless the backend answers a normal call: a bad
@@ -56,7 +57,7 @@ func streamLen(t *testing.T, c *client.Client, n int32) (int, error) {
 // clear error, and the backend goes on serving.
 func TestBadGRPCInput(t *testing.T) {
 	b := backendtest.Start(t, backend.Config{})
-	c := newClient(t, b.Addr)
+	c := testkit.NewClient(t, b.Addr)
 	limits := backend.DefaultLimits
 
 	t.Run("lengths", func(t *testing.T) {
@@ -159,7 +160,7 @@ func (rawCodec) Name() string { return "proto" }
 // the frontend goes on serving.
 func TestBadHTTPInput(t *testing.T) {
 	b := backendtest.Start(t, backend.Config{})
-	base := startFrontend(t, frontend.Config{}, newClient(t, b.Addr))
+	base := startFrontend(t, frontend.Config{}, testkit.NewClient(t, b.Addr))
 	hc := newHTTPClient(t)
 	addr := strings.TrimPrefix(base, "http://")
 	pageStillServes := func(t *testing.T) {

@@ -18,6 +18,7 @@ import (
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 const (
@@ -79,8 +80,8 @@ func TestClientGoneStopsTheStream(t *testing.T) {
 		canceled := readThenCancel(t, api.NewApiClient(conn))
 		atCancel := written.Load()
 		const ended = `method=/api.Api/getStream code=Canceled`
-		eventually(t, 10*time.Second, "the server's getStream handler returns Canceled", func() bool {
-			return strings.Contains(logs.String(), ended)
+		testkit.Eventually(t, 10*time.Second, func() error {
+			return testkit.Failf(strings.Contains(logs.String(), ended), "the server's getStream handler has not returned Canceled")
 		})
 		stoppedAfter := time.Since(canceled)
 		atEnd := written.Load()

@@ -14,6 +14,7 @@ import (
 	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // loadDuration is how long TestSustainedLoad runs: 20s, or
@@ -89,7 +90,7 @@ func TestSustainedLoad(t *testing.T) {
 	// The deadlines are raised (30s for the page and for direct calls),
 	// because the point here is that no request fails, not how fast a
 	// shared 2-core machine answers: speed is for the benchmarks.
-	c := newClient(t, b.Addr, client.WithTimeout(30*time.Second))
+	c := testkit.NewClient(t, b.Addr, client.WithTimeout(30*time.Second))
 	url := startFrontend(t, frontend.Config{Timeout: 30 * time.Second}, c) + "/"
 	hc := newHTTPClient(t)
 	ctx := t.Context()
@@ -147,9 +148,9 @@ func TestSustainedLoad(t *testing.T) {
 
 	hc.CloseIdleConnections()
 	var after memory
-	eventually(t, 10*time.Second, "goroutines back near where they were before the load", func() bool {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		after = snapshot(t)
-		return after.goroutines <= before.goroutines+5
+		return testkit.Failf(after.goroutines <= before.goroutines+5, "%d goroutines, not back near the %d before the load", after.goroutines, before.goroutines)
 	})
 
 	br, bf := backendLoad.requests.Load(), backendLoad.failures.Load()

@@ -19,7 +19,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
 )
 
@@ -153,16 +152,6 @@ func (l *procLog) String() string {
 	return l.buf.String()
 }
 
-func newClient(t *testing.T, target string, opts ...client.Option) *client.Client {
-	t.Helper()
-	c, err := client.New(target, opts...)
-	if err != nil {
-		t.Fatalf("client.New(%q): %v", target, err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // startFrontend serves the real frontend, with its http.Server and its
 // timeouts, on a loopback port and returns its base URL.
 func startFrontend(t *testing.T, cfg frontend.Config, b frontend.Backend) string {
@@ -267,16 +256,4 @@ func pageOK(ctx context.Context, hc *http.Client, url string) error {
 		return fmt.Errorf("GET %s: 200 without the greeting: %.300s", url, body)
 	}
 	return nil
-}
-
-// eventually polls cond until it holds or limit passes.
-func eventually(t *testing.T, limit time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

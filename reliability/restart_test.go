@@ -1,6 +1,7 @@
 package reliability_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // TestRollingRestartLosesNoPageRequest restarts three backend processes one
@@ -35,7 +37,7 @@ func TestRollingRestartLosesNoPageRequest(t *testing.T) {
 	// addresses, as DNS would for a headless service.
 	backends := manual.NewBuilderWithScheme("backends")
 	backends.InitialState(resolver.State{Addresses: addrs})
-	c := newClient(t, backends.Scheme()+":///grpcplay", client.WithDialOptions(grpc.WithResolvers(backends)))
+	c := testkit.NewClient(t, backends.Scheme()+":///grpcplay", client.WithDialOptions(grpc.WithResolvers(backends)))
 	url := startFrontend(t, frontend.Config{Timeout: 30 * time.Second}, c) + "/"
 	hc := newHTTPClient(t)
 	ctx := t.Context()
@@ -43,16 +45,16 @@ func TestRollingRestartLosesNoPageRequest(t *testing.T) {
 	// connection is not ready yet gets none from round_robin, and the
 	// backends log each call through a buffer (telemetry.BufferedWriter), up
 	// to 100 ms late: so pages are read until every backend has logged some.
-	eventually(t, 30*time.Second, "every backend logs some page calls (round_robin spreads them)", func() bool {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		if err := pageOK(ctx, hc, url); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range procs {
 			if p.log.calls.Load() == 0 {
-				return false
+				return fmt.Errorf("backend %s logs no page calls (round_robin spreads them)", p.addr)
 			}
 		}
-		return true
+		return nil
 	})
 
 	stop := make(chan struct{})
@@ -75,8 +77,9 @@ func TestRollingRestartLosesNoPageRequest(t *testing.T) {
 		procs[i] = startBackendProc(t, p.addr)
 		// As a deployment waits for readiness, the next backend stops only
 		// once this one takes calls again: the frontend found it by itself.
-		eventually(t, 30*time.Second, "restarted backend "+p.addr+" serves page calls", func() bool {
-			return procs[i].log.calls.Load() >= 30
+		testkit.Eventually(t, 30*time.Second, func() error {
+			n := procs[i].log.calls.Load()
+			return testkit.Failf(n >= 30, "restarted backend %s served %d page calls, want 30", p.addr, n)
 		})
 		t.Logf("backend %s: served %d calls, was stopped, and served again %v later",
 			p.addr, served, time.Since(start).Round(time.Millisecond))
@@ -97,7 +100,7 @@ func TestRollingRestartLosesNoPageRequest(t *testing.T) {
 // recovers by itself, with no restart of the frontend.
 func TestKill9MidStream(t *testing.T) {
 	p := startBackendProc(t, "127.0.0.1:0")
-	c := newClient(t, p.addr)
+	c := testkit.NewClient(t, p.addr)
 	const pageTimeout = 20 * time.Second
 	url := startFrontend(t, frontend.Config{Timeout: pageTimeout}, c) + "/"
 	hc := newHTTPClient(t)
@@ -147,12 +150,12 @@ func TestKill9MidStream(t *testing.T) {
 
 	again := startBackendProc(t, p.addr)
 	start = time.Now()
-	eventually(t, 30*time.Second, "the page recovers after the backend returns", func() bool {
+	testkit.Eventually(t, 30*time.Second, func() error {
 		code, _, err := getPage(ctx, hc, url)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return code == http.StatusOK
+		return testkit.Failf(code == http.StatusOK, "the page is %d after the backend returned, want 200", code)
 	})
 	t.Logf("page back to 200 %v after the backend %s returned", time.Since(start).Round(time.Millisecond), again.addr)
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/grpcplay/grpcplay/internal/cli"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // Every listen address is checked before any server starts, and a bad one
@@ -100,9 +101,9 @@ func TestComparePageFlag(t *testing.T) {
 				args = append(args, "--backend", "127.0.0.1:1")
 			}
 			m, _ := start(t, tt.vars, args...)
-			code, page := get(t, m.HTTPURL()+"/compare")
-			if code != http.StatusOK {
-				t.Fatalf("GET /compare = %d", code)
+			resp, page := testkit.Get(t, m.HTTPURL()+"/compare")
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET /compare = %d", resp.StatusCode)
 			}
 			if got := strings.Contains(page, `id="compare-form"`); got != tt.want {
 				t.Errorf("/compare offers a run: %v, want %v", got, tt.want)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 func TestBenchFlagErrorsAreUsageErrors(t *testing.T) {
@@ -108,9 +110,9 @@ func TestBenchPrintsATable(t *testing.T) {
 // in-process servers, through `grpcplay serve`.
 func TestServeComparesOnDemand(t *testing.T) {
 	m := startServe(t, nil)
-	code, page := get(t, m.HTTPURL()+"/compare")
-	if code != http.StatusOK || !strings.Contains(page, `id="compare-form"`) {
-		t.Fatalf("GET /compare = %d:\n%s", code, page)
+	resp, page := testkit.Get(t, m.HTTPURL()+"/compare")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(page, `id="compare-form"`) {
+		t.Fatalf("GET /compare = %d:\n%s", resp.StatusCode, page)
 	}
 	resp, err := http.Post(m.HTTPURL()+"/compare/run", "application/x-www-form-urlencoded", nil)
 	if err != nil {
@@ -127,23 +129,17 @@ func TestServeComparesOnDemand(t *testing.T) {
 		Total   int    `json:"total"`
 		Error   string `json:"error"`
 	}
-	for deadline := time.Now().Add(2 * time.Minute); ; {
-		_, body := get(t, m.HTTPURL()+"/compare/status")
+	testkit.Eventually(t, 2*time.Minute, func() error {
+		_, body := testkit.Get(t, m.HTTPURL()+"/compare/status")
 		if err := json.Unmarshal([]byte(body), &st); err != nil {
 			t.Fatal(err)
 		}
-		if !st.Running {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the bench did not end")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return testkit.Failf(!st.Running, "the bench did not end")
+	})
 	if st.Error != "" || st.Done != 12 || st.Total != 12 {
 		t.Fatalf("status %+v", st)
 	}
-	_, page = get(t, m.HTTPURL()+"/compare")
+	_, page = testkit.Get(t, m.HTTPURL()+"/compare")
 	if n := strings.Count(page, `class="bar"`); n != 12 {
 		t.Errorf("the chart has %d bars, want 12", n)
 	}

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/grpcplay/grpcplay/internal/cli"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
@@ -58,25 +59,11 @@ func execute(t *testing.T, vars map[string]string, args ...string) (code int, st
 	return code, out.String(), errOut.String()
 }
 
-func get(t *testing.T, url string) (int, string) {
-	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(body)
-}
-
 func TestServeShowsThePostsPage(t *testing.T) {
 	m := startServe(t, nil)
-	code, body := get(t, m.HTTPURL()+"/")
-	if code != http.StatusOK {
-		t.Fatalf("GET / = %d:\n%s", code, body)
+	resp, body := testkit.Get(t, m.HTTPURL()+"/")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET / = %d:\n%s", resp.StatusCode, body)
 	}
 	for _, want := range []string{"Hello Gonzalo!", "name 10", "name 5"} {
 		if !strings.Contains(body, want) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/internal/cli"
 	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // grpc-go's and grpc-gateway's own logs (grpclog) come out in the server
@@ -24,12 +25,9 @@ func TestLibraryLogsFollowTheLogFormat(t *testing.T) {
 	go func() {
 		done <- cli.Execute(ctx, []string{"serve", "--log-format", "json", "--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--metrics-addr", "", "--rest-addr", ""}, &stdout, &logs, env(nil))
 	}()
-	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(stdout.String(), "open http"); {
-		if time.Now().After(deadline) {
-			t.Fatal("serve did not start")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 30*time.Second, func() error {
+		return testkit.Failf(strings.Contains(stdout.String(), "open http"), "serve did not start")
+	})
 	// What grpc-gateway says when a client goes away mid-response.
 	grpclog.Errorf("Failed to write response: %v", "write tcp: i/o timeout")
 	grpclog.Warningln("a library warning")

@@ -16,14 +16,15 @@ import (
 
 	"github.com/grpcplay/grpcplay/internal/cli"
 	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // `grpcplay serve` exposes the backend's metrics on their own port and the
 // frontend's on its /metrics, and serves /debug.
 func TestServeExposesMetricsAndDebug(t *testing.T) {
 	m := startServe(t, nil)
-	if code, body := get(t, m.HTTPURL()+"/"); code != http.StatusOK {
-		t.Fatalf("GET / = %d:\n%s", code, body)
+	if resp, body := testkit.Get(t, m.HTTPURL()+"/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET / = %d:\n%s", resp.StatusCode, body)
 	}
 	backend := telemetrytest.Scrape(t, m.MetricsURL())
 	if got := backend.Value("grpc_server_handled_total", map[string]string{"grpc_method": "sayHello", "grpc_code": "OK"}); got != 1 {
@@ -36,8 +37,8 @@ func TestServeExposesMetricsAndDebug(t *testing.T) {
 	if got := frontend.Value("grpc_client_handled_total", map[string]string{"grpc_method": "sayHello", "grpc_code": "OK"}); got != 1 {
 		t.Errorf("frontend client sayHello OK = %v, want 1", got)
 	}
-	if code, body := get(t, m.HTTPURL()+"/debug"); code != http.StatusOK || !strings.Contains(body, "/api.Api/sayHello") {
-		t.Errorf("GET /debug = %d:\n%s", code, body)
+	if resp, body := testkit.Get(t, m.HTTPURL()+"/debug"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "/api.Api/sayHello") {
+		t.Errorf("GET /debug = %d:\n%s", resp.StatusCode, body)
 	}
 }
 
@@ -58,8 +59,8 @@ func TestDebugPageIsOffInFrontend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	if code, _ := get(t, m.HTTPURL()+"/debug"); code != http.StatusNotFound {
-		t.Fatalf("GET /debug = %d, want 404", code)
+	if resp, _ := testkit.Get(t, m.HTTPURL()+"/debug"); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /debug = %d, want 404", resp.StatusCode)
 	}
 }
 
@@ -72,7 +73,7 @@ func TestLogFormatJSON(t *testing.T) {
 	if err := m.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	get(t, m.HTTPURL()+"/")
+	testkit.Get(t, m.HTTPURL()+"/")
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -160,8 +161,8 @@ func TestServeExportsTracesOverOTLP(t *testing.T) {
 	if err := m.Run(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := get(t, m.HTTPURL()+"/"); code != http.StatusOK {
-		t.Fatalf("GET / = %d", code)
+	if resp, _ := testkit.Get(t, m.HTTPURL()+"/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET / = %d", resp.StatusCode)
 	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)

@@ -12,34 +12,28 @@ import (
 
 	"github.com/grpcplay/grpcplay/internal/cli"
 	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 	"github.com/grpcplay/grpcplay/internal/tlsconfig/tlstest"
 )
 
 func TestServeAnswersRESTFromTheSameBackend(t *testing.T) {
 	m := startServe(t, nil, "--max-items", "5")
-	code, body := get(t, m.RESTURL()+"/v1/items?length=2")
-	if code != http.StatusOK || strings.ReplaceAll(body, " ", "") != `{"items":[{"id":1,"name":"name1"},{"id":2,"name":"name2"}]}` {
-		t.Errorf("GET /v1/items?length=2 = %d %s", code, body)
+	resp, body := testkit.Get(t, m.RESTURL()+"/v1/items?length=2")
+	if resp.StatusCode != http.StatusOK || strings.ReplaceAll(body, " ", "") != `{"items":[{"id":1,"name":"name1"},{"id":2,"name":"name2"}]}` {
+		t.Errorf("GET /v1/items?length=2 = %d %s", resp.StatusCode, body)
 	}
 	// The gateway shares the backend's limits: it is the same Service.
-	if code, body := get(t, m.RESTURL()+"/v1/items?length=6"); code != http.StatusBadRequest || !strings.Contains(body, "between 0 and 5") {
-		t.Errorf("GET /v1/items?length=6 = %d %s; want 400 naming the backend's limit", code, body)
+	if resp, body := testkit.Get(t, m.RESTURL()+"/v1/items?length=6"); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "between 0 and 5") {
+		t.Errorf("GET /v1/items?length=6 = %d %s; want 400 naming the backend's limit", resp.StatusCode, body)
 	}
 	// REST calls are counted in the backend's registry, next to its gRPC
 	// calls. The count is made just before the handler returns.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		backend := telemetrytest.Scrape(t, m.MetricsURL())
 		ok := backend.Value("rest_requests_total", map[string]string{"route": "/v1/items", "code": "200"}) == 1 &&
 			backend.Value("rest_requests_total", map[string]string{"route": "/v1/items", "code": "400"}) == 1
-		if ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("rest_requests_total on the backend's /metrics lacks the two REST calls")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return testkit.Failf(ok, "rest_requests_total on the backend's /metrics lacks the two REST calls")
+	})
 }
 
 func TestRESTAddrFromTheEnvironmentAndOff(t *testing.T) {
@@ -71,8 +65,8 @@ func TestRESTAddrFromTheEnvironmentAndOff(t *testing.T) {
 				t.Fatalf("REST on = %v, want %v", on, tc.on)
 			}
 			if tc.on {
-				if code, body := get(t, m.RESTURL()+"/v1/hello?name=REST"); code != http.StatusOK || !strings.Contains(body, "Hello REST!") {
-					t.Errorf("GET /v1/hello = %d %s", code, body)
+				if resp, body := testkit.Get(t, m.RESTURL()+"/v1/hello?name=REST"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hello REST!") {
+					t.Errorf("GET /v1/hello = %d %s", resp.StatusCode, body)
 				}
 			}
 		})

@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/internal/cli"
 	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // startUnmanaged runs serve like startServe, but leaves Close to the test.
@@ -82,8 +83,8 @@ func TestShutdownTurnsHealthNotServingBeforeAnythingDrains(t *testing.T) {
 		t.Fatalf("health during shutdown = %v, %v; want NOT_SERVING while the frontend drains", s.GetStatus(), err)
 	}
 	endWatch()
-	if code, body := get(t, m.RESTURL()+"/v1/hello?name=drain"); code != http.StatusOK || !strings.Contains(body, "Hello drain!") {
-		t.Errorf("REST after NOT_SERVING = %d %s; want it still answering", code, body)
+	if resp, body := testkit.Get(t, m.RESTURL()+"/v1/hello?name=drain"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hello drain!") {
+		t.Errorf("REST after NOT_SERVING = %d %s; want it still answering", resp.StatusCode, body)
 	}
 	held.Close()
 	if err := <-closed; err != nil {

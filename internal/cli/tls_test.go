@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/grpcplay/grpcplay/internal/cli"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 	"github.com/grpcplay/grpcplay/internal/tlsconfig/tlstest"
 )
 
@@ -36,9 +37,9 @@ func start(t *testing.T, vars map[string]string, args ...string) (*cli.Main, *by
 
 func wantPage(t *testing.T, url string) {
 	t.Helper()
-	code, body := get(t, url+"/")
-	if code != http.StatusOK || !strings.Contains(body, "Hello Gonzalo!") {
-		t.Fatalf("GET / = %d:\n%s", code, body)
+	resp, body := testkit.Get(t, url+"/")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hello Gonzalo!") {
+		t.Fatalf("GET / = %d:\n%s", resp.StatusCode, body)
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 	"github.com/grpcplay/grpcplay/internal/telemetry/telemetrytest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -96,13 +97,9 @@ func TestBufferedLogOutput(t *testing.T) {
 	if got := out.String(); got != "" {
 		t.Fatalf("an info line was written at once: %q", got)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), "msg=first") {
-		if time.Now().After(deadline) {
-			t.Fatal("the buffered info line was never written")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, func() error {
+		return testkit.Failf(strings.Contains(out.String(), "msg=first"), "the buffered info line was never written")
+	})
 
 	log.Info("second")
 	log.Warn("trouble")
