@@ -272,10 +272,51 @@ func lengths(limit int32) func([]reflect.Value, *rand.Rand) {
 
 var edgeLengths = []int32{0, 1, 2, 9, 10, 11, 99, 100, 127, 128, 1000, 1001, -1, math.MinInt32, math.MaxInt32}
 
-func TestRESTAndGRPCGiveTheSameItems(t *testing.T) {
+// REST and gRPC give the same answers, or the same failure, for every
+// method: at the edges of each method's input and its limit, and for
+// inputs testing/quick makes up.
+func TestRESTAndGRPCGiveTheSameAnswers(t *testing.T) {
 	r := startLimited(t, gateway.Config{}, smallLimits)
-	limit := smallLimits.MaxItems
-	same := func(length int32) bool {
+	names := []any{"", "Gonzalo", "a b", "&length=3", "100%", "名前", "🙂", "\"quoted\"", "<b>", strings.Repeat("x", 64), strings.Repeat("x", 65), strings.Repeat("é", 33)}
+	for _, tt := range []struct {
+		method string
+		// same is testing/quick's property: it asks both faces for one
+		// input and reports whether they agree.
+		same  func(t *testing.T, r *rig) any
+		edges []any
+		quick *quick.Config
+	}{
+		{"getAll", sameItems, edges(smallLimits.MaxItems), &quick.Config{MaxCount: 60, Values: lengths(smallLimits.MaxItems)}},
+		{"getStream", sameStream, edges(smallLimits.MaxStreamItems), &quick.Config{MaxCount: 30, Values: lengths(smallLimits.MaxStreamItems)}},
+		// quick's strings run to 50 runes of up to 4 bytes: some pass the
+		// 64-byte limit and some do not.
+		{"sayHello", sameHello, names, &quick.Config{MaxCount: 200}},
+	} {
+		t.Run(tt.method, func(t *testing.T) {
+			same := reflect.ValueOf(tt.same(t, r))
+			for _, in := range tt.edges {
+				if !same.Call([]reflect.Value{reflect.ValueOf(in)})[0].Bool() {
+					t.Errorf("%s(%#v): REST and gRPC differ", tt.method, in)
+				}
+			}
+			if err := quick.Check(same.Interface(), tt.quick); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// edges are the lengths at the edges of any int32 and of limit.
+func edges(limit int32) []any {
+	var out []any
+	for _, n := range append(edgeLengths, limit-1, limit, limit+1) {
+		out = append(out, n)
+	}
+	return out
+}
+
+func sameItems(t *testing.T, r *rig) any {
+	return func(length int32) bool {
 		body, failed := r.restCall(fmt.Sprintf("/v1/items?length=%d", length))
 		want, err := r.grpc.GetAll(context.Background(), &api.ApiRequest{Length: length})
 		if !sameFailure(t, fmt.Sprintf("length %d", length), failed, err) || err != nil {
@@ -289,48 +330,14 @@ func TestRESTAndGRPCGiveTheSameItems(t *testing.T) {
 		}
 		return true
 	}
-	for _, n := range append(edgeLengths, limit-1, limit, limit+1) {
-		same(n)
-	}
-	if err := quick.Check(same, &quick.Config{MaxCount: 60, Values: lengths(limit)}); err != nil {
-		t.Error(err)
-	}
 }
 
-func TestRESTAndGRPCGiveTheSameStream(t *testing.T) {
-	r := startLimited(t, gateway.Config{}, smallLimits)
-	limit := smallLimits.MaxStreamItems
-	same := func(length int32) bool {
-		path := fmt.Sprintf("/v1/stream?length=%d", length)
-		resp := r.open(context.Background(), path)
-		defer resp.Body.Close()
-		var rest results
-		var failed *spb.Status
-		if resp.StatusCode == http.StatusOK {
-			rest = readResults(t, resp.Body)
-			failed = rest.err
-		} else {
-			body, _ := io.ReadAll(resp.Body)
-			failed = &spb.Status{}
-			decode(t, body, failed)
-		}
-		stream, err := r.grpc.GetStream(context.Background(), &api.ApiRequest{Length: length})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var want []*api.Item
-		for {
-			item, err := stream.Recv()
-			if err == io.EOF {
-				err = nil
-			}
-			if err != nil || item == nil {
-				if !sameFailure(t, fmt.Sprintf("length %d", length), failed, err) {
-					return false
-				}
-				break
-			}
-			want = append(want, item)
+func sameStream(t *testing.T, r *rig) any {
+	return func(length int32) bool {
+		rest, failed := restStream(t, r, length)
+		want, err := grpcStream(t, r, length)
+		if !sameFailure(t, fmt.Sprintf("length %d", length), failed, err) {
+			return false
 		}
 		if len(rest.items) != len(want) {
 			t.Errorf("length %d: REST gave %d items, gRPC %d", length, len(rest.items), len(want))
@@ -344,17 +351,44 @@ func TestRESTAndGRPCGiveTheSameStream(t *testing.T) {
 		}
 		return true
 	}
-	for _, n := range append(edgeLengths, limit-1, limit, limit+1) {
-		same(n)
+}
+
+// restStream reads a REST stream: its items and how it failed, if it did.
+func restStream(t *testing.T, r *rig, length int32) (results, *spb.Status) {
+	resp := r.open(context.Background(), fmt.Sprintf("/v1/stream?length=%d", length))
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		rest := readResults(t, resp.Body)
+		return rest, rest.err
 	}
-	if err := quick.Check(same, &quick.Config{MaxCount: 30, Values: lengths(limit)}); err != nil {
-		t.Error(err)
+	body, _ := io.ReadAll(resp.Body)
+	failed := &spb.Status{}
+	decode(t, body, failed)
+	return results{}, failed
+}
+
+// grpcStream reads a gRPC stream: the items before it ended, and how it
+// failed, if it did.
+func grpcStream(t *testing.T, r *rig, length int32) ([]*api.Item, error) {
+	stream, err := r.grpc.GetStream(context.Background(), &api.ApiRequest{Length: length})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var items []*api.Item
+	for {
+		item, err := stream.Recv()
+		if err == io.EOF {
+			return items, nil
+		}
+		if err != nil || item == nil {
+			return items, err
+		}
+		items = append(items, item)
 	}
 }
 
-func TestRESTAndGRPCGiveTheSameHello(t *testing.T) {
-	r := startLimited(t, gateway.Config{}, smallLimits)
-	same := func(name string) bool {
+func sameHello(t *testing.T, r *rig) any {
+	return func(name string) bool {
 		body, failed := r.restCall("/v1/hello?name=" + url.QueryEscape(name))
 		want, err := r.grpc.SayHello(context.Background(), &api.HelloRequest{Name: name})
 		if !sameFailure(t, fmt.Sprintf("name %q", name), failed, err) || err != nil {
@@ -363,16 +397,6 @@ func TestRESTAndGRPCGiveTheSameHello(t *testing.T) {
 		var rest api.Hello
 		decode(t, body, &rest)
 		return proto.Equal(&rest, want)
-	}
-	for _, name := range []string{"", "Gonzalo", "a b", "&length=3", "100%", "名前", "🙂", "\"quoted\"", "<b>", strings.Repeat("x", 64), strings.Repeat("x", 65), strings.Repeat("é", 33)} {
-		if !same(name) {
-			t.Errorf("name %q: REST and gRPC differ", name)
-		}
-	}
-	// quick's strings run to 50 runes of up to 4 bytes: some pass the
-	// 64-byte limit and some do not.
-	if err := quick.Check(same, &quick.Config{MaxCount: 200}); err != nil {
-		t.Error(err)
 	}
 }
 
