@@ -1,0 +1,117 @@
+package client_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net"
+	"time"
+
+	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/client"
+)
+
+// startBackend serves the real backend on a free loopback port, as
+// `grpcplay backend` would on :50051, and returns its address and how to
+// stop it.
+func startBackend() (addr string, stop func()) {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := backend.NewServer(backend.DefaultConfig)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(lis) }()
+	return lis.Addr().String(), func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+		if err := <-served; err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// New connects once; every call then shares that connection. A target
+// with several addresses, such as "dns:///backend:50051", spreads the calls
+// over all of them.
+func ExampleNew() {
+	addr, stop := startBackend()
+	defer stop()
+
+	c, err := client.New(addr, client.WithTimeout(3*time.Second))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Ready(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("connected")
+	// Output: connected
+}
+
+func ExampleClient_SayHello() {
+	addr, stop := startBackend()
+	defer stop()
+	c, err := client.New(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	// The context has no deadline, so the client's default applies.
+	msg, err := c.SayHello(context.Background(), "Gonzalo")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(msg)
+	// Output: Hello Gonzalo!
+}
+
+func ExampleClient_GetAll() {
+	addr, stop := startBackend()
+	defer stop()
+	c, err := client.New(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	items, err := c.GetAll(context.Background(), 3)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, it := range items {
+		fmt.Println(it.GetId(), it.GetName())
+	}
+	// Output:
+	// 1 name 1
+	// 2 name 2
+	// 3 name 3
+}
+
+// GetStream yields each item as it arrives; an error, if any, comes last.
+// Leaving the loop early cancels the stream on the server too.
+func ExampleClient_GetStream() {
+	addr, stop := startBackend()
+	defer stop()
+	c, err := client.New(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+
+	for it, err := range c.GetStream(context.Background(), 1000) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(it.GetId(), it.GetName())
+		if it.GetId() == 2 {
+			break
+		}
+	}
+	// Output:
+	// 1 name 1
+	// 2 name 2
+}
