@@ -33,28 +33,30 @@ import (
 //
 // On a machine others share, compare cpu-ns/op (CPU the process spends per
 // call, client included) rather than sec/op.
+// observabilityVariants are the backend's settings the benchmark compares.
+var observabilityVariants = []struct {
+	name   string
+	config func(b *testing.B) backend.Config
+}{
+	{"obs=off", func(*testing.B) backend.Config { return backend.Config{} }},
+	{"obs=on", observedConfig},
+	// Each part alone, to tell which one costs what.
+	{"obs=metrics", func(*testing.B) backend.Config { return backend.Config{Metrics: telemetry.NewRegistry()} }},
+	{"obs=logs", func(b *testing.B) backend.Config {
+		cfg := observedConfig(b)
+		cfg.Metrics = nil
+		return cfg
+	}},
+	{"obs=on+tracing", func(b *testing.B) backend.Config {
+		cfg := observedConfig(b)
+		tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+		b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+		cfg.TracerProvider = tp
+		return cfg
+	}},
+}
+
 func BenchmarkObservability(b *testing.B) {
-	variants := []struct {
-		name   string
-		config func(b *testing.B) backend.Config
-	}{
-		{"obs=off", func(*testing.B) backend.Config { return backend.Config{} }},
-		{"obs=on", observedConfig},
-		// Each part alone, to tell which one costs what.
-		{"obs=metrics", func(*testing.B) backend.Config { return backend.Config{Metrics: telemetry.NewRegistry()} }},
-		{"obs=logs", func(b *testing.B) backend.Config {
-			cfg := observedConfig(b)
-			cfg.Metrics = nil
-			return cfg
-		}},
-		{"obs=on+tracing", func(b *testing.B) backend.Config {
-			cfg := observedConfig(b)
-			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
-			b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-			cfg.TracerProvider = tp
-			return cfg
-		}},
-	}
 	cases := []struct {
 		name string
 		run  func(b *testing.B, c *client.Client)
@@ -81,7 +83,7 @@ func BenchmarkObservability(b *testing.B) {
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			for _, v := range variants {
+			for _, v := range observabilityVariants {
 				b.Run(v.name, func(b *testing.B) {
 					cfg := v.config(b)
 					c := startBenchClient(b, func(lis net.Listener) (func() error, func()) {

@@ -43,19 +43,7 @@ func TestCompose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := exec.LookPath("docker"); err != nil {
-		t.Fatal("GRPCPLAY_DOCKER_TESTS=1 but docker is not installed")
-	}
-	run(t, 30*time.Second, repo, nil, "docker", "version", "--format", "{{.Server.Version}}")
-
-	// The compose file publishes 5000, as the README says. Another process
-	// there would make `up` fail, or worse, answer the test's requests.
-	if lis, err := net.Listen("tcp", ":5000"); err != nil {
-		t.Fatalf("port 5000 is taken (%v): docker-compose.yml publishes the frontend on 5000; stop whatever listens there", err)
-	} else {
-		lis.Close()
-	}
-
+	checkDockerAndPort(t, repo)
 	c := newCompose(t, repo)
 	goImage := goBuilderImage(t, repo)
 
@@ -169,6 +157,24 @@ func stopOneUnderLoad(t *testing.T, c *compose, client *http.Client) {
 	// SIGTERM is a graceful shutdown: exit status 0, not a SIGKILL's 137.
 	if code := strings.TrimSpace(run(t, 30*time.Second, c.repo, nil, "docker", "inspect", "--format", "{{.State.ExitCode}}", victim)); code != "0" {
 		t.Errorf("stopped backend exited with %s, want 0", code)
+	}
+}
+
+// checkDockerAndPort fails the test when the Docker engine does not answer
+// or when the compose file's port is taken.
+func checkDockerAndPort(t *testing.T, repo string) {
+	t.Helper()
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Fatal("GRPCPLAY_DOCKER_TESTS=1 but docker is not installed")
+	}
+	run(t, 30*time.Second, repo, nil, "docker", "version", "--format", "{{.Server.Version}}")
+
+	// The compose file publishes 5000, as the README says. Another process
+	// there would make `up` fail, or worse, answer the test's requests.
+	if lis, err := net.Listen("tcp", ":5000"); err != nil {
+		t.Fatalf("port 5000 is taken (%v): docker-compose.yml publishes the frontend on 5000; stop whatever listens there", err)
+	} else {
+		lis.Close()
 	}
 }
 

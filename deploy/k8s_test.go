@@ -152,77 +152,80 @@ func TestKustomizeBase(t *testing.T) {
 		}
 	}
 
-	t.Run("backend", func(t *testing.T) {
-		d, svc := m.deployments["backend"], m.services["backend"]
-		if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 {
-			t.Errorf("replicas = %v, want 3", d.Spec.Replicas)
-		}
-		if svc.Spec.ClusterIP != corev1.ClusterIPNone {
-			t.Errorf("Service clusterIP = %q, want None: round_robin needs every pod's address", svc.Spec.ClusterIP)
-		}
-		c := onlyContainer(t, d)
-		if got := c.Args; len(got) == 0 || got[0] != "backend" {
-			t.Errorf("args = %v, want the backend subcommand", got)
-		}
-		port := containerPort(t, c, "grpc", defaultGRPCPort)
-		checkServicePort(t, svc, port, defaultGRPCPort)
-		checkServicePort(t, svc, containerPort(t, c, "rest", defaultRESTPort), defaultRESTPort)
-		for probeName, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-			if p == nil || p.GRPC == nil {
-				t.Errorf("%s probe = %+v, want a native gRPC probe", probeName, p)
-				continue
-			}
-			if p.GRPC.Port != defaultGRPCPort {
-				t.Errorf("%s probe port = %d, want %d", probeName, p.GRPC.Port, defaultGRPCPort)
-			}
-			// The server's overall health ("") is what Shutdown turns NOT_SERVING.
-			if p.GRPC.Service != nil && *p.GRPC.Service != "" {
-				t.Errorf("%s probe service = %q, want the server's overall health", probeName, *p.GRPC.Service)
-			}
-		}
-		checkPod(t, d, c)
-		checkSelectors(t, d, svc, m.pdbs["backend"])
-	})
+	t.Run("backend", func(t *testing.T) { checkBackendManifests(t, m) })
+	t.Run("frontend", func(t *testing.T) { checkFrontendManifests(t, m) })
+}
 
-	t.Run("frontend", func(t *testing.T) {
-		d, svc := m.deployments["frontend"], m.services["frontend"]
-		if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
-			t.Errorf("replicas = %v, want at least 2 so that a rollout or drain keeps one", d.Spec.Replicas)
+func checkFrontendManifests(t *testing.T, m manifests) {
+	d, svc := m.deployments["frontend"], m.services["frontend"]
+	if d.Spec.Replicas == nil || *d.Spec.Replicas < 2 {
+		t.Errorf("replicas = %v, want at least 2 so that a rollout or drain keeps one", d.Spec.Replicas)
+	}
+	c := onlyContainer(t, d)
+	if got := c.Args; len(got) == 0 || got[0] != "frontend" {
+		t.Errorf("args = %v, want the frontend subcommand", got)
+	}
+	if i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "BACKEND_HOST" }); i < 0 || c.Env[i].Value != backendHostValue {
+		t.Errorf("env BACKEND_HOST missing or not %q: the frontend would dial localhost", backendHostValue)
+	}
+	if m.services[backendHostValue] == nil {
+		t.Errorf("BACKEND_HOST=%s names no Service", backendHostValue)
+	}
+	port := containerPort(t, c, "http", defaultHTTPPort)
+	checkServicePort(t, svc, port, defaultHTTPPort)
+	for probeName, want := range map[string]struct {
+		probe *corev1.Probe
+		path  string
+	}{
+		"readiness": {c.ReadinessProbe, readinessPath},
+		"liveness":  {c.LivenessProbe, livenessPath},
+	} {
+		p := want.probe
+		if p == nil || p.HTTPGet == nil {
+			t.Errorf("%s probe = %+v, want an HTTP GET", probeName, p)
+			continue
 		}
-		c := onlyContainer(t, d)
-		if got := c.Args; len(got) == 0 || got[0] != "frontend" {
-			t.Errorf("args = %v, want the frontend subcommand", got)
+		if p.HTTPGet.Path != want.path {
+			t.Errorf("%s probe path = %q, want %q", probeName, p.HTTPGet.Path, want.path)
 		}
-		if i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "BACKEND_HOST" }); i < 0 || c.Env[i].Value != backendHostValue {
-			t.Errorf("env BACKEND_HOST missing or not %q: the frontend would dial localhost", backendHostValue)
+		if !portMatches(p.HTTPGet.Port, port) {
+			t.Errorf("%s probe port = %s, want %d or %q", probeName, p.HTTPGet.Port.String(), port.ContainerPort, port.Name)
 		}
-		if m.services[backendHostValue] == nil {
-			t.Errorf("BACKEND_HOST=%s names no Service", backendHostValue)
+	}
+	checkPod(t, d, c)
+	checkSelectors(t, d, svc, m.pdbs["frontend"])
+}
+
+func checkBackendManifests(t *testing.T, m manifests) {
+	d, svc := m.deployments["backend"], m.services["backend"]
+	if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 {
+		t.Errorf("replicas = %v, want 3", d.Spec.Replicas)
+	}
+	if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+		t.Errorf("Service clusterIP = %q, want None: round_robin needs every pod's address", svc.Spec.ClusterIP)
+	}
+	c := onlyContainer(t, d)
+	if got := c.Args; len(got) == 0 || got[0] != "backend" {
+		t.Errorf("args = %v, want the backend subcommand", got)
+	}
+	port := containerPort(t, c, "grpc", defaultGRPCPort)
+	checkServicePort(t, svc, port, defaultGRPCPort)
+	checkServicePort(t, svc, containerPort(t, c, "rest", defaultRESTPort), defaultRESTPort)
+	for probeName, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
+		if p == nil || p.GRPC == nil {
+			t.Errorf("%s probe = %+v, want a native gRPC probe", probeName, p)
+			continue
 		}
-		port := containerPort(t, c, "http", defaultHTTPPort)
-		checkServicePort(t, svc, port, defaultHTTPPort)
-		for probeName, want := range map[string]struct {
-			probe *corev1.Probe
-			path  string
-		}{
-			"readiness": {c.ReadinessProbe, readinessPath},
-			"liveness":  {c.LivenessProbe, livenessPath},
-		} {
-			p := want.probe
-			if p == nil || p.HTTPGet == nil {
-				t.Errorf("%s probe = %+v, want an HTTP GET", probeName, p)
-				continue
-			}
-			if p.HTTPGet.Path != want.path {
-				t.Errorf("%s probe path = %q, want %q", probeName, p.HTTPGet.Path, want.path)
-			}
-			if !portMatches(p.HTTPGet.Port, port) {
-				t.Errorf("%s probe port = %s, want %d or %q", probeName, p.HTTPGet.Port.String(), port.ContainerPort, port.Name)
-			}
+		if p.GRPC.Port != defaultGRPCPort {
+			t.Errorf("%s probe port = %d, want %d", probeName, p.GRPC.Port, defaultGRPCPort)
 		}
-		checkPod(t, d, c)
-		checkSelectors(t, d, svc, m.pdbs["frontend"])
-	})
+		// The server's overall health ("") is what Shutdown turns NOT_SERVING.
+		if p.GRPC.Service != nil && *p.GRPC.Service != "" {
+			t.Errorf("%s probe service = %q, want the server's overall health", probeName, *p.GRPC.Service)
+		}
+	}
+	checkPod(t, d, c)
+	checkSelectors(t, d, svc, m.pdbs["backend"])
 }
 
 func onlyContainer(t *testing.T, d *appsv1.Deployment) *corev1.Container {
@@ -304,20 +307,11 @@ func checkSelectors(t *testing.T, d *appsv1.Deployment, svc *corev1.Service, pdb
 
 // checkPod covers what every grpcplay pod needs: no privileges, no writes,
 // bounded resources, and a shutdown that drains before the SIGKILL.
-func checkPod(t *testing.T, d *appsv1.Deployment, c *corev1.Container) {
+// checkSecurity checks that the pod runs as the image's non-root user with
+// the least privileges.
+func checkSecurity(t *testing.T, d *appsv1.Deployment, c *corev1.Container) {
 	t.Helper()
 	spec := d.Spec.Template.Spec
-
-	if s := d.Spec.Strategy.RollingUpdate; s == nil || s.MaxUnavailable == nil || s.MaxUnavailable.IntValue() != 0 {
-		t.Errorf("%s: rollingUpdate.maxUnavailable must be 0 so that a rollout never lowers capacity", d.Name)
-	}
-	if spec.EnableServiceLinks == nil || *spec.EnableServiceLinks {
-		t.Errorf("%s: enableServiceLinks must be false: a Service named backend would set BACKEND_PORT=tcp://...", d.Name)
-	}
-	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
-		t.Errorf("%s: automountServiceAccountToken must be false", d.Name)
-	}
-
 	ps := spec.SecurityContext
 	if ps == nil || ps.RunAsNonRoot == nil || !*ps.RunAsNonRoot {
 		t.Errorf("%s: pod securityContext.runAsNonRoot must be true", d.Name)
@@ -340,19 +334,13 @@ func checkPod(t *testing.T, d *appsv1.Deployment, c *corev1.Container) {
 	case cs.Privileged != nil && *cs.Privileged:
 		t.Errorf("%s: privileged", d.Name)
 	}
+}
 
-	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
-		req, hasReq := c.Resources.Requests[r]
-		limit, hasLimit := c.Resources.Limits[r]
-		if !hasReq || !hasLimit {
-			t.Errorf("%s: %s needs a request and a limit", d.Name, r)
-			continue
-		}
-		if req.Cmp(limit) > 0 {
-			t.Errorf("%s: %s request %s exceeds limit %s", d.Name, r, req.String(), limit.String())
-		}
-	}
-
+// checkStopTiming checks that a pod is given time to drain: a preStop sleep
+// while endpoints update, then --grace, within terminationGracePeriodSeconds.
+func checkStopTiming(t *testing.T, d *appsv1.Deployment, c *corev1.Container) {
+	t.Helper()
+	spec := d.Spec.Template.Spec
 	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
 		// exec would need a shell or a sleep binary, and the image is scratch.
 		t.Fatalf("%s: want a preStop sleep action", d.Name)
@@ -377,6 +365,37 @@ func checkPod(t *testing.T, d *appsv1.Deployment, c *corev1.Container) {
 	if termination > preStop+grace+30*time.Second {
 		t.Errorf("%s: terminationGracePeriodSeconds %v is far beyond preStop %v + --grace %v: a stuck pod lingers", d.Name, termination, preStop, grace)
 	}
+}
+
+func checkPod(t *testing.T, d *appsv1.Deployment, c *corev1.Container) {
+	t.Helper()
+	spec := d.Spec.Template.Spec
+
+	if s := d.Spec.Strategy.RollingUpdate; s == nil || s.MaxUnavailable == nil || s.MaxUnavailable.IntValue() != 0 {
+		t.Errorf("%s: rollingUpdate.maxUnavailable must be 0 so that a rollout never lowers capacity", d.Name)
+	}
+	if spec.EnableServiceLinks == nil || *spec.EnableServiceLinks {
+		t.Errorf("%s: enableServiceLinks must be false: a Service named backend would set BACKEND_PORT=tcp://...", d.Name)
+	}
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Errorf("%s: automountServiceAccountToken must be false", d.Name)
+	}
+
+	checkSecurity(t, d, c)
+
+	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		req, hasReq := c.Resources.Requests[r]
+		limit, hasLimit := c.Resources.Limits[r]
+		if !hasReq || !hasLimit {
+			t.Errorf("%s: %s needs a request and a limit", d.Name, r)
+			continue
+		}
+		if req.Cmp(limit) > 0 {
+			t.Errorf("%s: %s request %s exceeds limit %s", d.Name, r, req.String(), limit.String())
+		}
+	}
+
+	checkStopTiming(t, d, c)
 }
 
 // graceFromArgs returns the --grace the container runs with, the binary's

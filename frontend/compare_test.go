@@ -210,6 +210,30 @@ func TestShutdownEndsACompareRun(t *testing.T) {
 	}
 }
 
+// checkChart checks the chart and the table Chromium shows after a run.
+func checkChart(t *testing.T, ctx context.Context) {
+	width, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("#compare-chart svg").getBoundingClientRect().width`))
+	if err != nil || width < 300 {
+		t.Errorf("chart width %v, %v", width, err)
+	}
+	barHeight, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("#compare-chart svg rect.bar").getBBox().height`))
+	if err != nil || barHeight <= 0 {
+		t.Errorf("bar height %v, %v", barHeight, err)
+	}
+	if got := count(t, ctx, "table.bench tbody tr"); got != 6 {
+		t.Errorf("%d table rows", got)
+	}
+	if path := os.Getenv("GRPCPLAY_COMPARE_SCREENSHOT"); path != "" {
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func TestCompareInBrowser(t *testing.T) {
 	ctx := newBrowser(t)
 	fake := newFakeComparer()
@@ -248,26 +272,7 @@ func TestCompareInBrowser(t *testing.T) {
 	if bars != 6 {
 		t.Fatalf("%d bars, want 6", bars)
 	}
-	width, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("#compare-chart svg").getBoundingClientRect().width`))
-	if err != nil || width < 300 {
-		t.Errorf("chart width %v, %v", width, err)
-	}
-	barHeight, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("#compare-chart svg rect.bar").getBBox().height`))
-	if err != nil || barHeight <= 0 {
-		t.Errorf("bar height %v, %v", barHeight, err)
-	}
-	if got := count(t, ctx, "table.bench tbody tr"); got != 6 {
-		t.Errorf("%d table rows", got)
-	}
-	if path := os.Getenv("GRPCPLAY_COMPARE_SCREENSHOT"); path != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	checkChart(t, ctx)
 
 	// A second run at once is refused with a message, shown on the page.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("compare-run"))); err != nil {

@@ -220,46 +220,59 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	defer context.AfterFunc(s.liveCtx, cancel)()
 
-	rc := http.NewResponseController(w)
+	events := startEvents(w, s.http.WriteTimeout)
+	// A comment, which EventSource ignores, sends the headers at once so
+	// that the page shows the stream as open before the first item.
+	if err := events.write(": " + strconv.Itoa(int(n)) + " items\n\n"); err != nil {
+		return
+	}
+	var sent int
+	for item, err := range s.backend.GetStream(ctx, n) {
+		if err != nil {
+			s.streamFailed(r, events.send, err)
+			return
+		}
+		if err := events.send("", itemJSON(item)); err != nil {
+			// The browser is gone: leaving the loop cancels the stream.
+			return
+		}
+		sent++
+	}
+	_ = events.send("done", strconv.Itoa(sent))
+}
+
+// eventWriter writes server-sent events, each flushed as it is written.
+type eventWriter struct {
+	w            http.ResponseWriter
+	rc           *http.ResponseController
+	writeTimeout time.Duration
+}
+
+// startEvents sends the headers of an event stream.
+func startEvents(w http.ResponseWriter, writeTimeout time.Duration) *eventWriter {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	// Proxies such as nginx would otherwise hold the events back.
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-
-	// The server's WriteTimeout counts from the start of the request, so
-	// each event pushes it out: a stream may run long, but a browser that
-	// stops reading is still dropped.
-	write := func(text string) error {
-		if err := rc.SetWriteDeadline(time.Now().Add(s.http.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
-		}
-		if _, err := io.WriteString(w, text); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
-	send := func(event, data string) error { return write(formatEvent(event, data)) }
-	// A comment, which EventSource ignores, sends the headers at once so
-	// that the page shows the stream as open before the first item.
-	if err := write(": " + strconv.Itoa(int(n)) + " items\n\n"); err != nil {
-		return
-	}
-	var sent int
-	for item, err := range s.backend.GetStream(ctx, n) {
-		if err != nil {
-			s.streamFailed(r, send, err)
-			return
-		}
-		if err := send("", itemJSON(item)); err != nil {
-			// The browser is gone: leaving the loop cancels the stream.
-			return
-		}
-		sent++
-	}
-	_ = send("done", strconv.Itoa(sent))
+	return &eventWriter{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout}
 }
+
+// write sends text at once. The server's WriteTimeout counts from the start
+// of the request, so each event pushes it out: a stream may run long, but a
+// browser that stops reading is still dropped.
+func (e *eventWriter) write(text string) error {
+	if err := e.rc.SetWriteDeadline(time.Now().Add(e.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	if _, err := io.WriteString(e.w, text); err != nil {
+		return err
+	}
+	return e.rc.Flush()
+}
+
+func (e *eventWriter) send(event, data string) error { return e.write(formatEvent(event, data)) }
 
 func (s *Server) streamFailed(r *http.Request, send func(event, data string) error, err error) {
 	code := HTTPStatus(err)

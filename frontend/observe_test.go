@@ -99,6 +99,20 @@ func do(t *testing.T, method, url string, header http.Header) int {
 	return resp.StatusCode
 }
 
+// noRawPathLabel checks that no series has raw for a label: raw paths are
+// folded, so that a scan cannot grow the series.
+func noRawPathLabel(t *testing.T, m telemetrytest.Metrics, raw string) {
+	for _, f := range m {
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetValue() == raw {
+					t.Errorf("%s has a raw path label %q", f.GetName(), raw)
+				}
+			}
+		}
+	}
+}
+
 func TestMetricsCountRequestsAndBackendCalls(t *testing.T) {
 	s := startObserved(t, Config{}, false)
 	for _, tt := range []struct {
@@ -143,17 +157,7 @@ func TestMetricsCountRequestsAndBackendCalls(t *testing.T) {
 	if _, ok := m["go_goroutines"]; !ok {
 		t.Error("frontend /metrics lacks the Go runtime metrics")
 	}
-	for _, raw := range []string{"/no/such/page"} {
-		for _, f := range m {
-			for _, s := range f.GetMetric() {
-				for _, l := range s.GetLabel() {
-					if l.GetValue() == raw {
-						t.Errorf("%s has a raw path label %q", f.GetName(), raw)
-					}
-				}
-			}
-		}
-	}
+	noRawPathLabel(t, m, "/no/such/page")
 
 	b := telemetrytest.Scrape(t, s.backendMetrics)
 	for method, want := range map[string]float64{"sayHello": 1, "getAll": 1, "getStream": 2} {
@@ -175,6 +179,32 @@ func serverSpans(spans []sdktrace.ReadOnlySpan) []sdktrace.ReadOnlySpan {
 
 // One trace runs from the browser's request through the frontend into each
 // backend call, across a real gRPC connection, in W3C trace context.
+// backendSpansAreChildren checks that each of the backend's server spans is
+// in trace traceID, a child of the frontend's client span of the same call.
+func backendSpansAreChildren(t *testing.T, frontendSpans, backendSpans []sdktrace.ReadOnlySpan, traceID trace.TraceID) {
+	clientSpans := map[trace.SpanID]string{}
+	for _, sp := range frontendSpans {
+		if sp.SpanKind() == trace.SpanKindClient {
+			clientSpans[sp.SpanContext().SpanID()] = sp.Name()
+		}
+	}
+	var names []string
+	for _, sp := range serverSpans(backendSpans) {
+		names = append(names, sp.Name())
+		if sp.SpanContext().TraceID() != traceID {
+			t.Errorf("backend span %s in trace %s, want %s", sp.Name(), sp.SpanContext().TraceID(), traceID)
+		}
+		if !sp.Parent().IsRemote() || clientSpans[sp.Parent().SpanID()] != sp.Name() {
+			t.Errorf("backend span %s has parent %v, want the frontend's client span of the same call", sp.Name(), sp.Parent())
+		}
+	}
+	for _, want := range []string{"api.Api/sayHello", "api.Api/getAll", "api.Api/getStream"} {
+		if !strings.Contains(strings.Join(names, " "), want) {
+			t.Errorf("no backend span %s among %v", want, names)
+		}
+	}
+}
+
 func TestTraceContinuesIntoTheBackend(t *testing.T) {
 	const incoming = "0af7651916cd43dd8448eb211c80319c"
 	for _, tt := range []struct {
@@ -203,27 +233,7 @@ func TestTraceContinuesIntoTheBackend(t *testing.T) {
 			if root.Name() != "GET /{$}" {
 				t.Errorf("frontend span named %q, want the route", root.Name())
 			}
-			clientSpans := map[trace.SpanID]string{}
-			for _, sp := range s.frontendSpans.Ended() {
-				if sp.SpanKind() == trace.SpanKindClient {
-					clientSpans[sp.SpanContext().SpanID()] = sp.Name()
-				}
-			}
-			var names []string
-			for _, sp := range serverSpans(s.backendSpans.Ended()) {
-				names = append(names, sp.Name())
-				if sp.SpanContext().TraceID() != traceID {
-					t.Errorf("backend span %s in trace %s, want %s", sp.Name(), sp.SpanContext().TraceID(), traceID)
-				}
-				if !sp.Parent().IsRemote() || clientSpans[sp.Parent().SpanID()] != sp.Name() {
-					t.Errorf("backend span %s has parent %v, want the frontend's client span of the same call", sp.Name(), sp.Parent())
-				}
-			}
-			for _, want := range []string{"api.Api/sayHello", "api.Api/getAll", "api.Api/getStream"} {
-				if !strings.Contains(strings.Join(names, " "), want) {
-					t.Errorf("no backend span %s among %v", want, names)
-				}
-			}
+			backendSpansAreChildren(t, s.frontendSpans.Ended(), s.backendSpans.Ended(), traceID)
 
 			// The logs of both sides name the same trace.
 			s.backend.Stop(time.Second)

@@ -21,45 +21,48 @@ import (
 	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
+// errorCases are requests the gateway refuses, with the status, the gRPC
+// code and a part of the message of each.
+var errorCases = []struct {
+	name, method, path string
+	header             []string
+	status             int
+	code               codes.Code
+	message            string
+}{
+	{"negative length", "GET", "/v1/items?length=-1", nil, 400, codes.InvalidArgument, "length -1 is out of range"},
+	{"length over the limit", "GET", "/v1/items?length=100001", nil, 400, codes.InvalidArgument, "between 0 and 100000"},
+	{"non-numeric length", "GET", "/v1/items?length=ten", nil, 400, codes.InvalidArgument, `"ten"`},
+	{"length over int32", "GET", "/v1/items?length=99999999999", nil, 400, codes.InvalidArgument, "99999999999"},
+	{"fractional length", "GET", "/v1/items?length=1.5", nil, 400, codes.InvalidArgument, "1.5"},
+	{"stream: negative length", "GET", "/v1/stream?length=-1", nil, 400, codes.InvalidArgument, "length -1 is out of range"},
+	{"stream: over the limit", "GET", "/v1/stream?length=10000001", nil, 400, codes.InvalidArgument, "between 0 and 10000000"},
+	{"stream: non-numeric length", "GET", "/v1/stream?length=ten", nil, 400, codes.InvalidArgument, `"ten"`},
+	{"name too long", "GET", "/v1/hello?name=" + strings.Repeat("x", 1025), nil, 400, codes.InvalidArgument, "name is 1025 bytes long"},
+	{"name not UTF-8", "GET", "/v1/hello?name=%FF", nil, 400, codes.InvalidArgument, "not valid UTF-8"},
+	{"name not UTF-8, unescaped", "GET", "/v1/hello?name=\xff", nil, 400, codes.InvalidArgument, "not valid UTF-8"},
+	{"malformed escape", "GET", "/v1/hello?name=%ZZ", nil, 400, codes.InvalidArgument, "invalid URL escape"},
+	{"repeated length", "GET", "/v1/items?length=1&length=2", nil, 400, codes.InvalidArgument, "too many values"},
+	{"misspelt parameter", "GET", "/v1/items?lenght=1000", nil, 400, codes.InvalidArgument, `unknown query parameter "lenght"; this call takes length`},
+	{"unknown parameter", "GET", "/v1/items?length=1&bogus=1", nil, 400, codes.InvalidArgument, `unknown query parameter "bogus"`},
+	{"another call's parameter", "GET", "/v1/hello?length=3", nil, 400, codes.InvalidArgument, `unknown query parameter "length"; this call takes name`},
+	{"nested unknown parameter", "GET", "/v1/hello?name=x&x.y=1", nil, 400, codes.InvalidArgument, `unknown query parameter "x.y"`},
+	{"stream: misspelt parameter", "GET", "/v1/stream?lenght=5", nil, 400, codes.InvalidArgument, `unknown query parameter "lenght"; this call takes length`},
+	{"stream: unknown parameter", "GET", "/v1/stream?length=5&bogus", nil, 400, codes.InvalidArgument, `unknown query parameter "bogus"`},
+	{"unknown path", "GET", "/v1/nope", nil, 404, codes.NotFound, "/v1/nope"},
+	{"root", "GET", "/", nil, 404, codes.NotFound, "no such path"},
+	{"wrong method", "POST", "/v1/items?length=1", nil, 405, codes.Unimplemented, "use GET"},
+	{"wrong method on the stream", "DELETE", "/v1/stream", nil, 405, codes.Unimplemented, "use GET"},
+	{"malformed Grpc-Timeout", "GET", "/v1/hello", []string{"Grpc-Timeout", "soon"}, 400, codes.InvalidArgument, "Grpc-Timeout"},
+	{"Grpc-Timeout too many digits", "GET", "/v1/items", []string{"Grpc-Timeout", "123456789S"}, 400, codes.InvalidArgument, "at most 8 digits"},
+	{"hello: deadline passed during the call", "GET", "/v1/hello?name=x", []string{"Grpc-Timeout", "1n"}, 504, codes.DeadlineExceeded, "deadline"},
+	{"items: deadline passed during the call", "GET", "/v1/items?length=1000", []string{"Grpc-Timeout", "1n"}, 504, codes.DeadlineExceeded, "deadline"},
+	{"stream deadline before its first item", "GET", "/v1/stream?length=10", []string{"Grpc-Timeout", "1n"}, 504, codes.DeadlineExceeded, "deadline"},
+}
+
 func TestErrorsMapToHTTPStatusesWithAJSONBody(t *testing.T) {
 	r := start(t, gateway.Config{})
-	long := strings.Repeat("x", 1025)
-	for _, tc := range []struct {
-		name, method, path string
-		header             []string
-		status             int
-		code               codes.Code
-		message            string
-	}{
-		{"negative length", "GET", "/v1/items?length=-1", nil, 400, codes.InvalidArgument, "length -1 is out of range"},
-		{"length over the limit", "GET", "/v1/items?length=100001", nil, 400, codes.InvalidArgument, "between 0 and 100000"},
-		{"non-numeric length", "GET", "/v1/items?length=ten", nil, 400, codes.InvalidArgument, `"ten"`},
-		{"length over int32", "GET", "/v1/items?length=99999999999", nil, 400, codes.InvalidArgument, "99999999999"},
-		{"fractional length", "GET", "/v1/items?length=1.5", nil, 400, codes.InvalidArgument, "1.5"},
-		{"stream: negative length", "GET", "/v1/stream?length=-1", nil, 400, codes.InvalidArgument, "length -1 is out of range"},
-		{"stream: over the limit", "GET", "/v1/stream?length=10000001", nil, 400, codes.InvalidArgument, "between 0 and 10000000"},
-		{"stream: non-numeric length", "GET", "/v1/stream?length=ten", nil, 400, codes.InvalidArgument, `"ten"`},
-		{"name too long", "GET", "/v1/hello?name=" + long, nil, 400, codes.InvalidArgument, "name is 1025 bytes long"},
-		{"name not UTF-8", "GET", "/v1/hello?name=%FF", nil, 400, codes.InvalidArgument, "not valid UTF-8"},
-		{"name not UTF-8, unescaped", "GET", "/v1/hello?name=\xff", nil, 400, codes.InvalidArgument, "not valid UTF-8"},
-		{"malformed escape", "GET", "/v1/hello?name=%ZZ", nil, 400, codes.InvalidArgument, "invalid URL escape"},
-		{"repeated length", "GET", "/v1/items?length=1&length=2", nil, 400, codes.InvalidArgument, "too many values"},
-		{"misspelt parameter", "GET", "/v1/items?lenght=1000", nil, 400, codes.InvalidArgument, `unknown query parameter "lenght"; this call takes length`},
-		{"unknown parameter", "GET", "/v1/items?length=1&bogus=1", nil, 400, codes.InvalidArgument, `unknown query parameter "bogus"`},
-		{"another call's parameter", "GET", "/v1/hello?length=3", nil, 400, codes.InvalidArgument, `unknown query parameter "length"; this call takes name`},
-		{"nested unknown parameter", "GET", "/v1/hello?name=x&x.y=1", nil, 400, codes.InvalidArgument, `unknown query parameter "x.y"`},
-		{"stream: misspelt parameter", "GET", "/v1/stream?lenght=5", nil, 400, codes.InvalidArgument, `unknown query parameter "lenght"; this call takes length`},
-		{"stream: unknown parameter", "GET", "/v1/stream?length=5&bogus", nil, 400, codes.InvalidArgument, `unknown query parameter "bogus"`},
-		{"unknown path", "GET", "/v1/nope", nil, 404, codes.NotFound, "/v1/nope"},
-		{"root", "GET", "/", nil, 404, codes.NotFound, "no such path"},
-		{"wrong method", "POST", "/v1/items?length=1", nil, 405, codes.Unimplemented, "use GET"},
-		{"wrong method on the stream", "DELETE", "/v1/stream", nil, 405, codes.Unimplemented, "use GET"},
-		{"malformed Grpc-Timeout", "GET", "/v1/hello", []string{"Grpc-Timeout", "soon"}, 400, codes.InvalidArgument, "Grpc-Timeout"},
-		{"Grpc-Timeout too many digits", "GET", "/v1/items", []string{"Grpc-Timeout", "123456789S"}, 400, codes.InvalidArgument, "at most 8 digits"},
-		{"hello: deadline passed during the call", "GET", "/v1/hello?name=x", []string{"Grpc-Timeout", "1n"}, 504, codes.DeadlineExceeded, "deadline"},
-		{"items: deadline passed during the call", "GET", "/v1/items?length=1000", []string{"Grpc-Timeout", "1n"}, 504, codes.DeadlineExceeded, "deadline"},
-		{"stream deadline before its first item", "GET", "/v1/stream?length=10", []string{"Grpc-Timeout", "1n"}, 504, codes.DeadlineExceeded, "deadline"},
-	} {
+	for _, tc := range errorCases {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := r.do(context.Background(), tc.method, tc.path, tc.header...)
 			defer resp.Body.Close()

@@ -304,6 +304,30 @@ func toJSONItems(items []*client.Item) []jsonItem {
 
 // This is what `grpcurl -plaintext localhost:50051 list` and `describe api.Api`
 // ask for, through the same v1 reflection protocol grpcurl speaks.
+// apiMethods are the methods of service api.Api in the file descriptors
+// reflection sent.
+func apiMethods(t *testing.T, files [][]byte) []string {
+	var methods []string
+	for _, raw := range files {
+		var fd descriptorpb.FileDescriptorProto
+		if err := proto.Unmarshal(raw, &fd); err != nil {
+			t.Fatal(err)
+		}
+		if fd.GetPackage() != "api" {
+			continue
+		}
+		for _, svc := range fd.GetService() {
+			if svc.GetName() != "Api" {
+				continue
+			}
+			for _, m := range svc.GetMethod() {
+				methods = append(methods, m.GetName())
+			}
+		}
+	}
+	return methods
+}
+
 func TestReflectionListsServices(t *testing.T) {
 	conn, err := grpc.NewClient(backendtest.Start(t, backend.Config{}).Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -345,24 +369,7 @@ func TestReflectionListsServices(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var methods []string
-	for _, raw := range resp.GetFileDescriptorResponse().GetFileDescriptorProto() {
-		var fd descriptorpb.FileDescriptorProto
-		if err := proto.Unmarshal(raw, &fd); err != nil {
-			t.Fatal(err)
-		}
-		if fd.GetPackage() != "api" {
-			continue
-		}
-		for _, svc := range fd.GetService() {
-			if svc.GetName() != "Api" {
-				continue
-			}
-			for _, m := range svc.GetMethod() {
-				methods = append(methods, m.GetName())
-			}
-		}
-	}
+	methods := apiMethods(t, resp.GetFileDescriptorResponse().GetFileDescriptorProto())
 	if want := []string{"sayHello", "getAll", "getStream"}; !slices.Equal(methods, want) {
 		t.Errorf("reflection describes api.Api with methods %q, want %q", methods, want)
 	}

@@ -63,105 +63,109 @@ func TestClientGoneStopsTheStream(t *testing.T) {
 	// The production server, on a listener that counts the bytes it writes.
 	// Its per-call log line says when the handler returned, and with
 	// what code. Once it has returned, nothing more can be produced.
-	t.Run("production server", func(t *testing.T) {
-		var written atomic.Int64
-		logs := &telemetrytest.LogBuffer{}
-		srv := backend.NewServer(backend.Config{
-			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		})
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		served := make(chan error, 1)
-		go func() { served <- srv.Serve(countingListener{lis, &written}) }()
-		conn := dial(t, lis.Addr().String())
-
-		canceled := readThenCancel(t, api.NewApiClient(conn))
-		atCancel := written.Load()
-		const ended = `method=/api.Api/getStream code=Canceled`
-		testkit.Eventually(t, 10*time.Second, func() error {
-			return testkit.Failf(strings.Contains(logs.String(), ended), "the server's getStream handler has not returned Canceled")
-		})
-		stoppedAfter := time.Since(canceled)
-		atEnd := written.Load()
-		// The server still answers on the same connection.
-		if _, err := api.NewApiClient(conn).SayHello(t.Context(), &api.HelloRequest{Name: "still here"}); err != nil {
-			t.Fatalf("sayHello after the cancelled stream: %v", err)
-		}
-		if err := conn.Close(); err != nil {
-			t.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-		if err := <-served; err != nil {
-			t.Fatal(err)
-		}
-		final := written.Load()
-		// An item is at least 20 bytes on the wire (5 of gRPC framing, 15 of
-		// protobuf for ids of 5 digits and more), so the whole stream would be
-		// over 190 MiB.
-		t.Logf("server wrote %d bytes when the client cancelled, %d when its handler returned %v later, %d in all (sayHello and shutdown included); the whole stream is over 190 MiB",
-			atCancel, atEnd, stoppedAfter.Round(time.Millisecond), final)
-		if atEnd > 4<<20 {
-			t.Errorf("server wrote %d bytes of a stream its client cancelled after %d items", atEnd, readFirst)
-		}
-		// What the handler handed to the transport before it saw the cancel
-		// may still go out: grpc-go lets a stream queue up to its write
-		// quota (64 KiB) ahead of the connection's writer. Anything beyond
-		// that would mean the stream was still being produced.
-		if final-atEnd > 64<<10+4<<10 {
-			t.Errorf("server wrote %d more bytes after its handler returned", final-atEnd)
-		}
-		goleak.VerifyNone(t)
-	})
+	t.Run("production server", productionServerStopsWriting)
 
 	// The service itself, wrapped to count each item it sends: the count
 	// stops where the handler returns, far below the stream's length.
-	t.Run("items sent", func(t *testing.T) {
-		svc := &countingService{Service: backend.NewService(backend.DefaultLimits), ended: make(chan error, 1)}
-		srv := grpc.NewServer()
-		api.RegisterApiServer(srv, svc)
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		served := make(chan struct{})
-		go func() { defer close(served); _ = srv.Serve(lis) }()
-		conn := dial(t, lis.Addr().String())
+	t.Run("items sent", serviceStopsSending)
+}
 
-		canceled := readThenCancel(t, api.NewApiClient(conn))
-		atCancel := svc.sent.Load()
-		var handlerErr error
-		select {
-		case handlerErr = <-svc.ended:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("getStream still runs 10s after its client cancelled; %d items sent", svc.sent.Load())
-		}
-		stoppedAfter := time.Since(canceled)
-		atEnd := svc.sent.Load()
-		if err := conn.Close(); err != nil {
-			t.Fatal(err)
-		}
-		srv.Stop()
-		<-served
-		t.Logf("client read %d items and cancelled; the server had sent %d then, and %d when its handler returned %v later with %v",
-			readFirst, atCancel, atEnd, stoppedAfter.Round(time.Millisecond), handlerErr)
-		if status.Code(handlerErr) != codes.Canceled {
-			t.Errorf("handler returned %v, want Canceled", handlerErr)
-		}
-		// Between the cancel and the server seeing it, items still fill the
-		// stream's flow-control window: tens of kilobytes, a few thousand
-		// items. One percent of the stream is far beyond that.
-		if atEnd > hugeStream/100 {
-			t.Errorf("server sent %d items of a stream cancelled after %d", atEnd, readFirst)
-		}
-		if got := svc.sent.Load(); got != atEnd {
-			t.Errorf("server sent %d items after its handler returned", got-atEnd)
-		}
-		goleak.VerifyNone(t)
+func serviceStopsSending(t *testing.T) {
+	svc := &countingService{Service: backend.NewService(backend.DefaultLimits), ended: make(chan error, 1)}
+	srv := grpc.NewServer()
+	api.RegisterApiServer(srv, svc)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(lis) }()
+	conn := dial(t, lis.Addr().String())
+
+	canceled := readThenCancel(t, api.NewApiClient(conn))
+	atCancel := svc.sent.Load()
+	var handlerErr error
+	select {
+	case handlerErr = <-svc.ended:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("getStream still runs 10s after its client cancelled; %d items sent", svc.sent.Load())
+	}
+	stoppedAfter := time.Since(canceled)
+	atEnd := svc.sent.Load()
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	<-served
+	t.Logf("client read %d items and cancelled; the server had sent %d then, and %d when its handler returned %v later with %v",
+		readFirst, atCancel, atEnd, stoppedAfter.Round(time.Millisecond), handlerErr)
+	if status.Code(handlerErr) != codes.Canceled {
+		t.Errorf("handler returned %v, want Canceled", handlerErr)
+	}
+	// Between the cancel and the server seeing it, items still fill the
+	// stream's flow-control window: tens of kilobytes, a few thousand
+	// items. One percent of the stream is far beyond that.
+	if atEnd > hugeStream/100 {
+		t.Errorf("server sent %d items of a stream cancelled after %d", atEnd, readFirst)
+	}
+	if got := svc.sent.Load(); got != atEnd {
+		t.Errorf("server sent %d items after its handler returned", got-atEnd)
+	}
+	goleak.VerifyNone(t)
+}
+
+func productionServerStopsWriting(t *testing.T) {
+	var written atomic.Int64
+	logs := &telemetrytest.LogBuffer{}
+	srv := backend.NewServer(backend.Config{
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(countingListener{lis, &written}) }()
+	conn := dial(t, lis.Addr().String())
+
+	canceled := readThenCancel(t, api.NewApiClient(conn))
+	atCancel := written.Load()
+	const ended = `method=/api.Api/getStream code=Canceled`
+	testkit.Eventually(t, 10*time.Second, func() error {
+		return testkit.Failf(strings.Contains(logs.String(), ended), "the server's getStream handler has not returned Canceled")
+	})
+	stoppedAfter := time.Since(canceled)
+	atEnd := written.Load()
+	// The server still answers on the same connection.
+	if _, err := api.NewApiClient(conn).SayHello(t.Context(), &api.HelloRequest{Name: "still here"}); err != nil {
+		t.Fatalf("sayHello after the cancelled stream: %v", err)
+	}
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(ctx)
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	final := written.Load()
+	// An item is at least 20 bytes on the wire (5 of gRPC framing, 15 of
+	// protobuf for ids of 5 digits and more), so the whole stream would be
+	// over 190 MiB.
+	t.Logf("server wrote %d bytes when the client cancelled, %d when its handler returned %v later, %d in all (sayHello and shutdown included); the whole stream is over 190 MiB",
+		atCancel, atEnd, stoppedAfter.Round(time.Millisecond), final)
+	if atEnd > 4<<20 {
+		t.Errorf("server wrote %d bytes of a stream its client cancelled after %d items", atEnd, readFirst)
+	}
+	// What the handler handed to the transport before it saw the cancel
+	// may still go out: grpc-go lets a stream queue up to its write
+	// quota (64 KiB) ahead of the connection's writer. Anything beyond
+	// that would mean the stream was still being produced.
+	if final-atEnd > 64<<10+4<<10 {
+		t.Errorf("server wrote %d more bytes after its handler returned", final-atEnd)
+	}
+	goleak.VerifyNone(t)
 }
 
 func dial(t *testing.T, addr string) *grpc.ClientConn {

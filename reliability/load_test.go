@@ -1,6 +1,7 @@
 package reliability_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -84,6 +85,43 @@ func rss(t *testing.T) uint64 {
 // the end may exceed the warm point by at most half, plus 8 MiB. RSS is
 // logged but not bounded: under -race it includes the detector's shadow
 // memory, which the OS does not take back.
+// oneOfEachCall makes the n-th call of a rotation over the three methods
+// and checks its answer.
+func oneOfEachCall(ctx context.Context, c *client.Client, n int64, length int32) error {
+	switch n % 3 {
+	case 0:
+		got, err := c.SayHello(ctx, "load")
+		if err == nil && got != "Hello load!" {
+			err = fmt.Errorf("sayHello = %q", got)
+		}
+		return err
+	case 1:
+		items, err := c.GetAll(ctx, length)
+		if err == nil && len(items) != int(length) {
+			err = fmt.Errorf("getAll(%d) gave %d items", length, len(items))
+		}
+		return err
+	}
+	got := 0
+	for _, err := range c.GetStream(ctx, length) {
+		if err != nil {
+			return err
+		}
+		got++
+	}
+	if got != int(length) {
+		return fmt.Errorf("getStream(%d) gave %d items", length, got)
+	}
+	return nil
+}
+
+func logMemory(t *testing.T, before, warm, end, after memory, warmRequests int64) {
+	t.Logf("memory before load: %v", before)
+	t.Logf("memory warm (after %d requests): %v", warmRequests, warm)
+	t.Logf("memory at the end of the load: %v", end)
+	t.Logf("memory after the load: %v", after)
+}
+
 func TestSustainedLoad(t *testing.T) {
 	d := loadDuration(t)
 	b := backendtest.Start(t, backend.Config{})
@@ -103,34 +141,7 @@ func TestSustainedLoad(t *testing.T) {
 	const length = 100
 	stop := make(chan struct{})
 	var calls atomic.Int64
-	backendLoad := startLoad(workers, stop, func() error {
-		switch calls.Add(1) % 3 {
-		case 0:
-			got, err := c.SayHello(ctx, "load")
-			if err == nil && got != "Hello load!" {
-				err = fmt.Errorf("sayHello = %q", got)
-			}
-			return err
-		case 1:
-			items, err := c.GetAll(ctx, length)
-			if err == nil && len(items) != length {
-				err = fmt.Errorf("getAll(%d) gave %d items", length, len(items))
-			}
-			return err
-		default:
-			got := 0
-			for _, err := range c.GetStream(ctx, length) {
-				if err != nil {
-					return err
-				}
-				got++
-			}
-			if got != length {
-				return fmt.Errorf("getStream(%d) gave %d items", length, got)
-			}
-			return nil
-		}
-	})
+	backendLoad := startLoad(workers, stop, func() error { return oneOfEachCall(ctx, c, calls.Add(1), length) })
 	pageLoad := startLoad(workers, stop, func() error { return pageOK(ctx, hc, url) })
 
 	start := time.Now()
@@ -158,10 +169,7 @@ func TestSustainedLoad(t *testing.T) {
 	t.Logf("load: %d workers on the backend and %d on the page for %v", workers, workers, elapsed.Round(time.Millisecond))
 	t.Logf("backend calls: %d (%.0f/s), failed %d", br, float64(br)/elapsed.Seconds(), bf)
 	t.Logf("page requests: %d (%.0f/s), failed %d", pr, float64(pr)/elapsed.Seconds(), pf)
-	t.Logf("memory before load: %v", before)
-	t.Logf("memory warm (after %d requests): %v", warmRequests, warm)
-	t.Logf("memory at the end of the load: %v", end)
-	t.Logf("memory after the load: %v", after)
+	logMemory(t, before, warm, end, after, warmRequests)
 
 	if bf != 0 || pf != 0 {
 		t.Errorf("failed calls under load: backend %d (first: %v), page %d (first: %v)", bf, backendErrs, pf, pageErrs)

@@ -25,8 +25,10 @@ import (
 // backend drains its calls and exits; the frontend sends new calls to the
 // other two meanwhile, and comes back to the restarted one by itself. Not
 // one page request may fail.
-func TestRollingRestartLosesNoPageRequest(t *testing.T) {
-	var procs [3]*backendProc
+// startReplicas starts three backend processes and a frontend that
+// balances over them, and returns once every backend has served a page's
+// calls.
+func startReplicas(t *testing.T) (procs [3]*backendProc, url string, hc *http.Client) {
 	var addrs []resolver.Address
 	for i := range procs {
 		procs[i] = startBackendProc(t, "127.0.0.1:0")
@@ -38,8 +40,8 @@ func TestRollingRestartLosesNoPageRequest(t *testing.T) {
 	backends := manual.NewBuilderWithScheme("backends")
 	backends.InitialState(resolver.State{Addresses: addrs})
 	c := testkit.NewClient(t, backends.Scheme()+":///grpcplay", client.WithDialOptions(grpc.WithResolvers(backends)))
-	url := startFrontend(t, frontend.Config{Timeout: 30 * time.Second}, c) + "/"
-	hc := newHTTPClient(t)
+	url = startFrontend(t, frontend.Config{Timeout: 30 * time.Second}, c) + "/"
+	hc = newHTTPClient(t)
 	ctx := t.Context()
 	// Every backend takes calls before the first one stops. A backend whose
 	// connection is not ready yet gets none from round_robin, and the
@@ -56,6 +58,12 @@ func TestRollingRestartLosesNoPageRequest(t *testing.T) {
 		}
 		return nil
 	})
+	return procs, url, hc
+}
+
+func TestRollingRestartLosesNoPageRequest(t *testing.T) {
+	procs, url, hc := startReplicas(t)
+	ctx := t.Context()
 
 	stop := make(chan struct{})
 	pages := startLoad(10, stop, func() error { return pageOK(ctx, hc, url) })
@@ -98,17 +106,10 @@ func TestRollingRestartLosesNoPageRequest(t *testing.T) {
 // reader gets Unavailable at once, the page answers 503 without waiting
 // for its deadline, and when a backend comes back on the same port the page
 // recovers by itself, with no restart of the frontend.
-func TestKill9MidStream(t *testing.T) {
-	p := startBackendProc(t, "127.0.0.1:0")
-	c := testkit.NewClient(t, p.addr)
-	const pageTimeout = 20 * time.Second
-	url := startFrontend(t, frontend.Config{Timeout: pageTimeout}, c) + "/"
-	hc := newHTTPClient(t)
+// killMidStream reads a long stream from p and kills p with SIGKILL a
+// thousand items in: the reader must get Unavailable, and soon.
+func killMidStream(t *testing.T, p *backendProc, c *client.Client) {
 	ctx := t.Context()
-	if err := pageOK(ctx, hc, url); err != nil {
-		t.Fatal(err)
-	}
-
 	const length = 10_000_000
 	var got int
 	var streamErr error
@@ -135,6 +136,20 @@ func TestKill9MidStream(t *testing.T) {
 	if noticed > 10*time.Second {
 		t.Errorf("the reader learnt of the kill after %v", noticed)
 	}
+}
+
+func TestKill9MidStream(t *testing.T) {
+	p := startBackendProc(t, "127.0.0.1:0")
+	c := testkit.NewClient(t, p.addr)
+	const pageTimeout = 20 * time.Second
+	url := startFrontend(t, frontend.Config{Timeout: pageTimeout}, c) + "/"
+	hc := newHTTPClient(t)
+	ctx := t.Context()
+	if err := pageOK(ctx, hc, url); err != nil {
+		t.Fatal(err)
+	}
+
+	killMidStream(t, p, c)
 	<-p.exited
 
 	start := time.Now()

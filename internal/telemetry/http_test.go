@@ -72,6 +72,33 @@ func logLines(t *testing.T, buf *bytes.Buffer) []map[string]any {
 
 // Requests are counted by standard method, route label and status, timed,
 // and logged one line each, quiet routes at debug.
+// checkRequestLines checks the log lines of TestObserveHTTPMetricsAndLog's
+// requests.
+func checkRequestLines(t *testing.T, logs *bytes.Buffer) {
+	lines := logLines(t, logs)
+	if len(lines) != 5 {
+		t.Fatalf("%d log lines, want 5 (the first /healthz is below info): %s", len(lines), logs.String())
+	}
+	first := lines[0]
+	for k, v := range map[string]any{"level": "INFO", "msg": "request", "method": "GET", "route": "/items", "status": 200.0, "peer": "127.0.0.1:4242"} {
+		if first[k] != v {
+			t.Errorf("first line %s = %v, want %v", k, first[k], v)
+		}
+	}
+	if _, ok := first["duration"]; !ok {
+		t.Error("first line has no duration")
+	}
+	if _, ok := first["trace_id"]; ok {
+		t.Error("an untraced request's line has a trace_id")
+	}
+	if m := lines[2]; m["method"] != "BREW" || m["status"] != 405.0 {
+		t.Errorf("third line %v; want the raw method BREW and status 405", m)
+	}
+	if last := lines[4]; last["level"] != "DEBUG" || last["route"] != "/healthz" {
+		t.Errorf("last line %v; want /healthz at debug", last)
+	}
+}
+
 func TestObserveHTTPMetricsAndLog(t *testing.T) {
 	reg := telemetry.NewRegistry()
 	var logs bytes.Buffer
@@ -111,28 +138,7 @@ web_requests_in_flight 0
 		t.Errorf("%d duration series, want 4 (GET and OTHER unmatched, /items, /healthz)", n)
 	}
 
-	lines := logLines(t, &logs)
-	if len(lines) != 5 {
-		t.Fatalf("%d log lines, want 5 (the first /healthz is below info): %s", len(lines), logs.String())
-	}
-	first := lines[0]
-	for k, v := range map[string]any{"level": "INFO", "msg": "request", "method": "GET", "route": "/items", "status": 200.0, "peer": "127.0.0.1:4242"} {
-		if first[k] != v {
-			t.Errorf("first line %s = %v, want %v", k, first[k], v)
-		}
-	}
-	if _, ok := first["duration"]; !ok {
-		t.Error("first line has no duration")
-	}
-	if _, ok := first["trace_id"]; ok {
-		t.Error("an untraced request's line has a trace_id")
-	}
-	if m := lines[2]; m["method"] != "BREW" || m["status"] != 405.0 {
-		t.Errorf("third line %v; want the raw method BREW and status 405", m)
-	}
-	if last := lines[4]; last["level"] != "DEBUG" || last["route"] != "/healthz" {
-		t.Errorf("last line %v; want /healthz at debug", last)
-	}
+	checkRequestLines(t, &logs)
 }
 
 // With LogPath the line has the raw path, not the route label.
