@@ -57,17 +57,6 @@ type comparing struct {
 	runs      sync.WaitGroup
 }
 
-// tooSoonError refuses a run that would start before the cap allows.
-type tooSoonError struct {
-	message    string
-	retryAfter time.Duration
-}
-
-func (e *tooSoonError) Error() string { return e.message }
-
-// errCompareUnavailable is a run asked of a frontend without a Comparer.
-var errCompareUnavailable = errors.New("the comparison is not available in this process")
-
 type compareData struct {
 	Available bool
 	Running   bool
@@ -116,14 +105,13 @@ func (s *Server) compareStatus(w http.ResponseWriter, _ *http.Request) {
 // to the page for a plain form.
 func (s *Server) compareRun(w http.ResponseWriter, r *http.Request) {
 	if err := s.startCompare(r); err != nil {
-		code := HTTPStatus(err)
-		s.logFailure(r, code, err)
-		var soon *tooSoonError
-		if errors.As(err, &soon) {
-			w.Header().Set("Retry-After", strconv.Itoa(int(soon.retryAfter.Round(time.Second)/time.Second)))
+		f := failure(err)
+		if f.retryAfter > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(f.retryAfter.Round(time.Second)/time.Second)))
 		}
 		if wantsJSON(r) {
-			writeJSON(w, code, map[string]string{"error": userMessages(err, code)[0]})
+			s.logFailure(r, f.status, err)
+			writeJSON(w, f.status, map[string]string{"error": f.messages[0]})
 			return
 		}
 		s.renderError(w, r, err, nil)
@@ -141,19 +129,16 @@ func (s *Server) startCompare(r *http.Request) error {
 		return errCompareUnavailable
 	}
 	if !sameOrigin(r) {
-		return &inputError{problems: []string{"a bench can only be started from this site's own /compare page."}}
+		return badInput("a bench can only be started from this site's own /compare page.")
 	}
 	c := &s.compare
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.running {
-		return &tooSoonError{message: "A bench is already running; its results appear here when it is done.", retryAfter: time.Second}
+		return tooSoon("A bench is already running; its results appear here when it is done.", time.Second)
 	}
 	if wait := s.cfg.CompareInterval - time.Since(c.lastStart); !c.lastStart.IsZero() && wait > 0 {
-		return &tooSoonError{
-			message:    fmt.Sprintf("A bench runs at most once every %v; try again in %v.", s.cfg.CompareInterval, wait.Round(time.Second)),
-			retryAfter: wait,
-		}
+		return tooSoon(fmt.Sprintf("A bench runs at most once every %v; try again in %v.", s.cfg.CompareInterval, wait.Round(time.Second)), wait)
 	}
 	c.running, c.lastStart, c.progress, c.lastErr = true, time.Now(), CompareProgress{}, ""
 	// The run ends with its timeout or when the server shuts down, which

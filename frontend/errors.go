@@ -8,26 +8,62 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
 
-// inputError is a request the frontend refuses before calling the backend.
-// Its problems are written for the user.
-type inputError struct {
-	problems []string
+// pageError is a failed request as its user sees it: the HTTP status, the
+// heading of the error page and the messages, written for the user. The
+// frontend's own failures are pageErrors from the start; failure turns any
+// other error (the backend's, a deadline, a panic) into one, so that a new
+// kind of failure is one value, and the page, the live view and the logs
+// agree on it.
+type pageError struct {
+	status int
+	// title is the error page's heading; failure fills it in from the
+	// status (titles) when it is empty.
+	title    string
+	messages []string
+	// cause is what the log says, when the messages do not say it all.
+	cause error
+	// retryAfter, when set, is sent as Retry-After.
+	retryAfter time.Duration
 }
 
-func (e *inputError) Error() string {
-	return strings.Join(e.problems, "; ")
+func (e *pageError) Error() string {
+	if e.cause != nil {
+		return e.cause.Error()
+	}
+	return strings.Join(e.messages, "; ")
 }
 
-// errNotFound is a request for a path the frontend does not serve.
-var errNotFound = errors.New("no such page")
+func (e *pageError) Unwrap() error { return e.cause }
 
-// errTooManyLiveStreams refuses a live stream beyond Config.MaxLiveStreams.
-var errTooManyLiveStreams = errors.New("too many live streams are open")
+// badInput is a request the frontend refuses before calling the backend.
+func badInput(problems ...string) *pageError {
+	return &pageError{status: http.StatusBadRequest, messages: problems}
+}
+
+// tooSoon refuses a request that may be made again after retryAfter.
+func tooSoon(message string, retryAfter time.Duration) *pageError {
+	return &pageError{status: http.StatusTooManyRequests, messages: []string{message}, retryAfter: retryAfter}
+}
+
+var (
+	// errNotFound is a request for a path the frontend does not serve.
+	errNotFound = &pageError{status: http.StatusNotFound, cause: errors.New("no such page"),
+		messages: []string{"There is no page at this address."}}
+	// errTooManyLiveStreams refuses a live stream beyond
+	// Config.MaxLiveStreams.
+	errTooManyLiveStreams = &pageError{status: http.StatusServiceUnavailable, cause: errors.New("too many live streams are open"),
+		messages: []string{"Too many live streams are open right now. Try again in a moment."}}
+	// errCompareUnavailable is a run asked of a frontend without a
+	// Comparer.
+	errCompareUnavailable = &pageError{status: http.StatusNotImplemented, cause: errors.New("the comparison is not available in this process"),
+		messages: []string{"The comparison is not available here: run grpcplay serve, or grpcplay bench in a terminal."}}
+)
 
 // panicError is a panic caught in one of a request's goroutines. Left alone,
 // such a panic would end the whole process, not just the request.
@@ -56,97 +92,67 @@ func recovered(f func() error) func() error {
 // its answer: nobody sees it, and it is no failure of the frontend's.
 const statusClientClosedRequest = 499
 
-// HTTPStatus maps an error of a request to the status the user gets. It is
-// the one place that decides this, so the page, the live view and the logs
-// agree.
-func HTTPStatus(err error) int {
-	var input *inputError
+// HTTPStatus maps an error of a request to the status the user gets.
+func HTTPStatus(err error) int { return failure(err).status }
+
+// failure is what the user of a failed request gets. It is the one place
+// that decides this. Only messages about the user's own input are passed
+// through from the backend; anything else could carry internal details, so
+// it becomes a fixed sentence.
+func failure(err error) *pageError {
+	var own *pageError
 	var panicked *panicError
-	var soon *tooSoonError
+	var f pageError
 	switch {
 	case err == nil:
-		return http.StatusOK
-	case errors.As(err, &soon):
-		return http.StatusTooManyRequests
-	case errors.Is(err, errCompareUnavailable):
-		return http.StatusNotImplemented
+		return &pageError{status: http.StatusOK}
+	case errors.As(err, &own):
+		f = *own
 	case errors.As(err, &panicked):
-		return http.StatusInternalServerError
-	case errors.As(err, &input):
-		return http.StatusBadRequest
-	case errors.Is(err, errNotFound):
-		return http.StatusNotFound
-	case errors.Is(err, errTooManyLiveStreams):
-		return http.StatusServiceUnavailable
+		f = pageError{status: http.StatusInternalServerError, messages: []string{"Something went wrong in the frontend. It has been logged."}}
 	case errors.Is(err, context.DeadlineExceeded):
-		return http.StatusGatewayTimeout
+		f = backendFailures[codes.DeadlineExceeded]
 	case errors.Is(err, context.Canceled):
-		return statusClientClosedRequest
-	}
-	switch status.Code(err) {
-	case codes.InvalidArgument, codes.OutOfRange:
-		return http.StatusBadRequest
-	case codes.DeadlineExceeded:
-		return http.StatusGatewayTimeout
-	case codes.Canceled:
-		return statusClientClosedRequest
-	case codes.Unavailable:
-		return http.StatusServiceUnavailable
-	case codes.ResourceExhausted:
-		return http.StatusTooManyRequests
-	case codes.Unimplemented:
-		return http.StatusNotImplemented
+		f = backendFailures[codes.Canceled]
 	default:
-		return http.StatusBadGateway
+		var ok bool
+		if f, ok = backendFailures[status.Code(err)]; !ok {
+			f = pageError{status: http.StatusBadGateway, messages: []string{"The backend failed to answer the request."}}
+		}
+		if f.status == http.StatusBadRequest {
+			f.messages = []string{"The backend refused the request: " + status.Convert(err).Message() + "."}
+		}
 	}
+	if f.title == "" {
+		f.title = titles[f.status]
+	}
+	if f.title == "" {
+		f.title = http.StatusText(f.status)
+	}
+	return &f
 }
 
-// userMessages says what went wrong in words for the user. Only messages that
-// are about the user's own input are passed through; anything else could
-// carry internal details, so it becomes a fixed sentence.
-func userMessages(err error, code int) []string {
-	var input *inputError
-	var soon *tooSoonError
-	switch {
-	case errors.As(err, &input):
-		return input.problems
-	case errors.As(err, &soon):
-		return []string{soon.message}
-	case errors.Is(err, errCompareUnavailable):
-		return []string{"The comparison is not available here: run grpcplay serve, or grpcplay bench in a terminal."}
-	case errors.Is(err, errTooManyLiveStreams):
-		return []string{"Too many live streams are open right now. Try again in a moment."}
-	case code == http.StatusBadRequest:
-		return []string{"The backend refused the request: " + status.Convert(err).Message() + "."}
-	case code == http.StatusServiceUnavailable:
-		return []string{"The backend is unreachable right now. The page recovers by itself when it is back; try again in a moment."}
-	case code == http.StatusGatewayTimeout:
-		return []string{"The backend is too slow: it did not answer in time. Try again in a moment."}
-	case code == http.StatusTooManyRequests:
-		return []string{"The backend is busy. Try again in a moment."}
-	case code == http.StatusNotImplemented:
-		return []string{"The backend does not implement this call."}
-	case code == http.StatusNotFound:
-		return []string{"There is no page at this address."}
-	case code == http.StatusInternalServerError:
-		return []string{"Something went wrong in the frontend. It has been logged."}
-	default:
-		return []string{"The backend failed to answer the request."}
-	}
+// titles are the error page's headings where http.StatusText would not say
+// what happened.
+var titles = map[int]string{
+	http.StatusBadRequest:         "Bad request",
+	http.StatusServiceUnavailable: "Backend unreachable",
+	http.StatusGatewayTimeout:     "Backend too slow",
 }
 
-// errorTitle is the page heading for a status.
-func errorTitle(code int) string {
-	switch code {
-	case http.StatusBadRequest:
-		return "Bad request"
-	case http.StatusServiceUnavailable:
-		return "Backend unreachable"
-	case http.StatusGatewayTimeout:
-		return "Backend too slow"
-	default:
-		return http.StatusText(code)
-	}
+// backendFailures are what the user gets for each code of a failed call.
+var backendFailures = map[codes.Code]pageError{
+	codes.InvalidArgument: {status: http.StatusBadRequest},
+	codes.OutOfRange:      {status: http.StatusBadRequest},
+	codes.Unavailable: {status: http.StatusServiceUnavailable,
+		messages: []string{"The backend is unreachable right now. The page recovers by itself when it is back; try again in a moment."}},
+	codes.DeadlineExceeded: {status: http.StatusGatewayTimeout,
+		messages: []string{"The backend is too slow: it did not answer in time. Try again in a moment."}},
+	codes.ResourceExhausted: {status: http.StatusTooManyRequests, messages: []string{"The backend is busy. Try again in a moment."}},
+	codes.Unimplemented:     {status: http.StatusNotImplemented, messages: []string{"The backend does not implement this call."}},
+	// A client that left before its answer: nobody sees it, and it is no
+	// failure of the frontend's.
+	codes.Canceled: {status: statusClientClosedRequest, messages: []string{"The backend failed to answer the request."}},
 }
 
 // logFailure records a failed request. Every failure path calls it, so each
@@ -163,22 +169,22 @@ func (s *Server) logFailure(r *http.Request, code int, err error) {
 // renderError is the one way a request fails with a page: the site's layout
 // with a plain message, and the form filled with what the user asked for.
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error, form any) {
-	code := HTTPStatus(err)
-	s.logFailure(r, code, err)
-	data := errorData{Status: code, Title: errorTitle(code), Messages: userMessages(err, code)}
+	f := failure(err)
+	s.logFailure(r, f.status, err)
+	data := errorData{Status: f.status, Title: f.title, Messages: f.messages}
 	switch f := form.(type) {
 	case *pageForm:
 		data.PageForm = f
 	case *liveForm:
 		data.LiveForm = f
 	}
-	s.render(w, r, code, "error.html", data)
+	s.render(w, r, f.status, "error.html", data)
 }
 
 // plainError fails a request whose client is a program, not a person, such as
 // the EventSource of the live view or a probe.
 func (s *Server) plainError(w http.ResponseWriter, r *http.Request, err error) {
-	code := HTTPStatus(err)
-	s.logFailure(r, code, err)
-	http.Error(w, strings.Join(userMessages(err, code), "\n"), code)
+	f := failure(err)
+	s.logFailure(r, f.status, err)
+	http.Error(w, strings.Join(f.messages, "\n"), f.status)
 }

@@ -159,8 +159,8 @@ func TestHTTPStatus(t *testing.T) {
 		want int
 	}{
 		{nil, 200},
-		{&inputError{problems: []string{"bad"}}, 400},
-		{fmt.Errorf("wrapped: %w", &inputError{}), 400},
+		{badInput("bad"), 400},
+		{fmt.Errorf("wrapped: %w", badInput()), 400},
 		{errNotFound, 404},
 		{status.Error(codes.InvalidArgument, "x"), 400},
 		{status.Error(codes.OutOfRange, "x"), 400},
@@ -188,7 +188,7 @@ func TestErrorMessagesHideInternals(t *testing.T) {
 	secret := "dial tcp 10.0.0.7:50051: secret detail"
 	for _, code := range []codes.Code{codes.Unavailable, codes.DeadlineExceeded, codes.Internal, codes.ResourceExhausted, codes.Unimplemented} {
 		err := status.Error(code, secret)
-		msg := strings.Join(userMessages(err, HTTPStatus(err)), " ")
+		msg := strings.Join(failure(err).messages, " ")
 		if strings.Contains(msg, "secret") || msg == "" {
 			t.Errorf("%v: message %q", code, msg)
 		}

@@ -80,7 +80,7 @@ func (s *Server) parsePage(q url.Values) (pageForm, pageRequest, error) {
 		}
 	}
 	if problems != nil {
-		return form, req, &inputError{problems: problems}
+		return form, req, badInput(problems...)
 	}
 	return form, req, nil
 }
@@ -178,7 +178,7 @@ func (s *Server) parseLive(q url.Values) (liveForm, int32, error) {
 	form.Length = q.Get("length")
 	n, p := parseLength("length", form.Length, s.cfg.MaxLiveItems)
 	if p != "" {
-		return form, 0, &inputError{problems: []string{p}}
+		return form, 0, badInput(p)
 	}
 	return form, n, nil
 }
@@ -275,9 +275,9 @@ func (e *eventWriter) write(text string) error {
 func (e *eventWriter) send(event, data string) error { return e.write(formatEvent(event, data)) }
 
 func (s *Server) streamFailed(r *http.Request, send func(event, data string) error, err error) {
-	code := HTTPStatus(err)
-	s.logFailure(r, code, err)
-	msg := strings.Join(userMessages(err, code), " ")
+	f := failure(err)
+	s.logFailure(r, f.status, err)
+	msg := strings.Join(f.messages, " ")
 	if s.liveCtx.Err() != nil {
 		msg = "The frontend is shutting down. Reload the page to start again."
 	}
