@@ -26,7 +26,7 @@ var benchServers = []struct {
 	start func(net.Listener) (serve func() error, stop func())
 }{
 	{"server=grpcplay", func(lis net.Listener) (func() error, func()) {
-		srv := backend.NewServer(backend.Config{})
+		srv := backend.New(backend.Config{})
 		return func() error { return srv.Serve(lis) }, func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()

@@ -25,7 +25,7 @@ func TestSetNotServingKeepsServingCalls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := backend.NewServer(backend.Config{})
+	srv := backend.New(backend.Config{})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	defer func() {

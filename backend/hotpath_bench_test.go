@@ -81,7 +81,7 @@ func BenchmarkGetAllHandler(b *testing.B) {
 	}
 }
 
-// registeredHandlers returns what NewServer registers and encodes with.
+// registeredHandlers returns what New registers and encodes with.
 func registeredHandlers() (grpc.ServiceDesc, any, encoding.CodecV2) {
 	return *encodedServiceDesc(), NewService(DefaultLimits), api.Codec{}
 }

@@ -87,7 +87,7 @@ func BenchmarkObservability(b *testing.B) {
 				b.Run(v.name, func(b *testing.B) {
 					cfg := v.config(b)
 					c := startBenchClient(b, func(lis net.Listener) (func() error, func()) {
-						srv := backend.NewServer(cfg)
+						srv := backend.New(cfg)
 						return func() error { return srv.Serve(lis) }, func() {
 							ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 							defer cancel()

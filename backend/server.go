@@ -24,11 +24,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/settings"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
-// Config holds the server's settings. The zero value of a field means "use
-// the default" so that callers set only what they change.
+// Config holds the server's settings. A zero field takes its default, so
+// that callers set only what they change; a negative one is an error
+// (Validate).
 type Config struct {
 	Limits Limits
 	// MaxConnectionAge closes each client connection after this long (plus
@@ -65,28 +67,7 @@ var DefaultConfig = Config{
 }
 
 func (c Config) withDefaults() Config {
-	d := DefaultConfig
-	if c.Limits.MaxItems == 0 {
-		c.Limits.MaxItems = d.Limits.MaxItems
-	}
-	if c.Limits.MaxStreamItems == 0 {
-		c.Limits.MaxStreamItems = d.Limits.MaxStreamItems
-	}
-	if c.Limits.MaxNameBytes == 0 {
-		c.Limits.MaxNameBytes = d.Limits.MaxNameBytes
-	}
-	if c.MaxConnectionAge == 0 {
-		c.MaxConnectionAge = d.MaxConnectionAge
-	}
-	if c.MaxConnectionAgeGrace == 0 {
-		c.MaxConnectionAgeGrace = d.MaxConnectionAgeGrace
-	}
-	if c.MaxConcurrentStreams == 0 {
-		c.MaxConcurrentStreams = d.MaxConcurrentStreams
-	}
-	if c.KeepaliveMinTime == 0 {
-		c.KeepaliveMinTime = d.KeepaliveMinTime
-	}
+	settings.Fill(&c, DefaultConfig)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,8 +93,11 @@ const streamWorkers = 64
 // maxRecvBytes bounds a request. Requests are tiny: the largest is a name.
 const maxRecvBytes = 64 << 10
 
-// NewServer builds a Server.
-func NewServer(cfg Config) *Server {
+// NewServer is New under its older name, kept until bench calls New.
+func NewServer(cfg Config) *Server { return New(cfg) }
+
+// New builds a Server.
+func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{health: health.NewServer(), log: cfg.Logger}
 	observe, observing := telemetry.GRPCServerOptions(cfg.Metrics, cfg.TracerProvider)
@@ -183,8 +167,8 @@ func (s *Server) SetNotServing() { s.health.Shutdown() }
 
 // Shutdown reports NOT_SERVING so that health checks and load balancers stop
 // sending new calls, then lets the calls in flight finish. When ctx ends first,
-// the remaining calls are cancelled.
-func (s *Server) Shutdown(ctx context.Context) {
+// the remaining calls are cancelled, and Shutdown returns ctx's error.
+func (s *Server) Shutdown(ctx context.Context) error {
 	s.SetNotServing()
 	stopped := make(chan struct{})
 	go func() {
@@ -193,10 +177,12 @@ func (s *Server) Shutdown(ctx context.Context) {
 	}()
 	select {
 	case <-stopped:
+		return nil
 	case <-ctx.Done():
 		s.log.Warn("grace period over; cancelling calls in flight")
 		s.grpc.Stop()
 		<-stopped
+		return ctx.Err()
 	}
 }
 

@@ -19,7 +19,7 @@ func startBackend() (addr string, stop func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	srv := backend.NewServer(backend.DefaultConfig)
+	srv := backend.New(backend.DefaultConfig)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	return lis.Addr().String(), func() {

@@ -5,7 +5,6 @@ package frontend
 
 import (
 	"context"
-	"errors"
 	"iter"
 	"log/slog"
 	"net"
@@ -16,6 +15,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/httpserver"
+	"github.com/grpcplay/grpcplay/internal/settings"
 )
 
 // Backend is what the frontend needs from api.Api; *client.Client satisfies it.
@@ -26,7 +27,8 @@ type Backend interface {
 	Ready(ctx context.Context) error
 }
 
-// Config holds the frontend's settings. A zero field takes its default.
+// Config holds the frontend's settings. A zero field takes its default;
+// a negative one is an error (Validate).
 type Config struct {
 	Timeout      time.Duration // per-request deadline for the page's three calls (default 5s)
 	LiveTimeout  time.Duration // deadline of one live (SSE) stream (default 5m)
@@ -76,33 +78,11 @@ const (
 	defaultStream      = 5
 	defaultLiveLength  = 100
 	readyTimeout       = 2 * time.Second
-	maxHeaderBytes     = 64 << 10
-	readHeaderTimeout  = 5 * time.Second
-	readTimeout        = 10 * time.Second
-	idleTimeout        = 2 * time.Minute
 	writeTimeoutMargin = 10 * time.Second
 )
 
 func (c Config) withDefaults() Config {
-	d := DefaultConfig
-	if c.Timeout <= 0 {
-		c.Timeout = d.Timeout
-	}
-	if c.LiveTimeout <= 0 {
-		c.LiveTimeout = d.LiveTimeout
-	}
-	if c.MaxPageItems <= 0 {
-		c.MaxPageItems = d.MaxPageItems
-	}
-	if c.MaxLiveItems <= 0 {
-		c.MaxLiveItems = d.MaxLiveItems
-	}
-	if c.MaxLiveStreams <= 0 {
-		c.MaxLiveStreams = d.MaxLiveStreams
-	}
-	if c.CompareInterval <= 0 {
-		c.CompareInterval = d.CompareInterval
-	}
+	settings.Fill(&c, DefaultConfig)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -134,17 +114,9 @@ func New(cfg Config, b Backend) *Server {
 	s.handler = s.routes()
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)
-	s.http = &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		// Page responses must be written within the backend deadline plus
-		// rendering; the SSE handler extends its own deadline per event.
-		WriteTimeout:   cfg.Timeout + writeTimeoutMargin,
-		IdleTimeout:    idleTimeout,
-		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-	}
+	// Page responses must be written within the backend deadline plus
+	// rendering; the SSE handler extends its own deadline per event.
+	s.http = httpserver.New(s.handler, cfg.Timeout+writeTimeoutMargin, cfg.Logger)
 	s.http.RegisterOnShutdown(s.endLive)
 	return s
 }
@@ -156,23 +128,13 @@ func (s *Server) Handler() http.Handler {
 
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
-func (s *Server) Serve(lis net.Listener) error {
-	err := s.http.Serve(lis)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
+func (s *Server) Serve(lis net.Listener) error { return httpserver.Serve(s.http, lis) }
 
 // Shutdown stops accepting connections, ends the live streams and waits for
 // the requests in flight. When ctx ends first, it closes every connection.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.http.Shutdown(ctx)
+	err := httpserver.Shutdown(ctx, s.http, s.log, "grace period over; closing connections")
 	// Shutdown has cancelled a /compare run in the background; it ends soon.
 	s.compare.runs.Wait()
-	if err != nil {
-		s.log.Warn("grace period over; closing connections", "error", err)
-		return errors.Join(err, s.http.Close())
-	}
-	return nil
+	return err
 }

@@ -12,7 +12,6 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,9 +23,13 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/client"
+	"github.com/grpcplay/grpcplay/internal/httpserver"
+	"github.com/grpcplay/grpcplay/internal/settings"
 )
 
-// Config holds the gateway's settings. A zero field takes its default.
+// Config holds the gateway's settings. A zero field takes its default;
+// a negative one is an error (Validate).
 type Config struct {
 	// Timeout is the deadline of a unary call (hello, items) whose request
 	// has no Grpc-Timeout header (default 10s).
@@ -65,9 +68,9 @@ type Config struct {
 // DefaultConfig is what `grpcplay backend` and `grpcplay serve` run with:
 // the same default deadlines as the client package.
 var DefaultConfig = Config{
-	Timeout:           10 * time.Second,
-	StreamTimeout:     5 * time.Minute,
-	MaxTimeout:        5 * time.Minute,
+	Timeout:           client.DefaultTimeout,
+	StreamTimeout:     client.DefaultStreamTimeout,
+	MaxTimeout:        client.DefaultStreamTimeout,
 	MaxInFlight:       256,
 	MaxStreams:        128,
 	MaxReplyItems:     1_000_000,
@@ -75,11 +78,6 @@ var DefaultConfig = Config{
 }
 
 const (
-	maxHeaderBytes    = 64 << 10
-	readHeaderTimeout = 5 * time.Second
-	// Every route is a GET without a body: reading a request is quick.
-	readTimeout = 10 * time.Second
-	idleTimeout = 2 * time.Minute
 	// writeMargin is the time, past a request's deadline, left to write its
 	// error response.
 	writeMargin = 5 * time.Second
@@ -89,28 +87,7 @@ const (
 )
 
 func (c Config) withDefaults() Config {
-	d := DefaultConfig
-	if c.Timeout <= 0 {
-		c.Timeout = d.Timeout
-	}
-	if c.StreamTimeout <= 0 {
-		c.StreamTimeout = d.StreamTimeout
-	}
-	if c.MaxTimeout <= 0 {
-		c.MaxTimeout = d.MaxTimeout
-	}
-	if c.MaxInFlight <= 0 {
-		c.MaxInFlight = d.MaxInFlight
-	}
-	if c.ReplyWriteTimeout <= 0 {
-		c.ReplyWriteTimeout = d.ReplyWriteTimeout
-	}
-	if c.MaxReplyItems <= 0 {
-		c.MaxReplyItems = d.MaxReplyItems
-	}
-	if c.MaxStreams <= 0 {
-		c.MaxStreams = d.MaxStreams
-	}
+	settings.Fill(&c, DefaultConfig)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -157,17 +134,10 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	mustHandle(s.mux.HandlePath(http.MethodGet, streamPath, s.serveStream))
 	mustHandle(s.mux.HandlePath(http.MethodGet, openAPIPath, serveOpenAPI))
 	s.handler = s.observe(s.limited(s.withDeadline(s.budgeted(s.validUTF8(s.mux)))))
-	s.http = &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		// A backstop only: each request sets its own write deadline from its
-		// call's deadline, and a stream extends it write by write.
-		WriteTimeout:   cfg.Timeout + writeMargin,
-		IdleTimeout:    idleTimeout,
-		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-	}
+	// The write timeout is a backstop only: each request sets its own write
+	// deadline from its call's deadline, and a stream extends it write by
+	// write.
+	s.http = httpserver.New(s.handler, cfg.Timeout+writeMargin, cfg.Logger)
 	s.http.RegisterOnShutdown(s.endStreams)
 	return s
 }
@@ -185,25 +155,15 @@ func (s *Server) Handler() http.Handler {
 
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
-func (s *Server) Serve(lis net.Listener) error {
-	err := s.http.Serve(lis)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
+func (s *Server) Serve(lis net.Listener) error { return httpserver.Serve(s.http, lis) }
 
 // Shutdown stops accepting connections, ends the streams in flight with a
 // final UNAVAILABLE line and waits for the requests in flight. When ctx ends
 // first, it closes every connection.
 func (s *Server) Shutdown(ctx context.Context) error {
-	err := s.http.Shutdown(ctx)
+	err := httpserver.Shutdown(ctx, s.http, s.log, "grace period over; closing REST connections")
 	s.endStreams()
-	if err != nil {
-		s.log.Warn("grace period over; closing REST connections", "error", err)
-		return errors.Join(err, s.http.Close())
-	}
-	return nil
+	return err
 }
 
 const openAPIPath = "/v1/openapi.json"

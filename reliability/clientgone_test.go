@@ -117,7 +117,7 @@ func serviceStopsSending(t *testing.T) {
 func productionServerStopsWriting(t *testing.T) {
 	var written atomic.Int64
 	logs := &telemetrytest.LogBuffer{}
-	srv := backend.NewServer(backend.Config{
+	srv := backend.New(backend.Config{
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")

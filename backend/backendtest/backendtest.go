@@ -38,7 +38,7 @@ func StartAt(tb testing.TB, addr string, cfg backend.Config) *Backend {
 	if err != nil {
 		tb.Fatalf("listen for backend: %v", err)
 	}
-	b := &Backend{Addr: lis.Addr().String(), tb: tb, server: backend.NewServer(cfg), served: make(chan error, 1)}
+	b := &Backend{Addr: lis.Addr().String(), tb: tb, server: backend.New(cfg), served: make(chan error, 1)}
 	go func() { b.served <- b.server.Serve(lis) }()
 	tb.Cleanup(func() { b.Stop(0) })
 	return b

@@ -143,15 +143,15 @@ func (s *servers) drainFrontend(ctx context.Context) error {
 
 func (s *servers) drainBackend(ctx context.Context) error {
 	var drains sync.WaitGroup
-	var restErr error
+	var restErr, grpcErr error
 	if s.rest != nil {
 		drains.Go(func() { restErr = withoutForcedStop(s.rest.Shutdown(ctx)) })
 	}
 	if s.backend != nil {
-		drains.Go(func() { s.backend.Shutdown(ctx) })
+		drains.Go(func() { grpcErr = withoutForcedStop(s.backend.Shutdown(ctx)) })
 	}
 	drains.Wait()
-	return restErr
+	return errors.Join(restErr, grpcErr)
 }
 
 // stopMetrics stops the metrics port; a scrape still running when the grace
@@ -249,7 +249,7 @@ func (s *servers) startBackend(b *backendFlags) error {
 	if b.metricsAddr != "" {
 		cfg.Metrics = telemetry.NewRegistry()
 	}
-	s.backend = backend.NewServer(cfg)
+	s.backend = backend.New(cfg)
 	s.serve(func() error { return s.backend.Serve(lis) })
 	if err := s.startMetrics(cfg, b.metricsAddr); err != nil {
 		return err

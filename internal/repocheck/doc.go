@@ -2,8 +2,8 @@
 // so that go test ./... (and so CI) fails when
 //
 //   - a tracked file speaks of anything a reader of the repository cannot
-//     see: tracker issues, reviews, branches, sessions, or paths outside the
-//     repository (words_test.go);
+//     see: the issue tracker, code review, version control's history, or
+//     paths outside the repository (words_test.go);
 //   - a hand-written Go function is longer than maxFuncLines
 //     (funclen_test.go).
 package repocheck
