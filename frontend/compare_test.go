@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -223,15 +222,7 @@ func checkChart(t *testing.T, ctx context.Context) {
 	if got := count(t, ctx, "table.bench tbody tr"); got != 6 {
 		t.Errorf("%d table rows", got)
 	}
-	if path := os.Getenv("GRPCPLAY_COMPARE_SCREENSHOT"); path != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	screenshot(t, ctx, "GRPCPLAY_COMPARE_SCREENSHOT")
 }
 
 func TestCompareInBrowser(t *testing.T) {

@@ -209,14 +209,23 @@ func browserPage(t *testing.T, ctx context.Context, base string) {
 	if err != nil || border != "solid" {
 		t.Errorf("stylesheet not applied: border %q, %v", border, err)
 	}
-	if path := os.Getenv("GRPCPLAY_SCREENSHOT"); path != "" {
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
+	screenshot(t, ctx, "GRPCPLAY_SCREENSHOT")
+}
+
+// screenshot saves the page as a PNG to the file named by the variable
+// env, when it is set, to look at what the test saw.
+func screenshot(t *testing.T, ctx context.Context, env string) {
+	t.Helper()
+	path := os.Getenv(env)
+	if path == "" {
+		return
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -48,6 +48,21 @@ type servers struct {
 	exited chan *running
 }
 
+// server is what the CLI needs of each server it runs: the backend, the
+// frontend and the gateway share this contract, and so does the metrics
+// port's http.Server.
+type server interface {
+	Serve(lis net.Listener) error
+	Shutdown(ctx context.Context) error
+}
+
+var (
+	_ server = (*backend.Server)(nil)
+	_ server = (*frontend.Server)(nil)
+	_ server = (*gateway.Server)(nil)
+	_ server = (*http.Server)(nil)
+)
+
 // running is one server's Serve loop.
 type running struct {
 	done chan struct{}
@@ -60,12 +75,12 @@ func newServers() *servers {
 	return &servers{traceFlushTimeout: defaultTraceFlushTimeout, exited: make(chan *running, 1)}
 }
 
-// serve runs one server's Serve loop until it returns.
-func (s *servers) serve(serve func() error) {
+// serve runs srv's Serve loop on lis until it returns.
+func (s *servers) serve(srv server, lis net.Listener) {
 	r := &running{done: make(chan struct{})}
 	s.running = append(s.running, r)
 	go func() {
-		r.err = serve()
+		r.err = srv.Serve(lis)
 		if errors.Is(r.err, http.ErrServerClosed) {
 			r.err = nil
 		}
@@ -250,7 +265,7 @@ func (s *servers) startBackend(b *backendFlags) error {
 		cfg.Metrics = telemetry.NewRegistry()
 	}
 	s.backend = backend.New(cfg)
-	s.serve(func() error { return s.backend.Serve(lis) })
+	s.serve(s.backend, lis)
 	if err := s.startMetrics(cfg, b.metricsAddr); err != nil {
 		return err
 	}
@@ -268,7 +283,7 @@ func (s *servers) startMetrics(cfg backend.Config, addr string) error {
 	}
 	s.metricsLis = lis
 	s.metrics = telemetry.NewMetricsServer(cfg.Metrics, s.log)
-	s.serve(func() error { return s.metrics.Serve(lis) })
+	s.serve(s.metrics, lis)
 	return nil
 }
 
@@ -299,7 +314,7 @@ func (s *servers) startREST(backendCfg backend.Config, addr string) error {
 	cfg.Metrics = backendCfg.Metrics
 	cfg.TracerProvider = backendCfg.TracerProvider
 	s.rest = gateway.New(cfg, s.backend.Service())
-	s.serve(func() error { return s.rest.Serve(lis) })
+	s.serve(s.rest, lis)
 	s.log.Info("REST/JSON gateway listening", "url", s.restURL())
 	return nil
 }
@@ -327,7 +342,7 @@ func (s *servers) startFrontend(f *frontendFlags, target string, opts []client.O
 		cfg.Compare = benchComparer{pageBench}
 	}
 	s.frontend = frontend.New(cfg, c)
-	s.serve(func() error { return s.frontend.Serve(lis) })
+	s.serve(s.frontend, lis)
 	return nil
 }
 
