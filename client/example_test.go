@@ -32,6 +32,20 @@ func startBackend() (addr string, stop func()) {
 	}
 }
 
+// connect is ExampleNew's client of a backend started for the example,
+// and how to close both.
+func connect() (*client.Client, func()) {
+	addr, stopBackend := startBackend()
+	c, err := client.New(addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return c, func() {
+		c.Close()
+		stopBackend()
+	}
+}
+
 // New connects once; every call then shares that connection. A target
 // with several addresses, such as "dns:///backend:50051", spreads the calls
 // over all of them.
@@ -52,13 +66,8 @@ func ExampleNew() {
 }
 
 func ExampleClient_SayHello() {
-	addr, stop := startBackend()
+	c, stop := connect()
 	defer stop()
-	c, err := client.New(addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
 
 	// The context has no deadline, so the client's default applies.
 	msg, err := c.SayHello(context.Background(), "Gonzalo")
@@ -70,13 +79,8 @@ func ExampleClient_SayHello() {
 }
 
 func ExampleClient_GetAll() {
-	addr, stop := startBackend()
+	c, stop := connect()
 	defer stop()
-	c, err := client.New(addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
 
 	items, err := c.GetAll(context.Background(), 3)
 	if err != nil {
@@ -94,13 +98,8 @@ func ExampleClient_GetAll() {
 // GetStream yields each item as it arrives; an error, if any, comes last.
 // Leaving the loop early cancels the stream on the server too.
 func ExampleClient_GetStream() {
-	addr, stop := startBackend()
+	c, stop := connect()
 	defer stop()
-	c, err := client.New(addr)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
 
 	for it, err := range c.GetStream(context.Background(), 1000) {
 		if err != nil {
