@@ -63,9 +63,12 @@ func goBuilderImage(t *testing.T, repo string) string {
 	}
 	goroot := strings.TrimSpace(run(t, time.Minute, repo, nil, "go", "env", "GOROOT"))
 	modcache := strings.TrimSpace(run(t, time.Minute, repo, nil, "go", "env", "GOMODCACHE"))
-	// Offline, this only checks that the host's cache holds every module and
-	// writes the .info files a proxy must serve.
-	run(t, 2*time.Minute, repo, []string{"GOPROXY=off", "GOFLAGS=-mod=mod"}, "go", "mod", "download")
+	// Fills the host's module cache with every module the Dockerfile's own
+	// `go mod download` asks for (tools' modules included), from the
+	// configured GOPROXY, and writes the .info files a proxy must serve: the
+	// stand-in's proxy must not depend on what an earlier build happened to
+	// download.
+	run(t, 5*time.Minute, repo, []string{"GOFLAGS=-mod=mod"}, "go", "mod", "download")
 
 	goSum, err := os.ReadFile(filepath.Join(repo, "go.sum"))
 	if err != nil {
