@@ -33,10 +33,14 @@ func TestShellExamples(t *testing.T) {
 	}
 	needNamespaces(t)
 	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin, "./cmd/grpcplay")
-	build.Dir = repo
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	// Outside the namespace, where the module proxy is reachable: the binary
+	// the docs call grpcplay, and the pinned grpcurl that `go tool` runs.
+	for _, args := range [][]string{{"build", "-o", bin, "./cmd/grpcplay"}, {"tool", "grpcurl", "-version"}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 	for _, file := range markdownFiles(t) {
 		name, _ := filepath.Rel(repo, file)
