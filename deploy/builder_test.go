@@ -83,7 +83,7 @@ func goBuilderImage(t *testing.T, repo string) string {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", "build", "--label", fingerprintLabel+"="+fingerprint, "-t", standInTag, "-")
+	cmd := exec.CommandContext(ctx, "docker", "build", "--force-rm", "--label", fingerprintLabel+"="+fingerprint, "-t", standInTag, "-")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)

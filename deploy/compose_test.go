@@ -62,7 +62,8 @@ func TestCompose(t *testing.T) {
 	// share the image, so building one builds it for both.
 	c.env = append(c.env, "GO_IMAGE="+goImage)
 	start := time.Now()
-	c.run(10*time.Minute, "build", "backend")
+	// --force-rm: a failed step leaves no stopped container behind.
+	c.run(10*time.Minute, "build", "--force-rm", "backend")
 	t.Logf("built grpcplay:%s with %s in %v", testTag, goImage, time.Since(start).Round(time.Millisecond))
 	pruneStaleImages(t, repo, start)
 

@@ -84,13 +84,14 @@ func inBackground(command string) (string, bool) {
 	return command, false
 }
 
-// A step of a console block: a command and the lines it should print.
+// A step of a console block (a transcript): a command and the lines it
+// should print.
 type step struct {
 	command string
 	want    []string
 }
 
-func session(text string) []step {
+func transcript(text string) []step {
 	var out []step
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 		if cmd, ok := strings.CutPrefix(line, "$ "); ok {

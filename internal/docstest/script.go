@@ -2,6 +2,7 @@ package docstest
 
 import (
 	"fmt"
+	"os/exec"
 	"strings"
 )
 
@@ -12,6 +13,7 @@ type plan struct {
 	background []string      // the commands started with &, by index
 	checks     []check       // the console steps whose output is compared
 	skipped    []block       // with the reason in their directive
+	missing    []block       // that need a tool this machine lacks
 	blockAt    map[int]block // by line, for reports
 }
 
@@ -51,6 +53,15 @@ func newPlan(bs []block) (*plan, error) {
 			p.skipped = append(p.skipped, b)
 			continue
 		}
+		if tool, ok := strings.CutPrefix(b.directive, "needs:"); ok {
+			tool = strings.TrimSpace(tool)
+			if _, err := exec.LookPath(tool); err != nil {
+				b.directive = tool + " is not installed"
+				p.missing = append(p.missing, b)
+				continue
+			}
+			b.directive = ""
+		}
 		p.blockAt[b.line] = b
 		fmt.Fprintf(&s, "\n# line %d\necho %d > \"$DOCSTEST/at\"\n", b.line, b.line)
 		var err error
@@ -60,13 +71,13 @@ func newPlan(bs []block) (*plan, error) {
 			s.WriteString("docstest_signal INT\n")
 		case "background":
 		default:
-			err = fmt.Errorf("line %d: unknown directive %q (want skip: WHY, background or after ctrl-c)", b.line, b.directive)
+			err = fmt.Errorf("line %d: unknown directive %q (want skip: WHY, needs: TOOL, background or after ctrl-c)", b.line, b.directive)
 		}
 		if err != nil {
 			return nil, err
 		}
 		if b.lang == "console" {
-			p.addSession(&s, b)
+			p.addTranscript(&s, b)
 		} else {
 			p.addScript(&s, b)
 		}
@@ -90,8 +101,8 @@ func (p *plan) addScript(s *strings.Builder, b block) {
 	}
 }
 
-func (p *plan) addSession(s *strings.Builder, b block) {
-	for _, st := range session(b.text) {
+func (p *plan) addTranscript(s *strings.Builder, b block) {
+	for _, st := range transcript(b.text) {
 		n := len(p.checks)
 		p.checks = append(p.checks, check{block: b, step: st})
 		fmt.Fprintf(s, "{ %s\n} > \"$DOCSTEST/out%d\" 2>&1 || true\n", st.command, n)
