@@ -116,3 +116,15 @@ func TestNoPathOutsideTheRepository(t *testing.T) {
 		}
 	}
 }
+
+// The README stays one screenful of what a newcomer needs; reference goes to
+// docs/.
+func TestREADMEStaysShort(t *testing.T) {
+	text, err := os.ReadFile(filepath.Join(repo, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := strings.Count(string(text), "\n"); lines > 250 || len(text) >= 16<<10 {
+		t.Errorf("README.md is %d lines and %d bytes; keep it to 250 lines and under 16 KB, and move reference to docs/", lines, len(text))
+	}
+}
