@@ -73,6 +73,9 @@ func TestBenchmarksTextMatchesBenchJSON(t *testing.T) {
 		if rc, grpc := r.rate(t, "rest-close", "hello", 0, c), r.rate(t, "grpc", "hello", 0, c); rc > grpc/2 {
 			t.Errorf("sayHello c=%d: REST with a new connection per call at %.2fx gRPC; the text says it loses badly", c, rc/grpc)
 		}
+		if rc, rest := r.rate(t, "rest-close", "hello", 0, c), r.rate(t, "rest", "hello", 0, c); rc > rest/2 {
+			t.Errorf("sayHello c=%d: REST with a new connection per call at %.2fx REST keep-alive; the text says keep-alive loses far less", c, rc/rest)
+		}
 		for _, n := range []int{1000, 100000} {
 			if rest, grpc := r.rate(t, "rest", "items", n, c), r.rate(t, "grpc", "items", n, c); rest > grpc/2 {
 				t.Errorf("getAll(%d) c=%d: REST at %.2fx gRPC; the text says large replies make REST several times slower", n, c, rest/grpc)
