@@ -2,7 +2,8 @@
 # `frontend` as docker-compose.yml and deploy/k8s run it.
 #
 #   docker build -t grpcplay .
-#   docker run --rm -p 5000:5000 grpcplay
+#   docker run --rm -p 5000:5000 grpcplay      # the page on http://localhost:5000
+#   docker image prune --force --filter label=dev.grpcplay.stage=build
 #
 # Every RUN is in exec form, so the builder image needs no shell: the compose
 # test builds this very file FROM a shell-less stand-in for golang:1.26 that it
@@ -10,6 +11,9 @@
 ARG GO_IMAGE=golang:1.26
 
 FROM ${GO_IMAGE} AS build
+# The classic builder keeps this stage as an untagged image (its layer
+# cache); the label lets `docker image prune` find it and nothing else.
+LABEL dev.grpcplay.stage="build"
 WORKDIR /src
 # A static binary runs on scratch: no libc, no loader.
 ENV CGO_ENABLED=0
@@ -40,4 +44,8 @@ EXPOSE 50051 5000 8080 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
     CMD ["/grpcplay", "healthcheck"]
 ENTRYPOINT ["/grpcplay"]
-CMD ["serve"]
+# serve listens on localhost, which inside a container no published port
+# reaches: the page binds every interface of the container instead. gRPC,
+# REST and metrics stay on the container's loopback, and so do /debug and the
+# /compare bench, which are not for whoever can reach a published port.
+CMD ["serve", "--http-addr=:5000", "--debug-page=false", "--compare-page=false"]

@@ -62,17 +62,14 @@ func goBuilderImage(t *testing.T, repo string) string {
 		return img
 	}
 	goroot := strings.TrimSpace(run(t, time.Minute, repo, nil, "go", "env", "GOROOT"))
-	modcache := strings.TrimSpace(run(t, time.Minute, repo, nil, "go", "env", "GOMODCACHE"))
-	// Offline, this only checks that the host's cache holds every module and
-	// writes the .info files a proxy must serve.
-	run(t, 2*time.Minute, repo, []string{"GOPROXY=off", "GOFLAGS=-mod=mod"}, "go", "mod", "download")
+	modcache := standInModCache(t, repo)
 
 	goSum, err := os.ReadFile(filepath.Join(repo, "go.sum"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\n%s\n%s\n", runtime.Version(), goroot, standInDockerfile)
+	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", runtime.Version(), goroot, modcache, standInDockerfile)
 	h.Write(goSum)
 	fingerprint := hex.EncodeToString(h.Sum(nil))[:16]
 
@@ -86,7 +83,7 @@ func goBuilderImage(t *testing.T, repo string) string {
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "docker", "build", "--label", fingerprintLabel+"="+fingerprint, "-t", standInTag, "-")
+	cmd := exec.CommandContext(ctx, "docker", "build", "--force-rm", "--label", fingerprintLabel+"="+fingerprint, "-t", standInTag, "-")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -99,10 +96,39 @@ func goBuilderImage(t *testing.T, repo string) string {
 	tarErr := writeStandInContext(stdin, goroot, filepath.Join(modcache, "cache", "download"))
 	stdin.Close()
 	if err := cmd.Wait(); err != nil || tarErr != nil {
+		// A context cut short may still have been built and tagged.
+		runErr(time.Minute, repo, nil, "docker", "image", "rm", standInTag)
 		t.Fatalf("building %s: %v, %v\n%s", standInTag, tarErr, err, tail(out.String(), 40))
 	}
 	t.Logf("built %s from %s and the module cache in %v", standInTag, goroot, time.Since(start).Round(time.Millisecond))
 	return standInTag
+}
+
+// standInModCache fills a module cache of the test's own with every module
+// the Dockerfile's `go mod download` asks for, tools' modules included, and
+// returns it. It is not the host's GOMODCACHE, which other builds on the
+// machine write while the stand-in copies it, and which holds only what
+// earlier commands happened to download. Modules come from the host's cache
+// when it has them, else from the configured GOPROXY. The cache is kept, as
+// Go keeps its own, so that a rerun downloads nothing.
+func standInModCache(t *testing.T, repo string) string {
+	t.Helper()
+	userCache, err := os.UserCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	modcache := filepath.Join(userCache, "grpcplay-test", "gomodcache")
+	hostCache := strings.TrimSpace(run(t, time.Minute, repo, nil, "go", "env", "GOMODCACHE"))
+	proxy := strings.TrimSpace(run(t, time.Minute, repo, nil, "go", "env", "GOPROXY"))
+	if proxy == "off" || proxy == "" {
+		proxy = "https://proxy.golang.org"
+	}
+	env := []string{
+		"GOMODCACHE=" + modcache, "GOFLAGS=-mod=mod -modcacherw",
+		"GOPROXY=file://" + filepath.ToSlash(filepath.Join(hostCache, "cache", "download")) + "," + proxy,
+	}
+	run(t, 10*time.Minute, repo, env, "go", "mod", "download")
+	return modcache
 }
 
 // writeStandInContext streams the build context as a tar: no temporary copy
@@ -120,7 +146,7 @@ func writeStandInContext(w io.Writer, goroot, downloadCache string) error {
 	}
 	err = addTree(tw, downloadCache, "goproxy", func(rel string, d fs.DirEntry) bool {
 		// sumdb is the checksum database's cache; locks are the host's.
-		return rel == "sumdb" || strings.HasSuffix(rel, ".lock") || strings.HasSuffix(rel, ".partial")
+		return rel == "sumdb" || strings.HasSuffix(rel, ".lock") || strings.HasSuffix(rel, ".partial") || strings.HasSuffix(rel, ".tmp")
 	})
 	if err != nil {
 		return err

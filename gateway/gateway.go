@@ -125,6 +125,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 		runtime.WithRoutingErrorHandler(routingError),
 		runtime.WithErrorHandler(s.logErrors),
 		runtime.WithForwardResponseOption(s.replyDeadline),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, newCompactJSON()),
 	)
 	// The generated in-process handlers cover the unary calls; their
 	// getStream route answers Unimplemented, so it is replaced below.
