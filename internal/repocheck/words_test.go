@@ -31,21 +31,13 @@ var outsideWords = []struct {
 // none of them needs no regular expression, which keeps the check quick.
 var keywords = []string{"issue", "review", "clifix", "gwfix", "httpobs", "branch", "session", "worktree", "yardstick", "shared", "/work/"}
 
-// notYetClean lists the files other work rewrites at the same time; each
-// is checked again once that work lands, and this list is then empty.
-// TEMPORARY: remove an entry as soon as its file is clean.
-var notYetClean = map[string]bool{
-	"README.md":             true, // rewritten with docs/
-	"scripts/bench-vs-bare": true, // rewritten with internal/cmd/benchtool
-}
-
 // thisCheck holds the patterns themselves.
 const thisCheck = "internal/repocheck/words_test.go"
 
 func TestTrackedFilesSpeakOnlyOfTheRepository(t *testing.T) {
 	root, files := trackedFiles(t)
 	for _, f := range files {
-		if f == thisCheck || notYetClean[f] {
+		if f == thisCheck {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(root, f))
