@@ -151,12 +151,12 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	)
 	// The generated in-process handlers cover the unary calls; their
 	// getStream route answers Unimplemented, so it is replaced below.
-	if err := api.RegisterApiHandlerServer(context.Background(), s.mux, deadlineChecked{svc}); err != nil {
+	if err := api.RegisterApiHandlerServer(context.Background(), s.mux, checkedService{ApiServer: svc, s: s}); err != nil {
 		panic(err) // only fails on a bad pattern, a build error
 	}
 	mustHandle(s.mux.HandlePath(http.MethodGet, streamPath, s.serveStream))
 	mustHandle(s.mux.HandlePath(http.MethodGet, openAPIPath, serveOpenAPI))
-	s.handler = s.observe(s.limited(s.withDeadline(s.budgeted(s.validUTF8(s.mux)))))
+	s.handler = s.observe(nosniff(s.getOnly(s.limited(s.withDeadline(s.budgeted(s.validUTF8(s.mux)))))))
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,
