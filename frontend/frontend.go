@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
 // Backend is what the frontend needs from api.Api; *client.Client satisfies it.
@@ -143,7 +144,7 @@ func New(cfg Config, b Backend) *Server {
 		WriteTimeout:   cfg.Timeout + writeTimeoutMargin,
 		IdleTimeout:    idleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:       telemetry.ServerErrorLog(cfg.Logger),
 	}
 	s.http.RegisterOnShutdown(s.endLive)
 	return s

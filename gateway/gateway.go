@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
 // Config holds the gateway's settings. A zero field takes its default.
@@ -166,7 +167,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 		WriteTimeout:   cfg.Timeout + writeMargin,
 		IdleTimeout:    idleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:       slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		ErrorLog:       telemetry.ServerErrorLog(cfg.Logger),
 	}
 	s.http.RegisterOnShutdown(s.endStreams)
 	return s

@@ -11,7 +11,6 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-
 func TestEachClientGetsItsOwnSlots(t *testing.T) {
 	l := clientlimit.New(2)
 	a := httptest.NewRequest("GET", "/", nil)
@@ -48,7 +47,7 @@ func TestClientKey(t *testing.T) {
 	same := [][2]string{
 		{"127.0.0.1:1", "127.0.0.1:2"},
 		{"[2001:db8:1:2::1]:1", "[2001:db8:1:2:ffff::9]:2"}, // one /64
-		{"[::ffff:10.0.0.1]:1", "10.0.0.1:2"},                // IPv4-mapped
+		{"[::ffff:10.0.0.1]:1", "10.0.0.1:2"},               // IPv4-mapped
 	}
 	for _, c := range same {
 		if clientlimit.Client(c[0]) != clientlimit.Client(c[1]) {

@@ -82,6 +82,6 @@ func NewMetricsServer(reg *prometheus.Registry, log *slog.Logger) *http.Server {
 		WriteTimeout:      15 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          ServerErrorLog(log),
 	}
 }
