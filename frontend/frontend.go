@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/clientlimit"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
@@ -38,6 +39,15 @@ type Config struct {
 	// LiveTimeout; unbounded, they could use up the connection's concurrent
 	// stream limit and starve the page.
 	MaxLiveStreams int
+	// MaxLiveStreamsPerClient bounds the live streams of one client, one IP
+	// address (default 20, a fifth of MaxLiveStreams), so that one client
+	// cannot hold every slot; a browser opens one per live page. Behind a
+	// proxy, where every client has its address, set it to MaxLiveStreams.
+	MaxLiveStreamsPerClient int
+	// SlowReader is the least rate a live stream's reader must take its
+	// events at (default clientlimit.DefaultMinRate, 1 KiB/s); a slower one
+	// is dropped, so that it frees its slot soon.
+	SlowReader clientlimit.MinRate
 	// Logger gets one line per request (info; debug for probes and
 	// /metrics) and the server's warnings. nil discards them.
 	Logger *slog.Logger
@@ -62,11 +72,15 @@ type Config struct {
 
 // DefaultConfig is what `grpcplay frontend` runs with.
 var DefaultConfig = Config{
-	Timeout:         5 * time.Second,
-	LiveTimeout:     5 * time.Minute,
-	MaxPageItems:    1000,
-	MaxLiveItems:    100_000,
-	MaxLiveStreams:  100,
+	Timeout:        5 * time.Second,
+	LiveTimeout:    5 * time.Minute,
+	MaxPageItems:   1000,
+	MaxLiveItems:   100_000,
+	MaxLiveStreams: 100,
+	// MaxLiveStreamsPerClient leaves room for a household or an office
+	// behind one address, with a few live pages open each.
+	MaxLiveStreamsPerClient: 20,
+	SlowReader:              clientlimit.DefaultMinRate,
 	CompareInterval: 30 * time.Second,
 }
 
@@ -101,6 +115,11 @@ func (c Config) withDefaults() Config {
 	if c.MaxLiveStreams <= 0 {
 		c.MaxLiveStreams = d.MaxLiveStreams
 	}
+	if c.MaxLiveStreamsPerClient <= 0 {
+		c.MaxLiveStreamsPerClient = d.MaxLiveStreamsPerClient
+	}
+	c.MaxLiveStreamsPerClient = min(c.MaxLiveStreamsPerClient, c.MaxLiveStreams)
+	c.SlowReader = c.SlowReader.WithDefaults()
 	if c.CompareInterval <= 0 {
 		c.CompareInterval = d.CompareInterval
 	}
@@ -124,7 +143,9 @@ type Server struct {
 	liveCtx   context.Context
 	endLive   context.CancelFunc
 	liveSlots chan struct{}
-	compare   comparing
+	// liveClients holds each client's share of liveSlots.
+	liveClients *clientlimit.Limiter
+	compare     comparing
 }
 
 // New builds a Server that calls b. Templates are parsed here, once; a
@@ -132,9 +153,10 @@ type Server struct {
 func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages()}
-	s.handler = s.routes()
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)
+	s.liveClients = clientlimit.New(cfg.MaxLiveStreamsPerClient)
+	s.handler = s.routes()
 	s.http = &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: readHeaderTimeout,

@@ -207,6 +207,12 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		return
 	}
+	release, ok := s.liveClients.Acquire(r)
+	if !ok {
+		s.plainError(w, r, errTooManyLiveStreams)
+		return
+	}
+	defer release()
 	select {
 	case s.liveSlots <- struct{}{}:
 		defer func() { <-s.liveSlots }()
@@ -230,15 +236,20 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 
 	// The server's WriteTimeout counts from the start of the request, so
 	// each event pushes it out: a stream may run long, but a browser that
-	// stops reading is still dropped.
+	// stops reading, or reads slower than SlowReader, is still dropped.
+	reader := s.cfg.SlowReader.Meter()
 	write := func(text string) error {
-		if err := rc.SetWriteDeadline(time.Now().Add(s.http.WriteTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		start := time.Now()
+		if err := rc.SetWriteDeadline(reader.Deadline(start)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 			return err
 		}
 		if _, err := io.WriteString(w, text); err != nil {
 			return err
 		}
-		return rc.Flush()
+		if err := rc.Flush(); err != nil {
+			return err
+		}
+		return reader.Wrote(len(text), time.Since(start))
 	}
 	send := func(event, data string) error { return write(formatEvent(event, data)) }
 	// A comment, which EventSource ignores, sends the headers at once so

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/clientlimit"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
@@ -44,6 +45,15 @@ type Config struct {
 	// MaxStreams bounds the streams among them (default 128), so that
 	// streams, which last minutes, leave slots to the short calls.
 	MaxStreams int
+	// MaxStreamsPerClient bounds the streams of one client, one IP address
+	// (default 64, half of MaxStreams), so that one client cannot hold every
+	// slot; bench's 50 streams from one machine fit. Behind a proxy, where
+	// every client has its address, set it to MaxStreams. See clientlimit.
+	MaxStreamsPerClient int
+	// SlowReader is the least rate a stream's reader must take its bytes
+	// at (default clientlimit.DefaultMinRate, 1 KiB/s); a slower one is
+	// cut, so that it frees its slot soon.
+	SlowReader clientlimit.MinRate
 	// ReplyWriteTimeout bounds the writing of a unary call's reply once it
 	// is ready (default 15s), whatever the call's deadline (up to
 	// MaxTimeout): a client that stops reading holds the reply's bytes and
@@ -66,13 +76,15 @@ type Config struct {
 // DefaultConfig is what `grpcplay backend` and `grpcplay serve` run with:
 // the same default deadlines as the client package.
 var DefaultConfig = Config{
-	Timeout:           10 * time.Second,
-	StreamTimeout:     5 * time.Minute,
-	MaxTimeout:        5 * time.Minute,
-	MaxInFlight:       256,
-	MaxStreams:        128,
-	MaxReplyItems:     1_000_000,
-	ReplyWriteTimeout: 15 * time.Second,
+	Timeout:             10 * time.Second,
+	StreamTimeout:       5 * time.Minute,
+	MaxTimeout:          5 * time.Minute,
+	MaxInFlight:         256,
+	MaxStreams:          128,
+	MaxStreamsPerClient: 64,
+	SlowReader:          clientlimit.DefaultMinRate,
+	MaxReplyItems:       1_000_000,
+	ReplyWriteTimeout:   15 * time.Second,
 }
 
 const (
@@ -84,9 +96,6 @@ const (
 	// writeMargin is the time, past a request's deadline, left to write its
 	// error response.
 	writeMargin = 5 * time.Second
-	// writeStall bounds how long one write of a stream may block on a client
-	// that stopped reading, however long the stream's deadline.
-	writeStall = 30 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -112,6 +121,11 @@ func (c Config) withDefaults() Config {
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = d.MaxStreams
 	}
+	if c.MaxStreamsPerClient <= 0 {
+		c.MaxStreamsPerClient = d.MaxStreamsPerClient
+	}
+	c.MaxStreamsPerClient = min(c.MaxStreamsPerClient, c.MaxStreams)
+	c.SlowReader = c.SlowReader.WithDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -132,8 +146,10 @@ type Server struct {
 	streamsCtx  context.Context
 	endStreams  context.CancelFunc
 	streamSlots chan struct{}
-	inFlight    chan struct{}
-	replyItems  *semaphore.Weighted
+	// streamClients holds each client's share of streamSlots.
+	streamClients *clientlimit.Limiter
+	inFlight      chan struct{}
+	replyItems    *semaphore.Weighted
 }
 
 // New builds a Server whose routes call svc in-process.
@@ -142,6 +158,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger}
 	s.streamsCtx, s.endStreams = context.WithCancel(context.Background())
 	s.streamSlots = make(chan struct{}, cfg.MaxStreams)
+	s.streamClients = clientlimit.New(cfg.MaxStreamsPerClient)
 	s.inFlight = make(chan struct{}, cfg.MaxInFlight)
 	s.replyItems = semaphore.NewWeighted(cfg.MaxReplyItems)
 	useStrictQuery()

@@ -3,6 +3,7 @@ package clientlimit_test
 import (
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 
@@ -62,5 +63,28 @@ func TestClientKey(t *testing.T) {
 		if clientlimit.Client(c[0]) == clientlimit.Client(c[1]) {
 			t.Errorf("%s and %s are one client, want two", c[0], c[1])
 		}
+	}
+}
+
+// A reader is judged only on the time writes waited on it, and dropped
+// once that time shows it under the floor.
+func TestMeterDropsOnlySlowReaders(t *testing.T) {
+	floor := clientlimit.MinRate{Rate: 1000, Window: time.Second, Stall: time.Second}
+	fast := floor.Meter()
+	for range 10_000 {
+		if err := fast.Wrote(4096, time.Millisecond); err != nil {
+			t.Fatalf("a 4 MB/s reader was dropped: %v", err)
+		}
+	}
+	slow := floor.Meter()
+	var err error
+	for i := 0; err == nil && i < 100; i++ {
+		err = slow.Wrote(100, 200*time.Millisecond) // 500 B/s
+	}
+	if err == nil {
+		t.Fatal("a 500 B/s reader was not dropped under a 1000 B/s floor")
+	}
+	if got := slow.Deadline(time.Unix(0, 0)); got != time.Unix(1, 0) {
+		t.Fatalf("Deadline = %v, want a Stall (1s) later", got)
 	}
 }
