@@ -63,9 +63,12 @@ func HTTPStatus(err error) int {
 	var input *inputError
 	var panicked *panicError
 	var soon *tooSoonError
+	var forbidden *forbiddenError
 	switch {
 	case err == nil:
 		return http.StatusOK
+	case errors.As(err, &forbidden):
+		return http.StatusForbidden
 	case errors.As(err, &soon):
 		return http.StatusTooManyRequests
 	case errors.Is(err, errCompareUnavailable):
@@ -107,9 +110,12 @@ func HTTPStatus(err error) int {
 func userMessages(err error, code int) []string {
 	var input *inputError
 	var soon *tooSoonError
+	var forbidden *forbiddenError
 	switch {
 	case errors.As(err, &input):
 		return input.problems
+	case errors.As(err, &forbidden):
+		return []string{forbidden.message}
 	case errors.As(err, &soon):
 		return []string{soon.message}
 	case errors.Is(err, errCompareUnavailable):

@@ -68,6 +68,11 @@ type Config struct {
 	// CompareInterval is the least time between two runs (default 30s).
 	Compare         Comparer
 	CompareInterval time.Duration
+	// CompareHosts are the names, besides this machine's own name, IP
+	// addresses and localhost, that a request to start a run may be for
+	// (its Host header): the names the page is served under, such as a
+	// proxy's. See hosts.go.
+	CompareHosts []string
 }
 
 // DefaultConfig is what `grpcplay frontend` runs with.
@@ -81,7 +86,7 @@ var DefaultConfig = Config{
 	// behind one address, with a few live pages open each.
 	MaxLiveStreamsPerClient: 20,
 	SlowReader:              clientlimit.DefaultMinRate,
-	CompareInterval: 30 * time.Second,
+	CompareInterval:         30 * time.Second,
 }
 
 // Defaults of the page's query parameters: what the post's page shows.
@@ -146,13 +151,16 @@ type Server struct {
 	// liveClients holds each client's share of liveSlots.
 	liveClients *clientlimit.Limiter
 	compare     comparing
+	hosts       servedHosts
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New builds a Server that calls b. Templates are parsed here, once; a
 // broken template is a build error, so New panics on one.
 func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages()}
+	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(),
+		hosts: newServedHosts(cfg.CompareHosts), crossOrigin: http.NewCrossOriginProtection()}
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)
 	s.liveClients = clientlimit.New(cfg.MaxLiveStreamsPerClient)

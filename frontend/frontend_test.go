@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -635,7 +636,7 @@ func TestNewTakesDefaults(t *testing.T) {
 	want.Timeout = time.Second
 	got := s.cfg
 	got.Logger = nil
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config %+v, want %+v", got, want)
 	}
 	if s.http.ReadHeaderTimeout == 0 || s.http.ReadTimeout == 0 || s.http.WriteTimeout <= time.Second ||
