@@ -3,8 +3,8 @@ package frontend
 import (
 	"bufio"
 	"context"
-	"iter"
 	"fmt"
+	"iter"
 	"net"
 	"net/http"
 	"strings"
