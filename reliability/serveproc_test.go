@@ -17,11 +17,11 @@ import (
 // client meets.
 type serveProc struct {
 	page, rest, grpc, metrics string // base URLs and the gRPC host:port
-	cmd                          *exec.Cmd
-	stdout                       lockedBuffer
-	stderr                       lockedBuffer
-	exited                       chan struct{}
-	err                          error // how the process ended; read after exited is closed
+	cmd                       *exec.Cmd
+	stdout                    lockedBuffer
+	stderr                    lockedBuffer
+	exited                    chan struct{}
+	err                       error // how the process ended; read after exited is closed
 }
 
 var bannerRE = regexp.MustCompile(`open (http://\S+) \(gRPC backend on (\S+), [^;]*; REST/JSON on (http://\S+); metrics on (http://\S+)/metrics\)`)
