@@ -1,0 +1,307 @@
+package reliability_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The attacks on the HTTP faces of `grpcplay serve`: the page, the REST
+// gateway and the metrics ports. Each attacker comes from a loopback
+// address of its own (127.0.0.2 and up) and the canary from 127.0.0.1, so
+// that the per-client caps see them as different clients, as they would be.
+
+// attackFor bounds each flood: long enough for a canary probe of each kind
+// to run many times, short enough to keep the set quick.
+const attackFor = 3 * time.Second
+
+// from is an HTTP client whose connections come from ip.
+func from(t *testing.T, ip string) *http.Client {
+	t.Helper()
+	tr := &http.Transport{
+		DialContext:         dialerFrom(ip).DialContext,
+		MaxIdleConnsPerHost: 200,
+	}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+func dialerFrom(ip string) *net.Dialer {
+	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+}
+
+// flood runs workers that call do until attackFor has passed, and returns
+// how many calls got each status (0 for a transport error).
+func flood(workers int, do func() (int, error)) map[int]int {
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	end := time.Now().Add(attackFor)
+	for range workers {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				code, err := do()
+				if err != nil {
+					code = 0
+				}
+				mu.Lock()
+				counts[code]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return counts
+}
+
+// send makes one request and reads its whole answer.
+func send(hc *http.Client, method, rawURL, body string, header ...string) (int, http.Header, string, error) {
+	req, err := http.NewRequest(method, rawURL, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, "", err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	if h := req.Header.Get("Host"); h != "" {
+		req.Host = h
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(got), err
+}
+
+// peakRSS fails the test when the process's peak resident set passed
+// limit, and logs it.
+func peakRSS(t *testing.T, p *serveProc, limit int64) {
+	t.Helper()
+	peak := p.status(t, "VmHWM")
+	t.Logf("peak RSS %.0f MiB (bound %.0f MiB)", mib(uint64(peak)), mib(uint64(limit)))
+	if peak > limit {
+		t.Errorf("peak RSS %.0f MiB, over the bound of %.0f MiB", mib(uint64(peak)), mib(uint64(limit)))
+	}
+}
+
+// TestRESTIsGetOnly: every method but GET, whatever its body, is a 405
+// with Allow: GET, so a urlencoded POST can no longer pass the item budget
+// and the UTF-8 check; 120 clients posting length=100000 cost no memory,
+// and no input is answered with a 500.
+func TestRESTIsGetOnly(t *testing.T) {
+	p := startServe(t)
+	c := startCanary(t, p)
+	hc := from(t, "127.0.0.2")
+	for _, method := range []string{"POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"} {
+		for path, body := range map[string]string{"/v1/items": "length=100000", "/v1/hello": "name=%ff", "/v1/stream": "length=10000000"} {
+			code, h, _, err := send(hc, method, p.rest+path, body)
+			if err != nil || code != http.StatusMethodNotAllowed || h.Get("Allow") != "GET" {
+				t.Errorf("%s %s: %d, Allow %q, %v; want 405 and Allow: GET", method, path, code, h.Get("Allow"), err)
+			}
+		}
+	}
+	for _, path := range []string{"/v1/hello?name=%ff", "/v1/hello?name=%", "/v1/items?length=1e9", "/v1/hello?name=x;y", "/v1/stream?length=-1", "/v1/%ff"} {
+		code, h, body, err := send(hc, "GET", p.rest+path, "name=%ff")
+		if err != nil || code >= 500 || code == http.StatusOK {
+			t.Errorf("GET %s: %d %.200q %v; want a 4xx", path, code, body, err)
+		}
+		if h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s: no X-Content-Type-Options: nosniff", path)
+		}
+	}
+	counts := flood(120, func() (int, error) {
+		code, _, _, err := send(hc, "POST", p.rest+"/v1/items", "length=100000")
+		return code, err
+	})
+	t.Logf("120 clients posting length=100000 for %v: %v", attackFor, counts)
+	if len(counts) != 1 || counts[http.StatusMethodNotAllowed] == 0 {
+		t.Errorf("answers to the POST flood %v; want only 405", counts)
+	}
+	c.assertAllSucceeded(t)
+	peakRSS(t, p, 150<<20)
+}
+
+// TestClientErrorsDoNotFloodTheLog: a scan of 404s, 400s and 405s on the
+// page and REST ports, at the default log level, writes nothing.
+func TestClientErrorsDoNotFloodTheLog(t *testing.T) {
+	p := startServe(t, "--log-level", "info")
+	hc := from(t, "127.0.0.2")
+	var requests atomic.Int64
+	paths := []string{"/nope-%d", "/static/../%d", "/?items=-%d", "/live/events?length=x%d"}
+	rest := []string{"/v1/nope-%d", "/v1/items?length=-%d", "/v1/hello?bogus=%d"}
+	counts := flood(8, func() (int, error) {
+		n := requests.Add(1)
+		var target, method string
+		if n%2 == 0 {
+			target, method = p.page+fmt.Sprintf(paths[n/2%int64(len(paths))], n), "GET"
+		} else {
+			target, method = p.rest+fmt.Sprintf(rest[n/2%int64(len(rest))], n), "GET"
+		}
+		if n%5 == 0 {
+			method = "DELETE"
+		}
+		code, _, _, err := send(hc, method, target, "")
+		return code, err
+	})
+	// The log is buffered; the process writes what is left as it exits,
+	// so after the exit every line the scan caused is there.
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve still runs 30s after SIGTERM")
+	}
+	var wrote strings.Builder
+	for line := range strings.Lines(p.stderr.String()) {
+		if strings.Contains(line, "127.0.0.2") || strings.Contains(line, "status=4") {
+			wrote.WriteString(line)
+		}
+	}
+	t.Logf("a scan of %d requests (%v) wrote %d bytes of log", requests.Load(), counts, wrote.Len())
+	for code := range counts {
+		if (code < 400 || code >= 500) && code != http.StatusTemporaryRedirect {
+			t.Errorf("the scan got status %d (%v); want only 4xx, and 307 for an unclean path", code, counts)
+		}
+	}
+	if wrote.Len() > 0 {
+		t.Errorf("the scan wrote %d bytes of log at info, want none:\n%.2000s", wrote.Len(), wrote.String())
+	}
+}
+
+// slowRead opens rawURL's stream from ip, sends its status code to codes,
+// and reads on at about 200 bytes a second until stop is closed. (The
+// server's end of a dropped stream may still have megabytes queued in the
+// kernel for this reader, so its end is seen in the server's log, not as
+// an EOF here.)
+func slowRead(ip, rawURL string, codes chan<- int, stop <-chan struct{}) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	conn, err := dialerFrom(ip).Dial("tcp", u.Host)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", u.RequestURI(), u.Host)
+	r := bufio.NewReaderSize(conn, 16)
+	var code int
+	if _, err := fmt.Fscanf(r, "HTTP/1.1 %d", &code); err != nil {
+		return err
+	}
+	codes <- code
+	buf := make([]byte, 20)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-tick.C:
+		}
+		if _, err := r.Read(buf); err != nil {
+			return nil
+		}
+	}
+}
+
+// liveEndRE is the access line of a live stream that has ended, with how
+// long it lasted.
+var liveEndRE = regexp.MustCompile(`msg=request method=GET route=/live/events status=200 duration=(\S+) peer=127\.0\.0\.2:`)
+
+// endedStreams waits until n live streams from 127.0.0.2 have ended in
+// p's log, and returns the longest.
+func endedStreams(t *testing.T, p *serveProc, n int, within time.Duration) time.Duration {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		wrote := p.stderr.written()
+		ended := liveEndRE.FindAllStringSubmatch(p.stderr.String(), -1)
+		if len(ended) >= n {
+			var longest time.Duration
+			for _, m := range ended {
+				d, err := time.ParseDuration(m[1])
+				if err != nil {
+					t.Fatalf("duration %q: %v", m[1], err)
+				}
+				longest = max(longest, d)
+			}
+			return longest
+		}
+		select {
+		case <-wrote:
+		case <-deadline:
+			t.Fatalf("%d of %d slow readers' streams ended within %v", len(ended), n, within)
+		}
+	}
+}
+
+// TestSlowLiveReadersCannotHoldEverySlot: 100 live streams read at 200
+// bytes a second from one address get at most that address's 20 slots, and
+// are dropped by the reading-rate floor; 40 honest live streams from other
+// addresses at the same time are all served.
+func TestSlowLiveReadersCannotHoldEverySlot(t *testing.T) {
+	p := startServe(t, "--log-level", "info")
+	c := startCanary(t, p)
+	stop := make(chan struct{})
+	defer close(stop)
+	codes := make(chan int, 100)
+	for range 100 {
+		go func() {
+			if err := slowRead("127.0.0.2", p.page+"/live/events?length=100000", codes, stop); err != nil {
+				t.Errorf("slow reader: %v", err)
+				codes <- 0
+			}
+		}()
+	}
+	honest := make(chan error, 40)
+	for i := range 40 {
+		hc := from(t, fmt.Sprintf("127.0.0.%d", 10+i%4))
+		go func() { honest <- liveOK(hc, p.page) }()
+	}
+	for range 40 {
+		if err := <-honest; err != nil {
+			t.Errorf("honest live stream: %v", err)
+		}
+	}
+	got := map[int]int{}
+	for range 100 {
+		got[<-codes]++
+	}
+	if got[http.StatusOK] > 20 || got[http.StatusOK]+got[http.StatusServiceUnavailable] != 100 {
+		t.Errorf("slow readers got %v; want at most 20 streams (the per-client cap) and 503 for the rest", got)
+	}
+	longest := endedStreams(t, p, got[http.StatusOK], 60*time.Second)
+	t.Logf("100 slow readers: %v; the longest held its slot %v", got, longest.Round(time.Millisecond))
+	c.assertAllSucceeded(t)
+	peakRSS(t, p, 150<<20)
+}
+
+// liveOK reads a whole short live stream, to its done event.
+func liveOK(hc *http.Client, page string) error {
+	code, _, body, err := send(hc, "GET", page+"/live/events?length=100", "")
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK || !strings.Contains(body, "event: done\ndata: 100\n") {
+		return fmt.Errorf("live stream: %d %.200q", code, body)
+	}
+	return nil
+}
