@@ -222,18 +222,22 @@ func slowRead(ip, rawURL string, codes chan<- int, stop <-chan struct{}) error {
 	}
 }
 
-// liveEndRE is the access line of a live stream that has ended, with how
-// long it lasted.
-var liveEndRE = regexp.MustCompile(`msg=request method=GET route=/live/events status=200 duration=(\S+) peer=127\.0\.0\.2:`)
+// liveEndRE and restStreamEndRE are the access lines of a live stream and
+// of a REST stream from 127.0.0.2 that have ended, with how long each
+// lasted.
+var (
+	liveEndRE       = regexp.MustCompile(`msg=request method=GET route=/live/events status=200 duration=(\S+) peer=127\.0\.0\.2:`)
+	restStreamEndRE = regexp.MustCompile(`msg="REST call" method=GET path=/v1/stream status=200 duration=(\S+) peer=127\.0\.0\.2:`)
+)
 
-// endedStreams waits until n live streams from 127.0.0.2 have ended in
-// p's log, and returns the longest.
-func endedStreams(t *testing.T, p *serveProc, n int, within time.Duration) time.Duration {
+// endedStreams waits until n lines of p's log match re, and returns the
+// longest duration among them.
+func endedStreams(t *testing.T, p *serveProc, re *regexp.Regexp, n int, within time.Duration) time.Duration {
 	t.Helper()
 	deadline := time.After(within)
 	for {
 		wrote := p.stderr.written()
-		ended := liveEndRE.FindAllStringSubmatch(p.stderr.String(), -1)
+		ended := re.FindAllStringSubmatch(p.stderr.String(), -1)
 		if len(ended) >= n {
 			var longest time.Duration
 			for _, m := range ended {
@@ -248,7 +252,7 @@ func endedStreams(t *testing.T, p *serveProc, n int, within time.Duration) time.
 		select {
 		case <-wrote:
 		case <-deadline:
-			t.Fatalf("%d of %d slow readers' streams ended within %v", len(ended), n, within)
+			t.Fatalf("%d of %d attackers' streams ended within %v", len(ended), n, within)
 		}
 	}
 }
@@ -288,7 +292,7 @@ func TestSlowLiveReadersCannotHoldEverySlot(t *testing.T) {
 	if got[http.StatusOK] > 20 || got[http.StatusOK]+got[http.StatusServiceUnavailable] != 100 {
 		t.Errorf("slow readers got %v; want at most 20 streams (the per-client cap) and 503 for the rest", got)
 	}
-	longest := endedStreams(t, p, got[http.StatusOK], 60*time.Second)
+	longest := endedStreams(t, p, liveEndRE, got[http.StatusOK], 60*time.Second)
 	t.Logf("100 slow readers: %v; the longest held its slot %v", got, longest.Round(time.Millisecond))
 	c.assertAllSucceeded(t)
 	peakRSS(t, p, 150<<20)
@@ -304,4 +308,136 @@ func liveOK(hc *http.Client, page string) error {
 		return fmt.Errorf("live stream: %d %.200q", code, body)
 	}
 	return nil
+}
+
+// TestRESTStreamHogsCannotHoldEverySlot: 150 getStream(10,000,000) that are
+// never read, from one address, get at most that address's 64 slots and
+// are cut once they stall; 50 honest streams from another address, during
+// them, are all served. Until the socket buffers of the 64 are full (about
+// 4 MB each on loopback) the server writes them as fast as it can, which
+// saturates two cores: the canary must recover within a second of that.
+func TestRESTStreamHogsCannotHoldEverySlot(t *testing.T) {
+	p := startServe(t, "--log-level", "info")
+	c := startCanary(t, p)
+	stop := make(chan struct{})
+	defer close(stop)
+	codes := make(chan int, 150)
+	for range 150 {
+		go func() {
+			if err := neverRead("127.0.0.2", p.rest+"/v1/stream?length=10000000", codes, stop); err != nil {
+				t.Errorf("stalled stream: %v", err)
+				codes <- 0
+			}
+		}()
+	}
+	got := map[int]int{}
+	for range 150 {
+		got[<-codes]++
+	}
+	if got[http.StatusOK] > 64 || got[http.StatusOK]+got[http.StatusTooManyRequests] != 150 {
+		t.Errorf("stalled streams got %v; want at most 64 (the per-client cap) and 429 for the rest", got)
+	}
+	hc := from(t, "127.0.0.3")
+	honest := flood(50, func() (int, error) {
+		code, _, body, err := send(hc, "GET", p.rest+"/v1/stream?length=1000", "")
+		if err == nil && code == http.StatusOK && strings.Count(body, "\n") != 1000 {
+			err = fmt.Errorf("%d lines, want 1000", strings.Count(body, "\n"))
+		}
+		return code, err
+	})
+	if len(honest) != 1 || honest[http.StatusOK] == 0 {
+		t.Errorf("honest streams got %v; want only 200", honest)
+	}
+	longest := endedStreams(t, p, restStreamEndRE, got[http.StatusOK], 60*time.Second)
+	t.Logf("150 stalled streams: %v, cut after %v at most; 50 honest readers meanwhile: %v", got, longest.Round(time.Millisecond), honest)
+	c.assertRecovered(t, time.Now(), time.Second)
+	peakRSS(t, p, 300<<20)
+}
+
+// neverRead opens rawURL's stream from ip, sends its status code to codes,
+// and then reads nothing until stop is closed.
+func neverRead(ip, rawURL string, codes chan<- int, stop <-chan struct{}) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return err
+	}
+	conn, err := dialerFrom(ip).Dial("tcp", u.Host)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", u.RequestURI(), u.Host)
+	var code int
+	if _, err := fmt.Fscanf(bufio.NewReaderSize(conn, 16), "HTTP/1.1 %d", &code); err != nil {
+		return err
+	}
+	codes <- code
+	<-stop
+	return nil
+}
+
+// TestMetricsFloodLeavesRoomForScrapes: 50 clients from one address
+// scraping /metrics as fast as they can, on the page's port and on the
+// backend's metrics port, get at most two scrapes in flight; a scraper at
+// another address, every 100 ms, is never refused.
+func TestMetricsFloodLeavesRoomForScrapes(t *testing.T) {
+	p := startServe(t)
+	c := startCanary(t, p)
+	for _, target := range []string{p.page + "/metrics", p.metrics + "/metrics"} {
+		attacker := from(t, "127.0.0.2")
+		done := make(chan map[int]int, 1)
+		go func() {
+			done <- flood(50, func() (int, error) {
+				code, _, _, err := send(attacker, "GET", target, "")
+				return code, err
+			})
+		}()
+		scraper := from(t, "127.0.0.1")
+		var refused []int
+		for range 20 {
+			code, _, body, err := send(scraper, "GET", target, "")
+			if err != nil || code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+				refused = append(refused, code)
+			}
+			time.Sleep(canaryEvery) // the scraper's own pace, not a wait for the server
+		}
+		flooded := <-done
+		t.Logf("%s: flood %v; %d of 20 real scrapes refused", target, flooded, len(refused))
+		if len(refused) > 0 {
+			t.Errorf("%s: real scrapes refused during the flood: %v", target, refused)
+		}
+		if flooded[http.StatusTooManyRequests] == 0 {
+			t.Errorf("%s: the flood got %v; want 429 beyond its per-client cap", target, flooded)
+		}
+	}
+	c.assertAllSucceeded(t)
+}
+
+// TestCompareRunOnlyForThisSite: a POST to /compare/run from another site,
+// or for a host name the server does not serve (DNS rebinding: Host and
+// Origin both evil.example), is a 403 and starts no bench.
+func TestCompareRunOnlyForThisSite(t *testing.T) {
+	p := startServe(t)
+	u, err := url.Parse(p.page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := "evil.example:" + u.Port()
+	hc := from(t, "127.0.0.2")
+	for _, h := range [][]string{
+		{"Host", evil, "Origin", "http://" + evil},
+		{"Host", evil, "Origin", "http://" + evil, "Sec-Fetch-Site", "same-origin"},
+		{"Host", evil},
+		{"Origin", "http://evil.example"},
+		{"Sec-Fetch-Site", "cross-site"},
+	} {
+		code, _, body, err := send(hc, "POST", p.page+"/compare/run", "", append(h, "Accept", "application/json")...)
+		if err != nil || code != http.StatusForbidden {
+			t.Errorf("POST /compare/run with %q: %d %.200q %v; want 403", h, code, body, err)
+		}
+	}
+	_, _, status, err := send(hc, "GET", p.page+"/compare/status", "")
+	if err != nil || !strings.Contains(status, `"running":false`) || strings.Contains(status, "finished") {
+		t.Errorf("compare status after the refused runs: %s %v; want none run", status, err)
+	}
 }
