@@ -207,19 +207,12 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		return
 	}
-	release, ok := s.liveClients.Acquire(r)
+	release, ok := s.takeLiveSlot(r)
 	if !ok {
 		s.plainError(w, r, errTooManyLiveStreams)
 		return
 	}
 	defer release()
-	select {
-	case s.liveSlots <- struct{}{}:
-		defer func() { <-s.liveSlots }()
-	default:
-		s.plainError(w, r, errTooManyLiveStreams)
-		return
-	}
 	// The browser going away, the deadline or the server shutting down
 	// cancels the backend stream.
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LiveTimeout)
@@ -234,23 +227,7 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	// The server's WriteTimeout counts from the start of the request, so
-	// each event pushes it out: a stream may run long, but a browser that
-	// stops reading, or reads slower than SlowReader, is still dropped.
-	reader := s.cfg.SlowReader.Meter()
-	write := func(text string) error {
-		start := time.Now()
-		if err := rc.SetWriteDeadline(reader.Deadline(start)); err != nil && !errors.Is(err, http.ErrNotSupported) {
-			return err
-		}
-		if _, err := io.WriteString(w, text); err != nil {
-			return err
-		}
-		if err := rc.Flush(); err != nil {
-			return err
-		}
-		return reader.Wrote(len(text), time.Since(start))
-	}
+	write := s.eventWriter(w, rc)
 	send := func(event, data string) error { return write(formatEvent(event, data)) }
 	// A comment, which EventSource ignores, sends the headers at once so
 	// that the page shows the stream as open before the first item.
@@ -270,6 +247,44 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		sent++
 	}
 	_ = send("done", strconv.Itoa(sent))
+}
+
+// takeLiveSlot takes one of the client's live slots and one of the
+// server's, the client's first, so that a client over its cap takes no slot
+// from the others even for a moment.
+func (s *Server) takeLiveSlot(r *http.Request) (release func(), ok bool) {
+	releaseClient, ok := s.liveClients.Acquire(r)
+	if !ok {
+		return nil, false
+	}
+	select {
+	case s.liveSlots <- struct{}{}:
+		return func() { <-s.liveSlots; releaseClient() }, true
+	default:
+		releaseClient()
+		return nil, false
+	}
+}
+
+// eventWriter writes and flushes one event at a time. The server's
+// WriteTimeout counts from the start of the request, so each event pushes
+// it out: a stream may run long, but a browser that stops reading, or reads
+// slower than SlowReader, is still dropped.
+func (s *Server) eventWriter(w http.ResponseWriter, rc *http.ResponseController) func(string) error {
+	reader := s.cfg.SlowReader.Meter()
+	return func(text string) error {
+		start := time.Now()
+		if err := rc.SetWriteDeadline(reader.Deadline(start)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+			return err
+		}
+		if _, err := io.WriteString(w, text); err != nil {
+			return err
+		}
+		if err := rc.Flush(); err != nil {
+			return err
+		}
+		return reader.Wrote(len(text), time.Since(start))
+	}
 }
 
 func (s *Server) streamFailed(r *http.Request, send func(event, data string) error, err error) {
