@@ -13,6 +13,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/internal/clientlimit"
+	"github.com/grpcplay/grpcplay/internal/clientlimit/clientlimittest"
 )
 
 // manyEndless is an endlessBackend for many streams: ended gets one value
@@ -28,16 +29,6 @@ func (b *manyEndless) GetStream(ctx context.Context, n int32) iter.Seq2[*api.Ite
 		defer func() { b.ended <- struct{}{} }()
 		one.GetStream(ctx, n)(yield)
 	}
-}
-
-// clientAt is an HTTP client whose connections come from ip, one of
-// loopback's addresses, so that a test can be several clients.
-func clientAt(t *testing.T, ip string) *http.Client {
-	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	tr := &http.Transport{DialContext: d.DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
 }
 
 // openLive opens a live stream and reads its first event; the caller
@@ -61,7 +52,7 @@ func openLive(t *testing.T, hc *http.Client, url string) *http.Response {
 func TestLiveStreamsAreCappedPerClient(t *testing.T) {
 	fake := &manyEndless{ended: make(chan struct{}, 16)}
 	ts := newFrontend(t, Config{MaxLiveStreams: 4, MaxLiveStreamsPerClient: 2}, fake)
-	greedy, other := clientAt(t, "127.0.0.2"), clientAt(t, "127.0.0.3")
+	greedy, other := clientlimittest.Client(t, "127.0.0.2"), clientlimittest.Client(t, "127.0.0.3")
 	for i := range 2 {
 		resp := openLive(t, greedy, ts.URL)
 		defer resp.Body.Close()

@@ -11,17 +11,8 @@ import (
 
 	"github.com/grpcplay/grpcplay/gateway"
 	"github.com/grpcplay/grpcplay/internal/clientlimit"
+	"github.com/grpcplay/grpcplay/internal/clientlimit/clientlimittest"
 )
-
-// clientAt is an HTTP client whose connections come from ip, one of
-// loopback's addresses, so that a test can be several clients.
-func clientAt(t *testing.T, ip string) *http.Client {
-	t.Helper()
-	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
-	tr := &http.Transport{DialContext: d.DialContext}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
 
 // openStream opens a long stream and reads its first line; the caller
 // closes the response.
@@ -39,7 +30,7 @@ func openStream(t *testing.T, hc *http.Client, base string) (*http.Response, str
 // still get theirs.
 func TestStreamsAreCappedPerClient(t *testing.T) {
 	r := start(t, gateway.Config{MaxStreams: 4, MaxStreamsPerClient: 2})
-	greedy, other := clientAt(t, "127.0.0.2"), clientAt(t, "127.0.0.3")
+	greedy, other := clientlimittest.Client(t, "127.0.0.2"), clientlimittest.Client(t, "127.0.0.3")
 	for i := range 2 {
 		resp, _ := openStream(t, greedy, r.base)
 		defer resp.Body.Close()

@@ -7,6 +7,7 @@
 //	GET /v1/stream?length=   getStream, as newline-delimited JSON
 //	GET /v1/openapi.json     the OpenAPI document generated from api.proto
 //
+// and answers any other method with 405 and Allow: GET (see method.go).
 // The HTTP rules live in api/gateway.yaml, so api.proto stays the post's.
 package gateway
 
