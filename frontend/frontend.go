@@ -174,6 +174,7 @@ func New(cfg Config, b Backend) *Server {
 		WriteTimeout:   cfg.Timeout + writeTimeoutMargin,
 		IdleTimeout:    idleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
+		ConnContext:    clientlimit.BoundSendBuffer,
 		ErrorLog:       telemetry.ServerErrorLog(cfg.Logger),
 	}
 	s.http.RegisterOnShutdown(s.endLive)

@@ -185,6 +185,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 		WriteTimeout:   cfg.Timeout + writeMargin,
 		IdleTimeout:    idleTimeout,
 		MaxHeaderBytes: maxHeaderBytes,
+		ConnContext:    clientlimit.BoundSendBuffer,
 		ErrorLog:       telemetry.ServerErrorLog(cfg.Logger),
 	}
 	s.http.RegisterOnShutdown(s.endStreams)

@@ -274,7 +274,9 @@ func TestSlowLiveReadersCannotHoldEverySlot(t *testing.T) {
 	longest := endedStreams(t, p, liveEndRE, got[http.StatusOK], 60*time.Second)
 	t.Logf("100 slow readers: %v; the longest held its slot %v", got, longest.Round(time.Millisecond))
 	c.assertRecovered(t, time.Now(), time.Second)
-	peakRSS(t, p, 150<<20)
+	// What the 20 hold in the process is mostly what the backend sent their
+	// gRPC streams and the frontend has not yet written.
+	peakRSS(t, p, 200<<20)
 }
 
 // liveOK reads a whole short live stream, to its done event.
