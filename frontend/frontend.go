@@ -82,8 +82,8 @@ var DefaultConfig = Config{
 	MaxPageItems:   1000,
 	MaxLiveItems:   100_000,
 	MaxLiveStreams: 100,
-	// MaxLiveStreamsPerClient leaves room for a household or an office
-	// behind one address, with a few live pages open each.
+	// Room for a household or an office behind one address, with a few
+	// live pages open each.
 	MaxLiveStreamsPerClient: 20,
 	SlowReader:              clientlimit.DefaultMinRate,
 	CompareInterval:         30 * time.Second,

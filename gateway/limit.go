@@ -6,7 +6,6 @@ import (
 	"sync"
 
 	"golang.org/x/sync/semaphore"
-
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
