@@ -37,7 +37,7 @@ func StartLocal() (*Local, error) {
 	// The gateway's limits on requests in flight protect a shared server;
 	// here they would turn the bench's own workers away, which gRPC (whose
 	// connection allows 1000 streams) would not.
-	restCfg := gateway.Config{MaxInFlight: MaxConcurrency, MaxStreams: MaxConcurrency}
+	restCfg := gateway.Config{MaxInFlight: MaxConcurrency, MaxStreams: MaxConcurrency, MaxStreamsPerClient: MaxConcurrency}
 	l := &Local{
 		GRPCAddr: grpcLis.Addr().String(),
 		RESTURL:  "http://" + restLis.Addr().String(),

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -128,8 +127,8 @@ func (s *Server) startCompare(r *http.Request) error {
 	if s.cfg.Compare == nil {
 		return errCompareUnavailable
 	}
-	if !sameOrigin(r) {
-		return badInput("a bench can only be started from this site's own /compare page.")
+	if err := s.sameSite(r); err != nil {
+		return err
 	}
 	c := &s.compare
 	c.mu.Lock()
@@ -176,16 +175,6 @@ func (s *Server) runComparer(ctx context.Context) (res *Comparison, err error) {
 		err = errors.New("no result")
 	}
 	return res, err
-}
-
-// sameOrigin refuses a POST that another site's page made the browser send.
-func sameOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return r.Header.Get("Sec-Fetch-Site") == "" || r.Header.Get("Sec-Fetch-Site") == "same-origin"
-	}
-	u, err := url.Parse(origin)
-	return err == nil && u.Host == r.Host
 }
 
 func wantsJSON(r *http.Request) bool {

@@ -1,8 +1,10 @@
 package frontend
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html/template"
 	"net"
 	"net/http"
@@ -69,6 +71,8 @@ func postRun(t *testing.T, url string, header ...string) (*http.Response, map[st
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
+	// net/http sends Request.Host, not a Host header.
+	req.Host = cmp.Or(req.Header.Get("Host"), req.Host)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -175,9 +179,17 @@ func TestCompareRunsOneAtATimeAndAtMostSoOften(t *testing.T) {
 		t.Errorf("form POST: %d", form.StatusCode)
 	}
 	// Another site cannot make a visitor's browser start one.
-	resp, body = postRun(t, ts.URL, "Origin", "http://evil.example")
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("cross-site POST: %d %v", resp.StatusCode, body)
+	for _, h := range [][]string{
+		{"Origin", "http://evil.example"},
+		{"Sec-Fetch-Site", "cross-site"},
+		// DNS rebinding: another site's name resolved to this server.
+		{"Host", "evil.example:5000", "Origin", "http://evil.example:5000"},
+		{"Host", "evil.example:5000", "Sec-Fetch-Site", "same-origin"},
+	} {
+		resp, body = postRun(t, ts.URL, h...)
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(fmt.Sprint(body["error"]), "this site's own /compare page") {
+			t.Errorf("POST with %q: %d %v; want 403", h, resp.StatusCode, body)
+		}
 	}
 	if fake.runs != 1 {
 		t.Errorf("%d runs, want 1", fake.runs)

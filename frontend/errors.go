@@ -156,10 +156,12 @@ var backendFailures = map[codes.Code]pageError{
 }
 
 // logFailure records a failed request. Every failure path calls it, so each
-// failed request is logged once.
+// failed request is logged once: at warn when an operator should look (the
+// backend failing, a bug), at debug when the client caused it (a 4xx, a
+// live stream over the caps), since a client can cause one per request.
 func (s *Server) logFailure(r *http.Request, code int, err error) {
 	level := slog.LevelWarn
-	if code == statusClientClosedRequest {
+	if code < 500 || errors.Is(err, errTooManyLiveStreams) {
 		level = slog.LevelDebug
 	}
 	s.log.Log(r.Context(), level, "request failed",

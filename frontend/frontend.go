@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/clientlimit"
 	"github.com/grpcplay/grpcplay/internal/httpserver"
 	"github.com/grpcplay/grpcplay/internal/settings"
 )
@@ -39,6 +40,15 @@ type Config struct {
 	// LiveTimeout; unbounded, they could use up the connection's concurrent
 	// stream limit and starve the page.
 	MaxLiveStreams int
+	// MaxLiveStreamsPerClient bounds the live streams of one client, one IP
+	// address (default 20, a fifth of MaxLiveStreams), so that one client
+	// cannot hold every slot; a browser opens one per live page. Behind a
+	// proxy, where every client has its address, set it to MaxLiveStreams.
+	MaxLiveStreamsPerClient int
+	// SlowReader is the least rate a live stream's reader must take its
+	// events at (default clientlimit.DefaultMinRate, 1 KiB/s); a slower one
+	// is dropped, so that it frees its slot soon.
+	SlowReader clientlimit.MinRate
 	// Logger gets one line per request (info; debug for probes and
 	// /metrics) and the server's warnings. nil discards them.
 	Logger *slog.Logger
@@ -59,16 +69,25 @@ type Config struct {
 	// CompareInterval is the least time between two runs (default 30s).
 	Compare         Comparer
 	CompareInterval time.Duration
+	// CompareHosts are the names, besides this machine's own name, IP
+	// addresses and localhost, that a request to start a run may be for
+	// (its Host header): the names the page is served under, such as a
+	// proxy's. See hosts.go.
+	CompareHosts []string
 }
 
 // DefaultConfig is what `grpcplay frontend` runs with.
 var DefaultConfig = Config{
-	Timeout:         5 * time.Second,
-	LiveTimeout:     5 * time.Minute,
-	MaxPageItems:    1000,
-	MaxLiveItems:    100_000,
-	MaxLiveStreams:  100,
-	CompareInterval: 30 * time.Second,
+	Timeout:        5 * time.Second,
+	LiveTimeout:    5 * time.Minute,
+	MaxPageItems:   1000,
+	MaxLiveItems:   100_000,
+	MaxLiveStreams: 100,
+	// Room for a household or an office behind one address, with a few
+	// live pages open each.
+	MaxLiveStreamsPerClient: 20,
+	SlowReader:              clientlimit.DefaultMinRate,
+	CompareInterval:         30 * time.Second,
 }
 
 // Defaults of the page's query parameters: what the post's page shows.
@@ -83,6 +102,7 @@ const (
 
 func (c Config) withDefaults() Config {
 	settings.Fill(&c, DefaultConfig)
+	c.MaxLiveStreamsPerClient = min(c.MaxLiveStreamsPerClient, c.MaxLiveStreams)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -103,17 +123,23 @@ type Server struct {
 	liveCtx   context.Context
 	endLive   context.CancelFunc
 	liveSlots chan struct{}
-	compare   comparing
+	// liveClients holds each client's share of liveSlots.
+	liveClients *clientlimit.Limiter
+	compare     comparing
+	hosts       servedHosts
+	crossOrigin *http.CrossOriginProtection
 }
 
 // New builds a Server that calls b. Templates are parsed here, once; a
 // broken template is a build error, so New panics on one.
 func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages()}
-	s.handler = s.routes()
+	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(),
+		hosts: newServedHosts(cfg.CompareHosts), crossOrigin: http.NewCrossOriginProtection()}
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)
+	s.liveClients = clientlimit.New(cfg.MaxLiveStreamsPerClient)
+	s.handler = s.routes()
 	// Page responses must be written within the backend deadline plus
 	// rendering; the SSE handler extends its own deadline per event.
 	s.http = httpserver.New(s.handler, cfg.Timeout+writeTimeoutMargin, cfg.Logger)

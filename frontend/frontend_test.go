@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -329,13 +330,27 @@ func TestRoutes(t *testing.T) {
 func TestFailedRequestsAreLogged(t *testing.T) {
 	var logs telemetrytest.LogBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ts, _ := newStack(t, Config{Logger: logger})
+	ts, b := newStack(t, Config{Logger: logger})
 	testkit.Get(t, ts.URL+"/")
 	if logs.String() != "" {
 		t.Fatalf("a good request logged: %s", logs.String())
 	}
-	testkit.Get(t, ts.URL+"/?items=-1")
-	want := `level=WARN msg="request failed" method=GET path=/ status=400 error="items must be 0 or more, got -1."`
+	// The client's own mistakes, however many, stay below warn.
+	for _, path := range []string{"/?items=-1", "/nope", "/static/../x", "/live/events?length=x"} {
+		testkit.Get(t, ts.URL+path)
+	}
+	resp, err := http.Post(ts.URL+"/", "text/plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if logs.String() != "" {
+		t.Fatalf("client errors logged at warn: %s", logs.String())
+	}
+	// A backend that is gone is for an operator to see.
+	b.Stop(time.Second)
+	testkit.Get(t, ts.URL+"/")
+	want := `level=WARN msg="request failed" method=GET path=/ status=503`
 	if got := logs.String(); !strings.Contains(got, want) {
 		t.Errorf("log %q lacks %q", got, want)
 	}
@@ -586,7 +601,7 @@ func TestNewTakesDefaults(t *testing.T) {
 	want.Timeout = time.Second
 	got := s.cfg
 	got.Logger = nil
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("config %+v, want %+v", got, want)
 	}
 	if s.http.ReadHeaderTimeout == 0 || s.http.ReadTimeout == 0 || s.http.WriteTimeout <= time.Second ||

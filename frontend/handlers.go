@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/clientlimit"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
@@ -207,20 +208,19 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		return
 	}
-	select {
-	case s.liveSlots <- struct{}{}:
-		defer func() { <-s.liveSlots }()
-	default:
+	release, ok := s.takeLiveSlot(r)
+	if !ok {
 		s.plainError(w, r, errTooManyLiveStreams)
 		return
 	}
+	defer release()
 	// The browser going away, the deadline or the server shutting down
 	// cancels the backend stream.
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LiveTimeout)
 	defer cancel()
 	defer context.AfterFunc(s.liveCtx, cancel)()
 
-	events := startEvents(w, s.http.WriteTimeout)
+	events := startEvents(w, s.cfg.SlowReader.Meter())
 	// A comment, which EventSource ignores, sends the headers at once so
 	// that the page shows the stream as open before the first item.
 	if err := events.write(": " + strconv.Itoa(int(n)) + " items\n\n"); err != nil {
@@ -243,36 +243,58 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 
 // eventWriter writes server-sent events, each flushed as it is written.
 type eventWriter struct {
-	w            http.ResponseWriter
-	rc           *http.ResponseController
-	writeTimeout time.Duration
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	reader *clientlimit.Meter
 }
 
 // startEvents sends the headers of an event stream.
-func startEvents(w http.ResponseWriter, writeTimeout time.Duration) *eventWriter {
+func startEvents(w http.ResponseWriter, reader *clientlimit.Meter) *eventWriter {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	// Proxies such as nginx would otherwise hold the events back.
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	return &eventWriter{w: w, rc: http.NewResponseController(w), writeTimeout: writeTimeout}
+	return &eventWriter{w: w, rc: http.NewResponseController(w), reader: reader}
 }
 
 // write sends text at once. The server's WriteTimeout counts from the start
 // of the request, so each event pushes it out: a stream may run long, but a
-// browser that stops reading is still dropped.
+// browser that stops reading, or reads slower than SlowReader, is still
+// dropped.
 func (e *eventWriter) write(text string) error {
-	if err := e.rc.SetWriteDeadline(time.Now().Add(e.writeTimeout)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+	start := time.Now()
+	if err := e.rc.SetWriteDeadline(e.reader.Deadline(start)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
 	if _, err := io.WriteString(e.w, text); err != nil {
 		return err
 	}
-	return e.rc.Flush()
+	if err := e.rc.Flush(); err != nil {
+		return err
+	}
+	return e.reader.Wrote(len(text), time.Since(start))
 }
 
 func (e *eventWriter) send(event, data string) error { return e.write(formatEvent(event, data)) }
+
+// takeLiveSlot takes one of the client's live slots and one of the
+// server's, the client's first, so that a client over its cap takes no slot
+// from the others even for a moment.
+func (s *Server) takeLiveSlot(r *http.Request) (release func(), ok bool) {
+	releaseClient, ok := s.liveClients.Acquire(r)
+	if !ok {
+		return nil, false
+	}
+	select {
+	case s.liveSlots <- struct{}{}:
+		return func() { <-s.liveSlots; releaseClient() }, true
+	default:
+		releaseClient()
+		return nil, false
+	}
+}
 
 func (s *Server) streamFailed(r *http.Request, send func(event, data string) error, err error) {
 	f := failure(err)

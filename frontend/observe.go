@@ -25,8 +25,10 @@ func route(r *http.Request) string {
 }
 
 // quietRoutes are polled by machines every few seconds: their access lines
-// are debug, so that info shows what people and programs asked for.
-var quietRoutes = []string{"/healthz", "/readyz", "/metrics"}
+// are debug, so that info shows what people and programs asked for. So are
+// the requests no route took (404s, 405s, the mux's redirects of unclean
+// paths): a scan of URLs makes one each.
+var quietRoutes = []string{"/healthz", "/readyz", "/metrics", unmatchedRoute}
 
 // observe counts, times, traces and logs each request: one line per
 // request, a whole live stream included.

@@ -79,18 +79,32 @@ func (s *Server) replyDeadline(_ context.Context, w http.ResponseWriter, _ proto
 	return nil
 }
 
-// deadlineChecked answers DEADLINE_EXCEEDED for a call whose deadline passed
-// while it ran, as a gRPC client would see it, rather than a late success:
-// the service does not check its context in a unary call, since each is
-// quick, so an expired Grpc-Timeout would otherwise go unnoticed.
-type deadlineChecked struct{ api.ApiServer }
+// checkedService is the service as the REST face calls it. It checks what
+// the parsed request holds, whatever way its fields arrived: a name must be
+// UTF-8, or the reply would fail to encode, a 500 for the client's mistake
+// (gRPC refuses such a request when it decodes it); a getAll's items must
+// fit the reply budget. It also answers DEADLINE_EXCEEDED for a call whose
+// deadline passed while it ran, as a gRPC client would see it, rather than a
+// late success: the service does not check its context in a unary call,
+// since each is quick, so an expired Grpc-Timeout would otherwise go
+// unnoticed.
+type checkedService struct {
+	api.ApiServer
+	s *Server
+}
 
-func (d deadlineChecked) SayHello(ctx context.Context, req *api.HelloRequest) (*api.Hello, error) {
+func (d checkedService) SayHello(ctx context.Context, req *api.HelloRequest) (*api.Hello, error) {
+	if !utf8.ValidString(req.GetName()) {
+		return nil, status.Error(codes.InvalidArgument, "name is not valid UTF-8")
+	}
 	reply, err := d.ApiServer.SayHello(ctx, req)
 	return checkDeadline(ctx, reply, err)
 }
 
-func (d deadlineChecked) GetAll(ctx context.Context, req *api.ApiRequest) (*api.Items, error) {
+func (d checkedService) GetAll(ctx context.Context, req *api.ApiRequest) (*api.Items, error) {
+	if err := d.s.budgetedItems(ctx, req); err != nil {
+		return nil, err
+	}
 	reply, err := d.ApiServer.GetAll(ctx, req)
 	return checkDeadline(ctx, reply, err)
 }

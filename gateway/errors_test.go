@@ -235,19 +235,20 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 }
 
-// Each request is logged once at info level, as the gRPC server logs each
-// call, with the status the client got.
+// Each request is logged once, as the gRPC server logs each call, with the
+// status the client got: at info, or at debug for the client's mistakes,
+// which a client can make at any rate.
 func TestEachRequestIsLogged(t *testing.T) {
 	var logs telemetrytest.LogBuffer
-	r := start(t, gateway.Config{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	r := start(t, gateway.Config{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	r.get("/v1/hello?name=x")
 	r.get("/v1/items?length=-1")
 	r.get("/v1/hello", "Grpc-Timeout", "soon")
 	r.get("/v1/stream?length=2")
 	want := []string{
 		`msg="REST call" method=GET path=/v1/hello status=200`,
-		`msg="REST call" method=GET path=/v1/items status=400`,
-		`msg="REST call" method=GET path=/v1/hello status=400`,
+		`level=DEBUG msg="REST call" method=GET path=/v1/items status=400`,
+		`level=DEBUG msg="REST call" method=GET path=/v1/hello status=400`,
 		`msg="REST call" method=GET path=/v1/stream status=200`,
 	}
 	testkit.Eventually(t, 10*time.Second, func() error {

@@ -7,6 +7,7 @@
 //	GET /v1/stream?length=   getStream, as newline-delimited JSON
 //	GET /v1/openapi.json     the OpenAPI document generated from api.proto
 //
+// and answers any other method with 405 and Allow: GET (see method.go).
 // The HTTP rules live in api/gateway.yaml, so api.proto stays the post's.
 package gateway
 
@@ -24,6 +25,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/client"
+	"github.com/grpcplay/grpcplay/internal/clientlimit"
 	"github.com/grpcplay/grpcplay/internal/httpserver"
 	"github.com/grpcplay/grpcplay/internal/settings"
 )
@@ -46,6 +48,15 @@ type Config struct {
 	// MaxStreams bounds the streams among them (default 128), so that
 	// streams, which last minutes, leave slots to the short calls.
 	MaxStreams int
+	// MaxStreamsPerClient bounds the streams of one client, one IP address
+	// (default 64, half of MaxStreams), so that one client cannot hold every
+	// slot; bench's 50 streams from one machine fit. Behind a proxy, where
+	// every client has its address, set it to MaxStreams. See clientlimit.
+	MaxStreamsPerClient int
+	// SlowReader is the least rate a stream's reader must take its bytes
+	// at (default clientlimit.DefaultMinRate, 1 KiB/s); a slower one is
+	// cut, so that it frees its slot soon.
+	SlowReader clientlimit.MinRate
 	// ReplyWriteTimeout bounds the writing of a unary call's reply once it
 	// is ready (default 15s), whatever the call's deadline (up to
 	// MaxTimeout): a client that stops reading holds the reply's bytes and
@@ -68,26 +79,26 @@ type Config struct {
 // DefaultConfig is what `grpcplay backend` and `grpcplay serve` run with:
 // the same default deadlines as the client package.
 var DefaultConfig = Config{
-	Timeout:           client.DefaultTimeout,
-	StreamTimeout:     client.DefaultStreamTimeout,
-	MaxTimeout:        client.DefaultStreamTimeout,
-	MaxInFlight:       256,
-	MaxStreams:        128,
-	MaxReplyItems:     1_000_000,
-	ReplyWriteTimeout: 15 * time.Second,
+	Timeout:             client.DefaultTimeout,
+	StreamTimeout:       client.DefaultStreamTimeout,
+	MaxTimeout:          client.DefaultStreamTimeout,
+	MaxInFlight:         256,
+	MaxStreams:          128,
+	MaxStreamsPerClient: 64,
+	SlowReader:          clientlimit.DefaultMinRate,
+	MaxReplyItems:       1_000_000,
+	ReplyWriteTimeout:   15 * time.Second,
 }
 
 const (
 	// writeMargin is the time, past a request's deadline, left to write its
 	// error response.
 	writeMargin = 5 * time.Second
-	// writeStall bounds how long one write of a stream may block on a client
-	// that stopped reading, however long the stream's deadline.
-	writeStall = 30 * time.Second
 )
 
 func (c Config) withDefaults() Config {
 	settings.Fill(&c, DefaultConfig)
+	c.MaxStreamsPerClient = min(c.MaxStreamsPerClient, c.MaxStreams)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -108,8 +119,10 @@ type Server struct {
 	streamsCtx  context.Context
 	endStreams  context.CancelFunc
 	streamSlots chan struct{}
-	inFlight    chan struct{}
-	replyItems  *semaphore.Weighted
+	// streamClients holds each client's share of streamSlots.
+	streamClients *clientlimit.Limiter
+	inFlight      chan struct{}
+	replyItems    *semaphore.Weighted
 }
 
 // New builds a Server whose routes call svc in-process.
@@ -118,6 +131,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger}
 	s.streamsCtx, s.endStreams = context.WithCancel(context.Background())
 	s.streamSlots = make(chan struct{}, cfg.MaxStreams)
+	s.streamClients = clientlimit.New(cfg.MaxStreamsPerClient)
 	s.inFlight = make(chan struct{}, cfg.MaxInFlight)
 	s.replyItems = semaphore.NewWeighted(cfg.MaxReplyItems)
 	useStrictQuery()
@@ -129,12 +143,12 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	)
 	// The generated in-process handlers cover the unary calls; their
 	// getStream route answers Unimplemented, so it is replaced below.
-	if err := api.RegisterApiHandlerServer(context.Background(), s.mux, deadlineChecked{svc}); err != nil {
+	if err := api.RegisterApiHandlerServer(context.Background(), s.mux, checkedService{ApiServer: svc, s: s}); err != nil {
 		panic(err) // only fails on a bad pattern, a build error
 	}
 	mustHandle(s.mux.HandlePath(http.MethodGet, streamPath, s.serveStream))
 	mustHandle(s.mux.HandlePath(http.MethodGet, openAPIPath, serveOpenAPI))
-	s.handler = s.observe(s.limited(s.withDeadline(s.budgeted(s.validUTF8(s.mux)))))
+	s.handler = s.observe(nosniff(s.getOnly(s.limited(s.withDeadline(s.budgeted(s.validUTF8(s.mux)))))))
 	// The write timeout is a backstop only: each request sets its own write
 	// deadline from its call's deadline, and a stream extends it write by
 	// write.

@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
-	"strconv"
 	"sync"
 
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/grpcplay/grpcplay/api"
 )
 
 // Over HTTP/1.1 each request in flight holds a connection and a goroutine,
@@ -53,29 +56,62 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, format string, l
 	s.fail(w, r, status.Errorf(codes.ResourceExhausted, format, limit))
 }
 
-// budgeted makes a getAll call wait until its reply's items fit in the
-// MaxReplyItems budget, and holds them until the reply, marshalled, starts
-// to be written: a client that stops reading does not hold them.
+// budgeted gives a getAll request a replyBudget, which the call itself
+// fills from the length it was parsed with (see budgetedItems), so that the
+// budget counts what the call will make whatever way its parameters came;
+// the items are given back when the reply, marshalled, starts to be
+// written: a client that stops reading does not hold them.
 func (s *Server) budgeted(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != itemsPath {
 			next.ServeHTTP(w, r)
 			return
 		}
-		// An invalid length is refused by the call itself, at once.
-		items, err := strconv.ParseInt(r.URL.Query().Get("length"), 10, 32)
-		items = min(max(items, 1), s.cfg.MaxReplyItems)
-		if err != nil {
-			items = 1
-		}
-		if err := s.replyItems.Acquire(r.Context(), items); err != nil {
-			s.fail(w, r, status.FromContextError(err).Err())
-			return
-		}
-		release := sync.OnceFunc(func() { s.replyItems.Release(items) })
-		defer release()
-		next.ServeHTTP(&releasingWriter{ResponseWriter: w, release: release}, r)
+		b := &replyBudget{items: s.replyItems}
+		defer b.release()
+		ctx := context.WithValue(r.Context(), replyBudgetKey{}, b)
+		next.ServeHTTP(&releasingWriter{ResponseWriter: w, release: b.release}, r.WithContext(ctx))
 	})
+}
+
+type replyBudgetKey struct{}
+
+// replyBudget is the share of MaxReplyItems one getAll call holds.
+type replyBudget struct {
+	items *semaphore.Weighted
+	mu    sync.Mutex
+	held  int64
+}
+
+// acquire waits until n items fit the budget, or ctx ends.
+func (b *replyBudget) acquire(ctx context.Context, n int64) error {
+	if err := b.items.Acquire(ctx, n); err != nil {
+		return status.FromContextError(err).Err()
+	}
+	b.mu.Lock()
+	b.held += n
+	b.mu.Unlock()
+	return nil
+}
+
+func (b *replyBudget) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held > 0 {
+		b.items.Release(b.held)
+		b.held = 0
+	}
+}
+
+// budgetedItems takes req's items from the call's replyBudget before the
+// call makes them. An invalid length is refused by the call itself, at
+// once, so it costs one item.
+func (s *Server) budgetedItems(ctx context.Context, req *api.ApiRequest) error {
+	b, ok := ctx.Value(replyBudgetKey{}).(*replyBudget)
+	if !ok {
+		return nil // a call not made through budgeted, such as a test's
+	}
+	return b.acquire(ctx, min(max(int64(req.GetLength()), 1), s.cfg.MaxReplyItems))
 }
 
 // releasingWriter calls release on the first Write: by then the reply is

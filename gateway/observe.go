@@ -29,15 +29,17 @@ func route(r *http.Request) string {
 // log among them. The in-process call has no gRPC span of its own.
 func (s *Server) observe(next http.Handler) http.Handler {
 	return telemetry.ObserveHTTP(telemetry.HTTPConfig{
-		Metrics:        s.cfg.Metrics,
-		Prefix:         "rest",
-		RequestsHelp:   "REST/JSON requests the gateway answered, by method, route and status code.",
-		DurationHelp:   "Time from a REST request's arrival to the end of its response, by method and route; a stream counts until it ends.",
-		InFlightHelp:   "REST requests being answered now, streams included.",
-		Route:          route,
-		Logger:         s.log,
-		LogMessage:     "REST call",
-		LogPath:        true,
+		Metrics:      s.cfg.Metrics,
+		Prefix:       "rest",
+		RequestsHelp: "REST/JSON requests the gateway answered, by method, route and status code.",
+		DurationHelp: "Time from a REST request's arrival to the end of its response, by method and route; a stream counts until it ends.",
+		InFlightHelp: "REST requests being answered now, streams included.",
+		Route:        route,
+		Logger:       s.log,
+		LogMessage:   "REST call",
+		LogPath:      true,
+		// A scan of URLs makes one unmatched request each.
+		QuietRoutes:    []string{"unmatched"},
 		TracerProvider: s.cfg.TracerProvider,
 		Operation:      "rest",
 		Recover:        s.recoverPanic,

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/clientlimit"
 )
 
 // streamPath serves getStream as newline-delimited JSON, in grpc-gateway's
@@ -46,6 +47,14 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[strin
 		s.badRequest(w, r, err.Error())
 		return
 	}
+	// The client's own cap first, so that a client over it takes no slot
+	// from the others even for a moment.
+	release, ok := s.streamClients.Acquire(r)
+	if !ok {
+		s.refuse(w, r, "too many streams open from your address (the limit is %d); retry later", s.cfg.MaxStreamsPerClient)
+		return
+	}
+	defer release()
 	select {
 	case s.streamSlots <- struct{}{}:
 		defer func() { <-s.streamSlots }()
@@ -59,7 +68,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[strin
 	defer cancel()
 	defer context.AfterFunc(s.streamsCtx, cancel)()
 
-	out := &ndjsonStream{ctx: ctx, w: w, rc: http.NewResponseController(w), marshaler: m}
+	out := &ndjsonStream{ctx: ctx, w: w, rc: http.NewResponseController(w), marshaler: m, reader: s.cfg.SlowReader.Meter()}
 	defer out.end(nil)
 	err := s.svc.GetStream(&req, out)
 	if err != nil && s.streamsCtx.Err() != nil && r.Context().Err() == nil {
@@ -98,6 +107,11 @@ type ndjsonStream struct {
 	flushDue   bool
 	lastFlush  time.Time
 	writeErr   error
+	// reader drops a client that reads slower than Config.SlowReader;
+	// unflushed and waited are what it has not been told of yet.
+	reader    *clientlimit.Meter
+	unflushed int
+	waited    time.Duration
 
 	// Send's own buffers, reused from item to item.
 	compact, line bytes.Buffer
@@ -162,9 +176,13 @@ func (o *ndjsonStream) write(line []byte) error {
 	if o.writeErr != nil {
 		return o.writeErr
 	}
+	start := time.Now()
 	if _, err := o.w.Write(line); err != nil {
 		o.writeErr = status.Errorf(codes.Canceled, "the client stopped reading: %v", err)
 	}
+	// A Write waits on the client when the response's buffer is full.
+	o.unflushed += len(line)
+	o.waited += time.Since(start)
 	return o.writeErr
 }
 
@@ -177,9 +195,16 @@ func (o *ndjsonStream) flush() error {
 	if o.writeErr != nil {
 		return o.writeErr
 	}
-	_ = o.rc.SetWriteDeadline(o.lastFlush.Add(writeStall))
+	_ = o.rc.SetWriteDeadline(o.reader.Deadline(o.lastFlush))
 	if err := o.rc.Flush(); err != nil {
 		o.writeErr = status.Errorf(codes.Canceled, "the client stopped reading: %v", err)
+		return o.writeErr
+	}
+	err := o.reader.Wrote(o.unflushed, o.waited+time.Since(o.lastFlush))
+	o.unflushed, o.waited = 0, 0
+	if err != nil {
+		// Cut, not ended with an error line: the client would not read it.
+		o.writeErr = status.Errorf(codes.Canceled, "dropped a slow reader: %v", err)
 	}
 	return o.writeErr
 }

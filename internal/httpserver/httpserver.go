@@ -11,6 +11,9 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/grpcplay/grpcplay/internal/clientlimit"
+	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
 const (
@@ -28,7 +31,10 @@ const (
 
 // New is an http.Server for h with the shared limits. writeTimeout is the
 // server's own: how long a response may take to write, counted from the
-// start of the request. Its error log goes to log at warn level.
+// start of the request. Its error log goes to log: at debug for what a
+// client caused, at warn for the rest. Each connection's kernel send buffer
+// is bounded (clientlimit.BoundSendBuffer), so that a stalled reader pins
+// little of the kernel's memory.
 func New(h http.Handler, writeTimeout time.Duration, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Handler:           h,
@@ -37,7 +43,8 @@ func New(h http.Handler, writeTimeout time.Duration, log *slog.Logger) *http.Ser
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ConnContext:       clientlimit.BoundSendBuffer,
+		ErrorLog:          telemetry.ServerErrorLog(log),
 	}
 }
 

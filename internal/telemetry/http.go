@@ -36,7 +36,7 @@ type HTTPConfig struct {
 	Route func(*http.Request) string
 
 	// Logger gets one line per answered request, LogMessage, at info, or at
-	// debug for the QuietRoutes. It has method, route (or, with LogPath,
+	// debug for the QuietRoutes and for client errors (4xx). It has method, route (or, with LogPath,
 	// path: the raw URL path), status, duration, peer and trace_id when
 	// the request is traced. nil: no lines.
 	Logger      *slog.Logger
@@ -156,7 +156,7 @@ func (o *httpObserver) record(r *http.Request, status int, start time.Time) {
 		o.metrics.duration.WithLabelValues(method, rt).Observe(elapsed.Seconds())
 	}
 	level := slog.LevelInfo
-	if o.quiet[rt] {
+	if o.quiet[rt] || clientError(status) {
 		level = slog.LevelDebug
 	}
 	ctx := r.Context()
@@ -178,6 +178,13 @@ func (o *httpObserver) record(r *http.Request, status int, start time.Time) {
 		attrs = append(attrs, slog.String("trace_id", id))
 	}
 	o.log.LogAttrs(ctx, level, o.cfg.LogMessage, attrs...)
+}
+
+// clientError is a status that answers the client's own mistake (a 404 of
+// a URL scan, a 405, a 400) or its leaving (499): its line is debug, so
+// that a client cannot write the log at the rate it sends requests.
+func clientError(status int) bool {
+	return status >= 400 && status < 500
 }
 
 // traced starts a span per request, continuing the caller's trace from its

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -10,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/grpcplay/grpcplay/internal/clientlimit"
 )
 
 // NewRegistry returns a registry holding the Go runtime and process
@@ -58,15 +61,37 @@ func clientMetrics(reg prometheus.Registerer) *grpcprom.ClientMetrics {
 	))
 }
 
+// A scrape gathers every metric, which costs far more than a page, so
+// scrapes have their own caps: maxScrapes in flight in all (more get
+// promhttp's 503) and maxScrapesPerClient from one address (more get 429),
+// so that one client's flood of /metrics cannot take every slot from the
+// real scrapers. Prometheus scrapes a target one request at a time; two
+// leaves room for a second job or a person with curl at the same address.
+const (
+	maxScrapes          = 8
+	maxScrapesPerClient = 2
+)
+
 // MetricsHandler serves reg in the Prometheus text or protobuf format.
 // Errors of a collector are logged and counted, and the rest is served.
 func MetricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:            slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandling:       promhttp.ContinueOnError,
 		Registry:            reg,
-		MaxRequestsInFlight: 4,
+		MaxRequestsInFlight: maxScrapes,
 		Timeout:             10 * time.Second,
+	})
+	clients := clientlimit.New(maxScrapesPerClient)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		release, ok := clients.Acquire(r)
+		if !ok {
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, fmt.Sprintf("too many scrapes in flight from your address (the limit is %d)", maxScrapesPerClient), http.StatusTooManyRequests)
+			return
+		}
+		defer release()
+		h.ServeHTTP(w, r)
 	})
 }
 
@@ -82,6 +107,6 @@ func NewMetricsServer(reg *prometheus.Registry, log *slog.Logger) *http.Server {
 		WriteTimeout:      15 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          ServerErrorLog(log),
 	}
 }

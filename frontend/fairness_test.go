@@ -1,0 +1,113 @@
+package frontend
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"iter"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/clientlimit"
+	"github.com/grpcplay/grpcplay/internal/clientlimit/clientlimittest"
+)
+
+// manyEndless is an endlessBackend for many streams: ended gets one value
+// per stream that has ended.
+type manyEndless struct {
+	blockingBackend
+	ended chan struct{}
+}
+
+func (b *manyEndless) GetStream(ctx context.Context, n int32) iter.Seq2[*api.Item, error] {
+	one := &endlessBackend{cancelled: make(chan struct{})}
+	return func(yield func(*api.Item, error) bool) {
+		defer func() { b.ended <- struct{}{} }()
+		one.GetStream(ctx, n)(yield)
+	}
+}
+
+// openLive opens a live stream and reads its first event; the caller
+// closes the response.
+func openLive(t *testing.T, hc *http.Client, url string) *http.Response {
+	t.Helper()
+	resp, err := hc.Get(url + "/live/events?length=100000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		if _, err := readEvents(resp.Body, func(sseEvent) bool { return true }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return resp
+}
+
+// One client holds at most its share of the live streams; the others
+// still get theirs.
+func TestLiveStreamsAreCappedPerClient(t *testing.T) {
+	fake := &manyEndless{ended: make(chan struct{}, 16)}
+	ts := newFrontend(t, Config{MaxLiveStreams: 4, MaxLiveStreamsPerClient: 2}, fake)
+	greedy, other := clientlimittest.Client(t, "127.0.0.2"), clientlimittest.Client(t, "127.0.0.3")
+	for i := range 2 {
+		resp := openLive(t, greedy, ts.URL)
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("stream %d of the client: %d, want 200", i+1, resp.StatusCode)
+		}
+	}
+	over := openLive(t, greedy, ts.URL)
+	over.Body.Close()
+	if over.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a stream over the client's cap: %d, want 503", over.StatusCode)
+	}
+	resp := openLive(t, other, ts.URL)
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("another client's stream: %d, want 200", resp.StatusCode)
+	}
+}
+
+// A reader that stops reading an endless stream is dropped once its
+// writes wait past the floor, and its slot goes to the next client.
+func TestSlowLiveReaderIsDropped(t *testing.T) {
+	fake := &manyEndless{ended: make(chan struct{}, 16)}
+	floor := clientlimit.MinRate{Rate: 1 << 20, Window: 200 * time.Millisecond, Stall: time.Second}
+	ts := newFrontend(t, Config{MaxLiveStreams: 1, SlowReader: floor}, fake)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET /live/events?length=100000 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+	status, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil || !strings.Contains(status, "200") {
+		t.Fatalf("the stalled stream: %q %v", status, err)
+	}
+	// Never read again: the backend's stream ends once the writes give up.
+	select {
+	case <-fake.ended:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a reader that stopped reading still holds its stream after 30s")
+	}
+	// The slot is given back as the handler returns, just after.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		next, err := http.Get(ts.URL + "/live/events?length=3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		next.Body.Close()
+		if next.StatusCode == http.StatusOK {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the next stream: %d 10s after the stalled one ended, want 200", next.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

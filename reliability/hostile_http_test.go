@@ -1,0 +1,437 @@
+package reliability_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/grpcplay/grpcplay/internal/clientlimit/clientlimittest"
+)
+
+// The attacks on the HTTP faces of `grpcplay serve`: the page, the REST
+// gateway and the metrics ports. Each attacker comes from a loopback
+// address of its own (127.0.0.2 and up) and the canary from 127.0.0.1, so
+// that the per-client caps see them as different clients, as they would be.
+
+// attackFor bounds each flood: long enough for a canary probe of each kind
+// to run many times, short enough to keep the set quick.
+const attackFor = 3 * time.Second
+
+// flood runs workers that call do until attackFor has passed, and returns
+// how many calls got each status (0 for a transport error).
+func flood(workers int, do func() (int, error)) map[int]int {
+	var mu sync.Mutex
+	counts := map[int]int{}
+	var wg sync.WaitGroup
+	end := time.Now().Add(attackFor)
+	for range workers {
+		wg.Go(func() {
+			for time.Now().Before(end) {
+				code, err := do()
+				if err != nil {
+					code = 0
+				}
+				mu.Lock()
+				counts[code]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return counts
+}
+
+// send makes one request and reads its whole answer.
+func send(hc *http.Client, method, rawURL, body string, header ...string) (int, http.Header, string, error) {
+	req, err := http.NewRequest(method, rawURL, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, "", err
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	if h := req.Header.Get("Host"); h != "" {
+		req.Host = h
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0, nil, "", err
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(got), err
+}
+
+// peakRSS fails the test when the process's peak resident set passed
+// limit, and logs it.
+func peakRSS(t *testing.T, p *serveProc, limit int64) {
+	t.Helper()
+	peak := p.status(t, "VmHWM")
+	t.Logf("peak RSS %.0f MiB (bound %.0f MiB)", mib(uint64(peak)), mib(uint64(limit)))
+	if peak > limit {
+		t.Errorf("peak RSS %.0f MiB, over the bound of %.0f MiB", mib(uint64(peak)), mib(uint64(limit)))
+	}
+}
+
+// TestRESTIsGetOnly: every method but GET, whatever its body, is a 405
+// with Allow: GET, so a urlencoded POST can no longer pass the item budget
+// and the UTF-8 check; 120 clients posting length=100000 cost no memory,
+// and no input is answered with a 500.
+func TestRESTIsGetOnly(t *testing.T) {
+	p := startServe(t)
+	c := startCanary(t, p)
+	hc := clientlimittest.Client(t, "127.0.0.2")
+	for _, method := range []string{"POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"} {
+		for path, body := range map[string]string{"/v1/items": "length=100000", "/v1/hello": "name=%ff", "/v1/stream": "length=10000000"} {
+			code, h, _, err := send(hc, method, p.rest+path, body)
+			if err != nil || code != http.StatusMethodNotAllowed || h.Get("Allow") != "GET" {
+				t.Errorf("%s %s: %d, Allow %q, %v; want 405 and Allow: GET", method, path, code, h.Get("Allow"), err)
+			}
+		}
+	}
+	for _, path := range []string{"/v1/hello?name=%ff", "/v1/hello?name=%", "/v1/items?length=1e9", "/v1/hello?name=x;y", "/v1/stream?length=-1", "/v1/%ff"} {
+		code, h, body, err := send(hc, "GET", p.rest+path, "name=%ff")
+		if err != nil || code >= 500 || code == http.StatusOK {
+			t.Errorf("GET %s: %d %.200q %v; want a 4xx", path, code, body, err)
+		}
+		if h.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("GET %s: no X-Content-Type-Options: nosniff", path)
+		}
+	}
+	counts := flood(120, func() (int, error) {
+		code, _, _, err := send(hc, "POST", p.rest+"/v1/items", "length=100000")
+		return code, err
+	})
+	t.Logf("120 clients posting length=100000 for %v: %v", attackFor, counts)
+	if len(counts) != 1 || counts[http.StatusMethodNotAllowed] == 0 {
+		t.Errorf("answers to the POST flood %v; want only 405", counts)
+	}
+	c.assertAllSucceeded(t)
+	peakRSS(t, p, 150<<20)
+}
+
+// TestClientErrorsDoNotFloodTheLog: a scan of 404s, 400s and 405s on the
+// page and REST ports, at the default log level, writes nothing.
+func TestClientErrorsDoNotFloodTheLog(t *testing.T) {
+	p := startServe(t, "--log-level", "info")
+	hc := clientlimittest.Client(t, "127.0.0.2")
+	var requests atomic.Int64
+	paths := []string{"/nope-%d", "/static/../%d", "/?items=-%d", "/live/events?length=x%d"}
+	rest := []string{"/v1/nope-%d", "/v1/items?length=-%d", "/v1/hello?bogus=%d"}
+	counts := flood(8, func() (int, error) {
+		n := requests.Add(1)
+		var target, method string
+		if n%2 == 0 {
+			target, method = p.page+fmt.Sprintf(paths[n/2%int64(len(paths))], n), "GET"
+		} else {
+			target, method = p.rest+fmt.Sprintf(rest[n/2%int64(len(rest))], n), "GET"
+		}
+		if n%5 == 0 {
+			method = "DELETE"
+		}
+		code, _, _, err := send(hc, method, target, "")
+		return code, err
+	})
+	// The log is buffered; the process writes what is left as it exits,
+	// so after the exit every line the scan caused is there.
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve still runs 30s after SIGTERM")
+	}
+	var wrote strings.Builder
+	for line := range strings.Lines(p.stderr.String()) {
+		if strings.Contains(line, "127.0.0.2") || strings.Contains(line, "status=4") {
+			wrote.WriteString(line)
+		}
+	}
+	t.Logf("a scan of %d requests (%v) wrote %d bytes of log", requests.Load(), counts, wrote.Len())
+	for code := range counts {
+		if (code < 400 || code >= 500) && code != http.StatusTemporaryRedirect {
+			t.Errorf("the scan got status %d (%v); want only 4xx, and 307 for an unclean path", code, counts)
+		}
+	}
+	if wrote.Len() > 0 {
+		t.Errorf("the scan wrote %d bytes of log at info, want none:\n%.2000s", wrote.Len(), wrote.String())
+	}
+}
+
+// slowRead opens rawURL's stream from ip, sends its status code to codes,
+// and reads on at about 200 bytes a second until stop is closed. (The
+// server's end of a dropped stream may still have megabytes queued in the
+// kernel for this reader, so its end is seen in the server's log, not as
+// an EOF here.)
+func slowRead(ip, rawURL string, codes chan<- int, stop <-chan struct{}) error {
+	conn, r, err := openRaw(ip, rawURL, codes)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	buf := make([]byte, 20)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-tick.C:
+		}
+		if _, err := r.Read(buf); err != nil {
+			return nil
+		}
+	}
+}
+
+// liveEndRE and restStreamEndRE are the access lines of a live stream and
+// of a REST stream from 127.0.0.2 that have ended, with how long each
+// lasted.
+var (
+	liveEndRE       = regexp.MustCompile(`msg=request method=GET route=/live/events status=200 duration=(\S+) peer=127\.0\.0\.2:`)
+	restStreamEndRE = regexp.MustCompile(`msg="REST call" method=GET path=/v1/stream status=200 duration=(\S+) peer=127\.0\.0\.2:`)
+)
+
+// endedStreams waits until n lines of p's log match re, and returns the
+// longest duration among them.
+func endedStreams(t *testing.T, p *serveProc, re *regexp.Regexp, n int, within time.Duration) time.Duration {
+	t.Helper()
+	deadline := time.After(within)
+	for {
+		wrote := p.stderr.written()
+		ended := re.FindAllStringSubmatch(p.stderr.String(), -1)
+		if len(ended) >= n {
+			var longest time.Duration
+			for _, m := range ended {
+				d, err := time.ParseDuration(m[1])
+				if err != nil {
+					t.Fatalf("duration %q: %v", m[1], err)
+				}
+				longest = max(longest, d)
+			}
+			return longest
+		}
+		select {
+		case <-wrote:
+		case <-deadline:
+			t.Fatalf("%d of %d attackers' streams ended within %v", len(ended), n, within)
+		}
+	}
+}
+
+// TestSlowLiveReadersCannotHoldEverySlot: 100 live streams read at 200
+// bytes a second from one address get at most that address's 20 slots, and
+// are dropped by the reading-rate floor; 40 honest live streams from other
+// addresses at the same time are all served. Until the socket buffers of
+// the 20 are full (about 4 MB each on loopback) the server writes them an
+// event at a time as fast as it can, which can saturate two cores: the
+// canary must recover within a second of their end.
+func TestSlowLiveReadersCannotHoldEverySlot(t *testing.T) {
+	p := startServe(t, "--log-level", "info")
+	c := startCanary(t, p)
+	stop := make(chan struct{})
+	defer close(stop)
+	codes := make(chan int, 100)
+	for range 100 {
+		go func() {
+			if err := slowRead("127.0.0.2", p.page+"/live/events?length=100000", codes, stop); err != nil {
+				t.Errorf("slow reader: %v", err)
+				codes <- 0
+			}
+		}()
+	}
+	honest := make(chan error, 40)
+	for i := range 40 {
+		hc := clientlimittest.Client(t, fmt.Sprintf("127.0.0.%d", 10+i%4))
+		go func() { honest <- liveOK(hc, p.page) }()
+	}
+	for range 40 {
+		if err := <-honest; err != nil {
+			t.Errorf("honest live stream: %v", err)
+		}
+	}
+	got := map[int]int{}
+	for range 100 {
+		got[<-codes]++
+	}
+	if got[http.StatusOK] > 20 || got[http.StatusOK]+got[http.StatusServiceUnavailable] != 100 {
+		t.Errorf("slow readers got %v; want at most 20 streams (the per-client cap) and 503 for the rest", got)
+	}
+	longest := endedStreams(t, p, liveEndRE, got[http.StatusOK], 60*time.Second)
+	t.Logf("100 slow readers: %v; the longest held its slot %v", got, longest.Round(time.Millisecond))
+	c.assertRecovered(t, time.Now(), time.Second)
+	// What the 20 hold in the process is mostly what the backend sent their
+	// gRPC streams and the frontend has not yet written.
+	peakRSS(t, p, 200<<20)
+}
+
+// liveOK reads a whole short live stream, to its done event.
+func liveOK(hc *http.Client, page string) error {
+	code, _, body, err := send(hc, "GET", page+"/live/events?length=100", "")
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK || !strings.Contains(body, "event: done\ndata: 100\n") {
+		return fmt.Errorf("live stream: %d %.200q", code, body)
+	}
+	return nil
+}
+
+// TestRESTStreamHogsCannotHoldEverySlot: 150 getStream(10,000,000) that are
+// never read, from one address, get at most that address's 64 slots and
+// are cut once they stall; 50 honest streams from another address, during
+// them, are all served. Until the socket buffers of the 64 are full (about
+// 4 MB each on loopback) the server writes them as fast as it can, which
+// saturates two cores: the canary must recover within a second of that.
+func TestRESTStreamHogsCannotHoldEverySlot(t *testing.T) {
+	p := startServe(t, "--log-level", "info")
+	c := startCanary(t, p)
+	stop := make(chan struct{})
+	defer close(stop)
+	codes := make(chan int, 150)
+	for range 150 {
+		go func() {
+			if err := neverRead("127.0.0.2", p.rest+"/v1/stream?length=10000000", codes, stop); err != nil {
+				t.Errorf("stalled stream: %v", err)
+				codes <- 0
+			}
+		}()
+	}
+	got := map[int]int{}
+	for range 150 {
+		got[<-codes]++
+	}
+	if got[http.StatusOK] > 64 || got[http.StatusOK]+got[http.StatusTooManyRequests] != 150 {
+		t.Errorf("stalled streams got %v; want at most 64 (the per-client cap) and 429 for the rest", got)
+	}
+	hc := clientlimittest.Client(t, "127.0.0.3")
+	honest := flood(50, func() (int, error) {
+		code, _, body, err := send(hc, "GET", p.rest+"/v1/stream?length=1000", "")
+		if err == nil && code == http.StatusOK && strings.Count(body, "\n") != 1000 {
+			err = fmt.Errorf("%d lines, want 1000", strings.Count(body, "\n"))
+		}
+		return code, err
+	})
+	if len(honest) != 1 || honest[http.StatusOK] == 0 {
+		t.Errorf("honest streams got %v; want only 200", honest)
+	}
+	longest := endedStreams(t, p, restStreamEndRE, got[http.StatusOK], 60*time.Second)
+	t.Logf("150 stalled streams: %v, cut after %v at most; 50 honest readers meanwhile: %v", got, longest.Round(time.Millisecond), honest)
+	c.assertRecovered(t, time.Now(), time.Second)
+	peakRSS(t, p, 300<<20)
+}
+
+// neverRead opens rawURL's stream from ip, sends its status code to codes,
+// and then reads nothing until stop is closed.
+func neverRead(ip, rawURL string, codes chan<- int, stop <-chan struct{}) error {
+	conn, _, err := openRaw(ip, rawURL, codes)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	<-stop
+	return nil
+}
+
+// openRaw sends a GET of rawURL on a connection from ip, reads the status
+// line, and sends its code to codes; the caller closes the connection.
+func openRaw(ip, rawURL string, codes chan<- int) (net.Conn, *bufio.Reader, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := clientlimittest.Dialer(ip).Dial("tcp", u.Host)
+	if err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", u.RequestURI(), u.Host)
+	// A small buffer: the reader must not take more than it means to.
+	r := bufio.NewReaderSize(conn, 16)
+	var code int
+	if _, err := fmt.Fscanf(r, "HTTP/1.1 %d", &code); err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	codes <- code
+	return conn, r, nil
+}
+
+// TestMetricsFloodLeavesRoomForScrapes: 50 clients from one address
+// scraping /metrics as fast as they can, on the page's port and on the
+// backend's metrics port, get at most two scrapes in flight; a scraper at
+// another address, every 100 ms, is never refused.
+func TestMetricsFloodLeavesRoomForScrapes(t *testing.T) {
+	p := startServe(t)
+	c := startCanary(t, p)
+	for _, target := range []string{p.page + "/metrics", p.metrics + "/metrics"} {
+		attacker := clientlimittest.Client(t, "127.0.0.2")
+		done := make(chan map[int]int, 1)
+		go func() {
+			done <- flood(50, func() (int, error) {
+				code, _, _, err := send(attacker, "GET", target, "")
+				return code, err
+			})
+		}()
+		scraper := clientlimittest.Client(t, "127.0.0.1")
+		var refused []int
+		for range 20 {
+			code, _, body, err := send(scraper, "GET", target, "")
+			if err != nil || code != http.StatusOK || !strings.Contains(body, "go_goroutines") {
+				refused = append(refused, code)
+			}
+			time.Sleep(canaryEvery) // the scraper's own pace, not a wait for the server
+		}
+		flooded := <-done
+		t.Logf("%s: flood %v; %d of 20 real scrapes refused", target, flooded, len(refused))
+		if len(refused) > 0 {
+			t.Errorf("%s: real scrapes refused during the flood: %v", target, refused)
+		}
+		if flooded[http.StatusTooManyRequests] == 0 {
+			t.Errorf("%s: the flood got %v; want 429 beyond its per-client cap", target, flooded)
+		}
+	}
+	c.assertAllSucceeded(t)
+}
+
+// TestCompareRunOnlyForThisSite: a POST to /compare/run from another site,
+// or for a host name the server does not serve (DNS rebinding: Host and
+// Origin both evil.example), is a 403 and starts no bench.
+func TestCompareRunOnlyForThisSite(t *testing.T) {
+	p := startServe(t)
+	u, err := url.Parse(p.page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := "evil.example:" + u.Port()
+	hc := clientlimittest.Client(t, "127.0.0.2")
+	for _, h := range [][]string{
+		{"Host", evil, "Origin", "http://" + evil},
+		{"Host", evil, "Origin", "http://" + evil, "Sec-Fetch-Site", "same-origin"},
+		{"Host", evil},
+		{"Origin", "http://evil.example"},
+		{"Sec-Fetch-Site", "cross-site"},
+	} {
+		code, _, body, err := send(hc, "POST", p.page+"/compare/run", "", append(h, "Accept", "application/json")...)
+		if err != nil || code != http.StatusForbidden {
+			t.Errorf("POST /compare/run with %q: %d %.200q %v; want 403", h, code, body, err)
+		}
+	}
+	_, _, status, err := send(hc, "GET", p.page+"/compare/status", "")
+	if err != nil || !strings.Contains(status, `"running":false`) || strings.Contains(status, "finished") {
+		t.Errorf("compare status after the refused runs: %s %v; want none run", status, err)
+	}
+}
