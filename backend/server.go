@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
@@ -24,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/connlimit"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
@@ -41,6 +41,32 @@ type Config struct {
 	// KeepaliveMinTime is how often a client may ping. Pings any more often
 	// earn a GOAWAY "too_many_pings" after two strikes.
 	KeepaliveMinTime time.Duration
+	// MaxConnectionIdle closes a connection that has had no call for this
+	// long, so that idle clients do not hold descriptors and memory; a
+	// client reconnects when it next calls.
+	MaxConnectionIdle time.Duration
+	// MaxConns caps the connections the listener holds open; at the cap,
+	// new ones wait in the kernel's backlog (see internal/connlimit).
+	MaxConns int
+	// MaxHeaderListBytes caps a call's metadata, counted as HTTP/2 does
+	// (name + value + 32 bytes a field) after HPACK decoding, so that
+	// headers repeated by index cost their full size.
+	MaxHeaderListBytes uint32
+	// MaxCallDuration and MaxStreamDuration are server-side deadlines from
+	// the moment a call's headers arrive: unary calls, and streaming calls
+	// (getStream, health Watch, reflection). A call whose request never
+	// arrives ends at them too.
+	MaxCallDuration   time.Duration
+	MaxStreamDuration time.Duration
+	// MaxActiveStreams caps the getStream calls in flight in the process.
+	// A stalled reader's stream holds about 650 KB in grpc-go's send queue
+	// (see docs/RELIABILITY.md), so this bounds what all stalled streams
+	// may pin; calls over it get ResourceExhausted.
+	MaxActiveStreams int
+	// MaxResetsPerSecond and MaxResetBurst are how fast a connection may
+	// cancel calls; one that cancels faster is closed (rapid reset).
+	MaxResetsPerSecond int
+	MaxResetBurst      int
 	// TLS, when set, serves TLS with this config (see internal/tlsconfig);
 	// nil serves plaintext, as the post does.
 	TLS *tls.Config
@@ -57,12 +83,33 @@ type Config struct {
 
 // DefaultConfig is what `grpcplay backend` runs with.
 var DefaultConfig = Config{
-	Limits:                DefaultLimits,
-	MaxConnectionAge:      5 * time.Minute,
-	MaxConnectionAgeGrace: 30 * time.Second,
-	MaxConcurrentStreams:  1000,
-	KeepaliveMinTime:      10 * time.Second,
+	Limits:           DefaultLimits,
+	MaxConnectionAge: 5 * time.Minute,
+	// The grace covers the longest stream a server allows, so that a
+	// connection's age never cuts a stream short of its own deadline.
+	MaxConnectionAgeGrace: defaultMaxStreamDuration + 10*time.Second,
+	// Enough for a frontend's live streams (100 by default) and its page
+	// calls on one connection.
+	MaxConcurrentStreams: 128,
+	KeepaliveMinTime:     10 * time.Second,
+	MaxConnectionIdle:    2 * time.Minute,
+	// An eighth of the descriptors: the four ports together take at most
+	// half. A backend's clients are frontends and services, each with one
+	// long-lived connection, so a few hundred is plenty.
+	MaxConns:           connlimit.Share(8, 256),
+	MaxHeaderListBytes: 8 << 10,
+	MaxCallDuration:    30 * time.Second,
+	MaxStreamDuration:  defaultMaxStreamDuration,
+	MaxActiveStreams:   256,
+	// An honest client cancels a call when its user goes away or its
+	// deadline passes: a handful a second. The attack is tens of thousands.
+	MaxResetsPerSecond: 200,
+	MaxResetBurst:      1000,
 }
+
+// defaultMaxStreamDuration is the client's own default stream deadline
+// (client.DefaultStreamTimeout).
+const defaultMaxStreamDuration = 5 * time.Minute
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig
@@ -87,18 +134,35 @@ func (c Config) withDefaults() Config {
 	if c.KeepaliveMinTime == 0 {
 		c.KeepaliveMinTime = d.KeepaliveMinTime
 	}
+	c.MaxConnectionIdle = orDefault(c.MaxConnectionIdle, d.MaxConnectionIdle)
+	c.MaxConns = orDefault(c.MaxConns, d.MaxConns)
+	c.MaxHeaderListBytes = orDefault(c.MaxHeaderListBytes, d.MaxHeaderListBytes)
+	c.MaxCallDuration = orDefault(c.MaxCallDuration, d.MaxCallDuration)
+	c.MaxStreamDuration = orDefault(c.MaxStreamDuration, d.MaxStreamDuration)
+	c.MaxActiveStreams = orDefault(c.MaxActiveStreams, d.MaxActiveStreams)
+	c.MaxResetsPerSecond = orDefault(c.MaxResetsPerSecond, d.MaxResetsPerSecond)
+	c.MaxResetBurst = orDefault(c.MaxResetBurst, d.MaxResetBurst)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
 }
 
+func orDefault[T comparable](v, d T) T {
+	var zero T
+	if v == zero {
+		return d
+	}
+	return v
+}
+
 // Server is a gRPC server hosting api.Api, grpc.health.v1 and reflection.
 type Server struct {
 	grpc   *grpc.Server
-	health *health.Server
+	health *healthService
 	log    *slog.Logger
 	svc    *Service
+	guard  *guard
 }
 
 // healthMethodPrefix starts the full method names of grpc.health.v1.
@@ -115,39 +179,9 @@ const maxRecvBytes = 64 << 10
 // NewServer builds a Server.
 func NewServer(cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{health: health.NewServer(), log: cfg.Logger}
+	s := &Server{health: newHealthService(), log: cfg.Logger, guard: &guard{cfg: cfg}}
 	observe, observing := telemetry.GRPCServerOptions(cfg.Metrics, cfg.TracerProvider)
-	opts := append(observe,
-		grpc.MaxRecvMsgSize(maxRecvBytes),
-		// A reply over the client's limit would fail there after the work of
-		// building and sending it; failing here says why, as ResourceExhausted.
-		grpc.MaxSendMsgSize(api.MaxReplyBytes),
-		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
-		grpc.ConnectionTimeout(10*time.Second),
-		grpc.KeepaliveParams(keepalive.ServerParameters{
-			MaxConnectionIdle:     15 * time.Minute,
-			MaxConnectionAge:      cfg.MaxConnectionAge,
-			MaxConnectionAgeGrace: cfg.MaxConnectionAgeGrace,
-			Time:                  time.Minute,
-			Timeout:               20 * time.Second,
-		}),
-		// Clients may ping idle connections, but no more than this often.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             cfg.KeepaliveMinTime,
-			PermitWithoutStream: true,
-		}),
-		// api.Codec writes the same bytes as the standard codec without
-		// protobuf's reflection, and sends the replies encodedServiceDesc
-		// encodes itself.
-		grpc.ForceServerCodecV2(api.Codec{}),
-		// Calls run on goroutines that are kept, whose stacks have already
-		// grown, instead of a new goroutine each: growing a fresh stack was
-		// a sixth of sayHello's CPU time. A call that finds every worker
-		// busy still gets its own goroutine.
-		grpc.NumStreamWorkers(streamWorkers),
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
-		grpc.ChainStreamInterceptor(s.streamInterceptor),
-	)
+	opts := append(observe, s.options(cfg)...)
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
@@ -161,6 +195,49 @@ func NewServer(cfg Config) *Server {
 	return s
 }
 
+// options are the server's limits, timeouts and handlers.
+func (s *Server) options(cfg Config) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxRecvBytes),
+		// A reply over the client's limit would fail there after the work of
+		// building and sending it; failing here says why, as ResourceExhausted.
+		grpc.MaxSendMsgSize(api.MaxReplyBytes),
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.MaxHeaderListSize(cfg.MaxHeaderListBytes),
+		// Fixed windows: grpc-go's BDP estimator could otherwise grow a
+		// stream's receive window, which a client may fill with data the
+		// handler never reads. Requests are tiny, so 64 KiB costs nothing.
+		grpc.InitialWindowSize(64 << 10),
+		grpc.InitialConnWindowSize(64 << 10),
+		grpc.ConnectionTimeout(10 * time.Second),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle:     cfg.MaxConnectionIdle,
+			MaxConnectionAge:      cfg.MaxConnectionAge,
+			MaxConnectionAgeGrace: cfg.MaxConnectionAgeGrace,
+			Time:                  time.Minute,
+			Timeout:               20 * time.Second,
+		}),
+		// Clients may ping idle connections, but no more than this often.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             cfg.KeepaliveMinTime,
+			PermitWithoutStream: true,
+		}),
+		grpc.InTapHandle(s.guard.tap),
+		grpc.StatsHandler(s.guard),
+		// api.Codec writes the same bytes as the standard codec without
+		// protobuf's reflection, and sends the replies encodedServiceDesc
+		// encodes itself.
+		grpc.ForceServerCodecV2(api.Codec{}),
+		// Calls run on goroutines that are kept, whose stacks have already
+		// grown, instead of a new goroutine each: growing a fresh stack was
+		// a sixth of sayHello's CPU time. A call that finds every worker
+		// busy still gets its own goroutine.
+		grpc.NumStreamWorkers(streamWorkers),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
+	}
+}
+
 // Service is the api.Api implementation the server hosts, for another face
 // of the same service in this process (the REST gateway).
 func (s *Server) Service() *Service { return s.svc }
@@ -168,7 +245,7 @@ func (s *Server) Service() *Service { return s.svc }
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
 func (s *Server) Serve(lis net.Listener) error {
-	err := s.grpc.Serve(lis)
+	err := s.grpc.Serve(s.guard.listener(lis))
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
 	}
@@ -186,6 +263,7 @@ func (s *Server) SetNotServing() { s.health.Shutdown() }
 // the remaining calls are cancelled.
 func (s *Server) Shutdown(ctx context.Context) {
 	s.SetNotServing()
+	s.health.endWatches()
 	stopped := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
@@ -221,10 +299,7 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, err
 		s.log.ErrorContext(ctx, "panic in handler", "method", method, "panic", p, "stack", string(debug.Stack()))
 		*err = status.Error(codes.Internal, "internal error")
 	}
-	level := slog.LevelInfo
-	if strings.HasPrefix(method, healthMethodPrefix) {
-		level = slog.LevelDebug
-	}
+	level := callLevel(method, *err)
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
@@ -240,4 +315,21 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, err
 		attrs = append(attrs, slog.String("trace_id", id))
 	}
 	s.log.LogAttrs(ctx, level, "call", attrs...)
+}
+
+// callLevel is how loud a call's line is. Health checks and the client's own
+// mistakes (a cancel, a bad argument, a passed deadline) are debug, so that
+// no client can flood the log; a call the server failed is a warning.
+func callLevel(method string, err error) slog.Level {
+	if strings.HasPrefix(method, healthMethodPrefix) {
+		return slog.LevelDebug
+	}
+	switch status.Code(err) {
+	case codes.OK:
+		return slog.LevelInfo
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		return slog.LevelWarn
+	default:
+		return slog.LevelDebug
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/connlimit"
 )
 
 // Backend is what the frontend needs from api.Api; *client.Client satisfies it.
@@ -57,6 +58,9 @@ type Config struct {
 	// CompareInterval is the least time between two runs (default 30s).
 	Compare         Comparer
 	CompareInterval time.Duration
+	// MaxConns caps the connections the page's listener holds open; at the
+	// cap, new ones wait in the kernel's backlog (see internal/connlimit).
+	MaxConns int
 }
 
 // DefaultConfig is what `grpcplay frontend` runs with.
@@ -67,6 +71,9 @@ var DefaultConfig = Config{
 	MaxLiveItems:    100_000,
 	MaxLiveStreams:  100,
 	CompareInterval: 30 * time.Second,
+	// An eighth of the descriptors, so that the four ports together leave
+	// half to the process; 4096 idle browsers cost about 80 MB.
+	MaxConns: connlimit.Share(8, 4096),
 }
 
 // Defaults of the page's query parameters: what the post's page shows.
@@ -79,7 +86,7 @@ const (
 	maxHeaderBytes     = 64 << 10
 	readHeaderTimeout  = 5 * time.Second
 	readTimeout        = 10 * time.Second
-	idleTimeout        = 2 * time.Minute
+	idleTimeout        = 30 * time.Second
 	writeTimeoutMargin = 10 * time.Second
 )
 
@@ -87,6 +94,9 @@ func (c Config) withDefaults() Config {
 	d := DefaultConfig
 	if c.Timeout <= 0 {
 		c.Timeout = d.Timeout
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = d.MaxConns
 	}
 	if c.LiveTimeout <= 0 {
 		c.LiveTimeout = d.LiveTimeout
@@ -157,7 +167,7 @@ func (s *Server) Handler() http.Handler {
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
 func (s *Server) Serve(lis net.Listener) error {
-	err := s.http.Serve(lis)
+	err := s.http.Serve(connlimit.Listener(lis, s.cfg.MaxConns))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/connlimit"
 )
 
 // Config holds the gateway's settings. A zero field takes its default.
@@ -55,6 +56,9 @@ type Config struct {
 	// until its deadline. See limit.go.
 	MaxReplyItems int64
 	Logger        *slog.Logger // nil: discard
+	// MaxConns caps the connections the listener holds open; at the cap,
+	// new ones wait in the kernel's backlog (see internal/connlimit).
+	MaxConns int
 
 	// Observability (issue 5): each is off when nil. Metrics gets the
 	// rest_* request metrics, TracerProvider a span per request.
@@ -72,6 +76,9 @@ var DefaultConfig = Config{
 	MaxStreams:        128,
 	MaxReplyItems:     1_000_000,
 	ReplyWriteTimeout: 15 * time.Second,
+	// An eighth of the descriptors, so that the four ports together leave
+	// half to the process.
+	MaxConns: connlimit.Share(8, 4096),
 }
 
 const (
@@ -79,7 +86,7 @@ const (
 	readHeaderTimeout = 5 * time.Second
 	// Every route is a GET without a body: reading a request is quick.
 	readTimeout = 10 * time.Second
-	idleTimeout = 2 * time.Minute
+	idleTimeout = 30 * time.Second
 	// writeMargin is the time, past a request's deadline, left to write its
 	// error response.
 	writeMargin = 5 * time.Second
@@ -92,6 +99,9 @@ func (c Config) withDefaults() Config {
 	d := DefaultConfig
 	if c.Timeout <= 0 {
 		c.Timeout = d.Timeout
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = d.MaxConns
 	}
 	if c.StreamTimeout <= 0 {
 		c.StreamTimeout = d.StreamTimeout
@@ -186,7 +196,7 @@ func (s *Server) Handler() http.Handler {
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
 func (s *Server) Serve(lis net.Listener) error {
-	err := s.http.Serve(lis)
+	err := s.http.Serve(connlimit.Listener(lis, s.cfg.MaxConns))
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}

@@ -11,6 +11,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 
+	"github.com/grpcplay/grpcplay/internal/connlimit"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
@@ -106,7 +107,7 @@ func (m *Main) startMetrics() error {
 	m.metricsSrv = telemetry.NewMetricsServer(m.backendCfg.Metrics, m.log)
 	m.servers++
 	go func() {
-		err := m.metricsSrv.Serve(lis)
+		err := m.metricsSrv.Serve(connlimit.Listener(lis, telemetry.MaxMetricsConns))
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
