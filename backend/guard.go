@@ -5,7 +5,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -28,8 +27,6 @@ type guard struct {
 	// conns finds the connection behind a call by its remote address, the
 	// one key that both the listener and the stats handler see.
 	conns sync.Map // string → *guardedConn
-	// streams counts getStream calls in flight in the whole process.
-	streams atomic.Int64
 }
 
 // listener caps lis at cfg.MaxConns and tracks its connections.
@@ -104,21 +101,13 @@ func (g *guard) HandleRPC(ctx context.Context, s stats.RPCStats) {
 }
 
 // tap gives every call a server-side deadline from the moment its HEADERS
-// arrive, whatever the client asked for, and refuses getStream calls beyond
-// the process-wide cap before any handler runs.
+// arrive, whatever the client asked for: an interceptor would start it only
+// once the request had arrived, and a request that never comes would leave
+// the stream without one.
 func (g *guard) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
 	limit := g.cfg.MaxCallDuration
 	if g.streaming(info.FullMethodName) {
 		limit = g.cfg.MaxStreamDuration
-	}
-	if info.FullMethodName == api.Api_GetStream_FullMethodName {
-		if g.streams.Add(1) > int64(g.cfg.MaxActiveStreams) {
-			g.streams.Add(-1)
-			return nil, status.Errorf(codes.ResourceExhausted,
-				"the server is running its most getStream calls (%d); try again later", g.cfg.MaxActiveStreams)
-		}
-		// The stream's context ends when the stream does, however it ends.
-		context.AfterFunc(ctx, func() { g.streams.Add(-1) })
 	}
 	// No cancel to call: grpc-go cancels the stream's own context, this
 	// one's parent, when the stream ends, which also stops this timer.

@@ -58,11 +58,6 @@ type Config struct {
 	// arrives ends at them too.
 	MaxCallDuration   time.Duration
 	MaxStreamDuration time.Duration
-	// MaxActiveStreams caps the getStream calls in flight in the process.
-	// A stalled reader's stream holds about 650 KB in grpc-go's send queue
-	// (see docs/RELIABILITY.md), so this bounds what all stalled streams
-	// may pin; calls over it get ResourceExhausted.
-	MaxActiveStreams int
 	// MaxResetsPerSecond and MaxResetBurst are how fast a connection may
 	// cancel calls; one that cancels faster is closed (rapid reset).
 	MaxResetsPerSecond int
@@ -95,12 +90,12 @@ var DefaultConfig = Config{
 	MaxConnectionIdle:    2 * time.Minute,
 	// An eighth of the descriptors: the four ports together take at most
 	// half. A backend's clients are frontends and services, each with one
-	// long-lived connection, so a few hundred is plenty.
-	MaxConns:           connlimit.Share(8, 256),
+	// long-lived connection, so 128 is plenty; docs/RELIABILITY.md gives
+	// the memory this and the stream limits allow at most.
+	MaxConns:           connlimit.Share(8, 128),
 	MaxHeaderListBytes: 8 << 10,
 	MaxCallDuration:    30 * time.Second,
 	MaxStreamDuration:  defaultMaxStreamDuration,
-	MaxActiveStreams:   256,
 	// An honest client cancels a call when its user goes away or its
 	// deadline passes: a handful a second. The attack is tens of thousands.
 	MaxResetsPerSecond: 200,
@@ -139,7 +134,6 @@ func (c Config) withDefaults() Config {
 	c.MaxHeaderListBytes = orDefault(c.MaxHeaderListBytes, d.MaxHeaderListBytes)
 	c.MaxCallDuration = orDefault(c.MaxCallDuration, d.MaxCallDuration)
 	c.MaxStreamDuration = orDefault(c.MaxStreamDuration, d.MaxStreamDuration)
-	c.MaxActiveStreams = orDefault(c.MaxActiveStreams, d.MaxActiveStreams)
 	c.MaxResetsPerSecond = orDefault(c.MaxResetsPerSecond, d.MaxResetsPerSecond)
 	c.MaxResetBurst = orDefault(c.MaxResetBurst, d.MaxResetBurst)
 	if c.Logger == nil {
