@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -57,6 +58,7 @@ type guardedConn struct {
 	key       string
 	resets    tokenBucket
 	closeOnce sync.Once
+	cut       atomic.Bool // closed for its resets: logged once
 }
 
 func (c *guardedConn) Close() error {
@@ -92,7 +94,7 @@ func (g *guard) HandleRPC(ctx context.Context, s stats.RPCStats) {
 		return
 	}
 	c, ok := ctx.Value(connKey{}).(*guardedConn)
-	if !ok || c.resets.take(time.Now()) {
+	if !ok || c.resets.take(time.Now()) || !c.cut.CompareAndSwap(false, true) {
 		return
 	}
 	g.cfg.Logger.Info("closing a connection that resets streams faster than any honest client",

@@ -1,8 +1,6 @@
 package reliability_test
 
 import (
-	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"regexp"
@@ -164,5 +162,71 @@ func TestHostileMetadataBomb(t *testing.T) {
 	c.assertAllSucceeded(t)
 }
 
-var _ = fmt.Sprintf
-var _ = context.Background
+// TestHostileRapidReset opens streams and resets them at once, in a loop,
+// on several connections (CVE-2023-44487), with the request sent so that
+// every call reaches its handler. Each connection must be closed long
+// before the attack's time is up; the log must not grow by a line a call;
+// and the canary must be back within a second of the attack's end.
+func TestHostileRapidReset(t *testing.T) {
+	const conns = 8
+	const attackFor = 5 * time.Second
+	// At info, to see that cancelled calls are not logged there.
+	p := startServe(t, "--log-level", "info")
+	c := startCanary(t, p)
+	c.waitAfter(t, time.Now(), 2)
+	logBefore := len(p.stderr.String())
+	base := p.status(t, "VmHWM")
+	start := time.Now()
+	results := make(chan int, conns)
+	for range conns {
+		rc := dialRaw(t, p.grpc)
+		go func() { results <- rapidReset(rc, time.Now().Add(attackFor)) }()
+	}
+	total := 0
+	for range conns {
+		n := <-results
+		if n < 0 {
+			t.Errorf("a connection was still open after %v of resets", attackFor)
+			continue
+		}
+		total += n
+	}
+	end := time.Now()
+	t.Logf("%d connections closed after %d resets in %v", conns, total, end.Sub(start).Round(time.Millisecond))
+	peak := p.status(t, "VmHWM")
+	t.Logf("peak RSS %d MB (from %d MB)", peak>>20, base>>20)
+	if limit := base + baseSlack; peak > limit {
+		t.Errorf("peak RSS %d MB over the bound %d MB", peak>>20, limit>>20)
+	}
+	c.assertRecovered(t, end, time.Second)
+	// The canary's own calls log at info; the attack's must not.
+	logged := p.stderr.String()[logBefore:]
+	if n := strings.Count(logged, "code=Canceled"); n > 0 {
+		t.Errorf("%d log lines of cancelled calls at info level", n)
+	}
+	if n := strings.Count(logged, "resets streams faster"); n > conns {
+		t.Errorf("%d lines for %d closed connections", n, conns)
+	}
+}
+
+// rapidReset opens sayHello calls and resets each at once until the server
+// closes the connection or until stop. It returns the streams it reset, or
+// -1 if the connection outlived stop.
+func rapidReset(rc *rawConn, stop time.Time) int {
+	hello := []byte{0x0a, 0x01, 'x'} // HelloRequest{Name: "x"}
+	n := 0
+	for time.Now().Before(stop) {
+		select {
+		case <-rc.closed:
+			return n
+		default:
+		}
+		id := rc.open(grpcHeaders(api.Api_SayHello_FullMethodName), false)
+		if id == 0 || !rc.request(id, hello) || !rc.reset(id) {
+			<-rc.closed
+			return n
+		}
+		n++
+	}
+	return -1
+}
