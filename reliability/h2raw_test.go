@@ -22,12 +22,16 @@ type rawConn struct {
 	enc    *hpack.Encoder
 	hbuf   bytes.Buffer
 	nextID uint32
-	// closed is closed when the server ends the connection: a GOAWAY, or
-	// the connection's end.
-	closed   chan struct{}
-	goAway   *http2.GoAwayFrame
-	resets   chan uint32 // streams the server reset
-	trailers chan uint32 // streams that ended with the server's trailers
+	closed   chan struct{} // closed when the connection ends
+	goAway   chan struct{} // closed at the server's first GOAWAY
+	resets   chan uint32   // streams the server reset
+	trailers chan trailer  // streams that ended with the server's trailers
+}
+
+// trailer is how the server ended a stream: its grpc-status.
+type trailer struct {
+	stream uint32
+	status string
 }
 
 // dialRaw opens a connection and exchanges SETTINGS. The client's windows
@@ -39,9 +43,10 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
-	c := &rawConn{conn: conn, nextID: 1, closed: make(chan struct{}),
-		resets: make(chan uint32, 1<<16), trailers: make(chan uint32, 1<<16)}
+	c := &rawConn{conn: conn, nextID: 1, closed: make(chan struct{}), goAway: make(chan struct{}),
+		resets: make(chan uint32, 1<<12), trailers: make(chan trailer, 1<<12)}
 	c.fr = http2.NewFramer(conn, conn)
+	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.enc = hpack.NewEncoder(&c.hbuf)
 	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
 		t.Fatal(err)
@@ -65,6 +70,7 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 // server ends streams and the connection. It sends no WINDOW_UPDATE.
 func (c *rawConn) read() {
 	defer close(c.closed)
+	goneAway := false
 	for {
 		f, err := c.fr.ReadFrame()
 		if err != nil {
@@ -80,21 +86,33 @@ func (c *rawConn) read() {
 				c.write(func() error { return c.fr.WritePing(true, f.Data) })
 			}
 		case *http2.RSTStreamFrame:
-			c.note(c.resets, f.StreamID)
-		case *http2.HeadersFrame:
+			note(c.resets, f.StreamID)
+		case *http2.MetaHeadersFrame:
 			if f.StreamEnded() {
-				c.note(c.trailers, f.StreamID)
+				note(c.trailers, trailer{f.StreamID, grpcStatus(f)})
 			}
 		case *http2.GoAwayFrame:
-			c.goAway = f
-			return
+			if !goneAway {
+				goneAway = true
+				close(c.goAway)
+			}
 		}
 	}
 }
 
-func (c *rawConn) note(ch chan uint32, id uint32) {
+func grpcStatus(f *http2.MetaHeadersFrame) string {
+	for _, h := range f.RegularFields() {
+		if h.Name == "grpc-status" {
+			return h.Value
+		}
+	}
+	return ""
+}
+
+// note records an event unless the test keeps no more of them.
+func note[T any](ch chan T, v T) {
 	select {
-	case ch <- id:
+	case ch <- v:
 	default:
 	}
 }
