@@ -16,12 +16,12 @@ import (
 // for what grpc-go's client will not do: headers repeated by HPACK index,
 // streams reset as soon as they open, windows never updated.
 type rawConn struct {
-	conn   net.Conn
-	mu     sync.Mutex // guards fr's writes, enc and hbuf
-	fr     *http2.Framer
-	enc    *hpack.Encoder
-	hbuf   bytes.Buffer
-	nextID uint32
+	conn     net.Conn
+	mu       sync.Mutex // guards fr's writes, enc and hbuf
+	fr       *http2.Framer
+	enc      *hpack.Encoder
+	hbuf     bytes.Buffer
+	nextID   uint32
 	closed   chan struct{} // closed when the connection ends
 	goAway   chan struct{} // closed at the server's first GOAWAY
 	resets   chan uint32   // streams the server reset
