@@ -90,9 +90,9 @@ var DefaultConfig = Config{
 	MaxConnectionIdle:    2 * time.Minute,
 	// An eighth of the descriptors: the four ports together take at most
 	// half. A backend's clients are frontends and services, each with one
-	// long-lived connection, so 128 is plenty; docs/RELIABILITY.md gives
+	// long-lived connection, so 64 is plenty; docs/RELIABILITY.md gives
 	// the memory this and the stream limits allow at most.
-	MaxConns:           connlimit.Share(8, 128),
+	MaxConns:           connlimit.Share(8, 64),
 	MaxHeaderListBytes: 8 << 10,
 	MaxCallDuration:    30 * time.Second,
 	MaxStreamDuration:  defaultMaxStreamDuration,

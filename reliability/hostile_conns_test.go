@@ -12,11 +12,11 @@ import (
 // The descriptor limit the idle-connection attacks run under: small, so
 // that a few hundred connections would exhaust it without the caps. Go
 // raises the soft limit to the hard one at start; the caps are an eighth of
-// it for gRPC (at most 128), the page and REST (at most 4096), 32 for
+// it for gRPC (at most 64), the page and REST (at most 4096), 32 for
 // metrics.
 const (
 	softNofile, hardNofile = 256, 2048
-	grpcConnCap            = 128
+	grpcConnCap            = 64
 	pageConnCap            = hardNofile / 8
 )
 
