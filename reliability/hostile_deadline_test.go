@@ -2,16 +2,12 @@ package reliability_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
@@ -78,16 +74,7 @@ func TestMetadataLimitFitsRealMetadata(t *testing.T) {
 // server allows, so the connection stays.
 func TestHonestCancelsKeepTheConnection(t *testing.T) {
 	b := backendtest.Start(t, backend.Config{})
-	var dials atomic.Int32
-	conn, err := grpc.NewClient(b.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn, dials := backendtest.DialCounting(t, b.Addr)
 	c := api.NewApiClient(conn)
 	start := time.Now()
 	const workers, each = 8, 16
