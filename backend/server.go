@@ -65,8 +65,9 @@ type Config struct {
 	// TLS, when set, serves TLS with this config (see internal/tlsconfig);
 	// nil serves plaintext, as the post does.
 	TLS *tls.Config
-	// Logger gets one line per call, at info level (health checks at
-	// debug), and the server's warnings and errors. nil discards them.
+	// Logger gets one line per call (see callLevel: info when OK, debug for
+	// health checks and the client's own mistakes, warn for the server's
+	// failures), and the server's warnings and errors. nil discards them.
 	Logger *slog.Logger
 
 	// Observability (issue 5): each is off when nil, and then costs nothing.
