@@ -135,3 +135,12 @@ func TestServerMaxConnectionAge(t *testing.T) {
 		t.Fatalf("%d dials; the client was never sent to a new connection", n)
 	}
 }
+
+// A connection's age must never cut a stream short of its own deadline:
+// the grace after the age covers the longest stream the server allows.
+func TestAgeGraceCoversTheStreamDeadline(t *testing.T) {
+	d := backend.DefaultConfig
+	if d.MaxConnectionAgeGrace < d.MaxStreamDuration {
+		t.Fatalf("MaxConnectionAgeGrace %v is shorter than MaxStreamDuration %v", d.MaxConnectionAgeGrace, d.MaxStreamDuration)
+	}
+}
