@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/stats"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/tap"
 
@@ -17,17 +17,16 @@ import (
 	"github.com/grpcplay/grpcplay/internal/connlimit"
 )
 
-// guard holds the bounds a hostile client must not get around, where an
+// guard holds the bounds a hostile client must not get around where an
 // interceptor cannot enforce them: an interceptor runs only once the request
-// has arrived, and a call whose request never comes would hold its stream
-// without a deadline. The tap handle runs as the HEADERS frame is read; the
-// stats handler sees every call end, including those reset before their
-// request.
+// has arrived, and a call reset before that never reaches one. The tap
+// handle runs as each HEADERS frame is read.
 type guard struct {
 	cfg Config
-	// conns finds the connection behind a call by its remote address, the
-	// one key that both the listener and the stats handler see.
-	conns sync.Map // string → *guardedConn
+	// conns finds the connection behind a call by its remote address: the
+	// same net.Addr value the listener saw and the call's peer carries, so
+	// the lookup allocates nothing.
+	conns sync.Map // net.Addr → *guardedConn
 }
 
 // listener caps lis at cfg.MaxConns and tracks its connections.
@@ -45,18 +44,19 @@ func (l *guardedListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	gc := &guardedConn{Conn: c, g: l.g, key: c.RemoteAddr().String()}
-	gc.resets.init(l.g.cfg.MaxResetBurst, l.g.cfg.MaxResetsPerSecond)
+	gc := &guardedConn{Conn: c, g: l.g, key: c.RemoteAddr()}
+	gc.aborts.init(l.g.cfg.MaxResetBurst, l.g.cfg.MaxResetsPerSecond)
 	l.g.conns.Store(gc.key, gc)
 	return gc, nil
 }
 
-// guardedConn is one client connection, with its budget of reset streams.
+// guardedConn is one client connection, with its budget of calls that end
+// without an answer the client waited for.
 type guardedConn struct {
 	net.Conn
 	g         *guard
-	key       string
-	resets    tokenBucket
+	key       net.Addr
+	aborts    tokenBucket
 	closeOnce sync.Once
 	cut       atomic.Bool // closed for its resets: logged once
 }
@@ -66,47 +66,32 @@ func (c *guardedConn) Close() error {
 	return c.Conn.Close()
 }
 
-type connKey struct{}
-
-// TagConn gives every call of a connection the connection's budget.
-func (g *guard) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
-	if info.RemoteAddr == nil {
-		return ctx
+func (g *guard) conn(ctx context.Context) *guardedConn {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return nil
 	}
-	if c, ok := g.conns.Load(info.RemoteAddr.String()); ok {
-		return context.WithValue(ctx, connKey{}, c)
-	}
-	return ctx
-}
-
-func (g *guard) HandleConn(context.Context, stats.ConnStats) {}
-
-func (g *guard) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
-
-// HandleRPC counts the calls a client cancels. A client cancels a call by
-// resetting its stream, so a connection that spends its budget is resetting
-// streams far faster than an honest one (a rapid reset, CVE-2023-44487):
-// grpc-go bounds the handlers such a client keeps busy, but not the CPU it
-// burns, so the connection is closed.
-func (g *guard) HandleRPC(ctx context.Context, s stats.RPCStats) {
-	end, ok := s.(*stats.End)
-	if !ok || status.Code(end.Error) != codes.Canceled {
-		return
-	}
-	c, ok := ctx.Value(connKey{}).(*guardedConn)
-	if !ok || c.resets.take(time.Now()) || !c.cut.CompareAndSwap(false, true) {
-		return
-	}
-	g.cfg.Logger.Info("closing a connection that resets streams faster than any honest client",
-		"peer", c.key, "resets_per_second", g.cfg.MaxResetsPerSecond, "burst", g.cfg.MaxResetBurst)
-	_ = c.Close()
+	c, _ := g.conns.Load(p.Addr)
+	gc, _ := c.(*guardedConn)
+	return gc
 }
 
 // tap gives every call a server-side deadline from the moment its HEADERS
 // arrive, whatever the client asked for: an interceptor would start it only
 // once the request had arrived, and a request that never comes would leave
 // the stream without one.
+//
+// It also charges each call to its connection's budget; settle refunds the
+// calls that reach their handler and are not cancelled. What is left
+// charged are streams reset before or while they run: a connection that
+// spends its budget resets streams far faster than an honest client (a
+// rapid reset, CVE-2023-44487). grpc-go bounds the handlers such a client
+// keeps busy, but not the CPU it burns, so the connection is closed.
 func (g *guard) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
+	if c := g.conn(ctx); c != nil && !c.aborts.take(time.Now()) {
+		g.cut(c)
+		return nil, status.Error(codes.ResourceExhausted, "too many cancelled calls on this connection")
+	}
 	limit := g.cfg.MaxCallDuration
 	if g.streaming(info.FullMethodName) {
 		limit = g.cfg.MaxStreamDuration
@@ -116,6 +101,27 @@ func (g *guard) tap(ctx context.Context, info *tap.Info) (context.Context, error
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	_ = cancel
 	return ctx, nil
+}
+
+// settle refunds a call that reached its handler, unless its client reset
+// it meanwhile: the stream's context ends only after the handler returns,
+// so an ended context here is the client's doing.
+func (g *guard) settle(ctx context.Context) {
+	if ctx.Err() != nil {
+		return
+	}
+	if c := g.conn(ctx); c != nil {
+		c.aborts.refund()
+	}
+}
+
+func (g *guard) cut(c *guardedConn) {
+	if !c.cut.CompareAndSwap(false, true) {
+		return
+	}
+	g.cfg.Logger.Info("closing a connection that resets streams faster than any honest client",
+		"peer", c.key.String(), "resets_per_second", g.cfg.MaxResetsPerSecond, "burst", g.cfg.MaxResetBurst)
+	_ = c.Close()
 }
 
 // streaming says whether method is a streaming call: getStream, the health
@@ -152,4 +158,11 @@ func (b *tokenBucket) take(now time.Time) bool {
 	}
 	b.tokens--
 	return true
+}
+
+// refund gives back a token that take spent.
+func (b *tokenBucket) refund() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.tokens = min(b.burst, b.tokens+1)
 }

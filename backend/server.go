@@ -218,7 +218,6 @@ func (s *Server) options(cfg Config) []grpc.ServerOption {
 			PermitWithoutStream: true,
 		}),
 		grpc.InTapHandle(s.guard.tap),
-		grpc.StatsHandler(s.guard),
 		// api.Codec writes the same bytes as the standard codec without
 		// protobuf's reflection, and sends the replies encodedServiceDesc
 		// encodes itself.
@@ -294,7 +293,8 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, err
 		s.log.ErrorContext(ctx, "panic in handler", "method", method, "panic", p, "stack", string(debug.Stack()))
 		*err = status.Error(codes.Internal, "internal error")
 	}
-	level := callLevel(method, *err)
+	s.guard.settle(ctx)
+	level := callLevel(ctx, method, *err)
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
@@ -314,9 +314,11 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, err
 
 // callLevel is how loud a call's line is. Health checks and the client's own
 // mistakes (a cancel, a bad argument, a passed deadline) are debug, so that
-// no client can flood the log; a call the server failed is a warning.
-func callLevel(method string, err error) slog.Level {
-	if strings.HasPrefix(method, healthMethodPrefix) {
+// no client can flood the log; a call the server failed is a warning. A
+// call whose client reset it while it ran is the client's doing too,
+// whatever the handler returned.
+func callLevel(ctx context.Context, method string, err error) slog.Level {
+	if strings.HasPrefix(method, healthMethodPrefix) || ctx.Err() != nil {
 		return slog.LevelDebug
 	}
 	switch status.Code(err) {
