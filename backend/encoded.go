@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/mem"
@@ -103,11 +104,26 @@ func (s *Service) getAllEncoded(req *api.ApiRequest) (*api.Encoded, error) {
 	return &api.Encoded{Data: mem.BufferSlice{mem.SliceBuffer(s.allItems.prefix(n))}}, nil
 }
 
-// Each chunk holds up to itemsPerChunk items, about 16 KiB.
+// Each chunk holds up to itemsPerChunk items, about 5 KiB: small, because a
+// stalled stream pins the chunks its queued items point into.
 const (
 	maxItemBytes  = 1 + 5 + 1 + 1 + len("name ") + 10 // id tag and varint, name tag, length and text
-	itemsPerChunk = int32(16 << 10 / maxItemBytes)
+	itemsPerChunk = int32(256)
 )
+
+// maxQueuedItems bounds the items of one stream that gRPC holds queued and
+// not yet written to the connection. gRPC's own bound, a 64 KiB write quota
+// a stream, counts payload bytes, and a queued item costs about 185 bytes
+// more than its payload: a stream to a client that stopped reading would
+// pin about 3,500 items, 650 KB. With this bound it pins about 85 KB (see
+// docs/RELIABILITY.md), and the handler waits for the wire, as it waits for
+// flow control. A fast reader keeps the queue well short of it.
+const maxQueuedItems = 256
+
+// trackEvery is the spacing of the items whose release says how far the
+// connection has written the stream: items leave in order, so one in
+// trackEvery is enough, and the others cost nothing.
+const trackEvery = 64
 
 // itemChunk is a run of consecutive items encoded together. gRPC keeps each
 // message's bytes and its BufferSlice until the loopy writer has written
@@ -118,22 +134,34 @@ const (
 // cost one, and a pooled buffer split per item an atomic count and a pool
 // round trip each, which showed as 14% of the stream's CPU).
 type itemChunk struct {
-	data  []byte
-	items []mem.SliceBuffer
-	refs  []mem.Buffer
+	data    []byte
+	items   []mem.SliceBuffer
+	refs    []mem.Buffer
+	tracked []trackedItem
 }
 
-func newItemChunk(first, count int32) *itemChunk {
+func newItemChunk(first, count int32, w *sendWindow) *itemChunk {
 	c := &itemChunk{
 		data:  make([]byte, 0, int(count)*maxItemBytes),
 		items: make([]mem.SliceBuffer, count),
 		refs:  make([]mem.Buffer, count),
 	}
+	if w != nil {
+		c.tracked = make([]trackedItem, 0, count/trackEvery+1)
+	}
 	for i := range c.items {
+		id := first + int32(i)
 		start := len(c.data)
-		c.data = appendItem(c.data, first+int32(i))
+		c.data = appendItem(c.data, id)
 		c.items[i] = c.data[start:len(c.data):len(c.data)]
 		c.refs[i] = &c.items[i]
+		if w != nil && id%trackEvery == 0 {
+			// Within its capacity: the pointers into it stay valid.
+			c.tracked = append(c.tracked, trackedItem{SliceBuffer: c.items[i], id: id, w: w})
+			t := &c.tracked[len(c.tracked)-1]
+			t.refs.Store(1) // SendMsg's
+			c.refs[i] = t
+		}
 	}
 	return c
 }
@@ -143,6 +171,64 @@ func (c *itemChunk) message(i int) mem.BufferSlice {
 	return c.refs[i : i+1 : i+1]
 }
 
+// trackedItem is an item whose last release tells its stream's sendWindow
+// that the connection has written it. gRPC counts its references: SendMsg
+// holds one, the transport takes one while the item is queued, and the
+// loopy writer drops the last once the item's bytes are on the connection.
+type trackedItem struct {
+	mem.SliceBuffer
+	refs atomic.Int32
+	id   int32
+	w    *sendWindow
+}
+
+func (t *trackedItem) Ref() { t.refs.Add(1) }
+
+func (t *trackedItem) Free() {
+	if t.refs.Add(-1) == 0 {
+		t.w.wrote(t.id)
+	}
+}
+
+// sendWindow lets a stream's handler wait until the connection has written
+// all but maxQueuedItems of what it sent.
+type sendWindow struct {
+	written  atomic.Int32 // the id of the last tracked item written
+	resumeAt atomic.Int32 // while the handler waits: the id that wakes it
+	wake     chan struct{}
+}
+
+func newSendWindow() *sendWindow { return &sendWindow{wake: make(chan struct{}, 1)} }
+
+func (w *sendWindow) wrote(id int32) {
+	w.written.Store(id)
+	if r := w.resumeAt.Load(); r != 0 && id >= r {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// wait returns once item next may be sent, or with the stream's error once
+// done is closed. It lets the queue drain to half before it resumes, so that
+// a reader at the limit wakes the handler once per half queue, not per item.
+func (w *sendWindow) wait(next int32, done <-chan struct{}) bool {
+	if next-w.written.Load() <= maxQueuedItems {
+		return true
+	}
+	w.resumeAt.Store(next - maxQueuedItems/2)
+	defer w.resumeAt.Store(0)
+	for next-w.written.Load() > maxQueuedItems/2 {
+		select {
+		case <-w.wake:
+		case <-done:
+			return false
+		}
+	}
+	return true
+}
+
 // streamEncoded is GetStream with items encoded a chunk at a time.
 func (s *Service) streamEncoded(req *api.ApiRequest, stream grpc.ServerStream) error {
 	n := req.GetLength()
@@ -150,6 +236,7 @@ func (s *Service) streamEncoded(req *api.ApiRequest, stream grpc.ServerStream) e
 		return err
 	}
 	done := stream.Context().Done()
+	window := newSendWindow()
 	var (
 		chunk *itemChunk
 		first int32 // the id of the chunk's first item
@@ -163,9 +250,12 @@ func (s *Service) streamEncoded(req *api.ApiRequest, stream grpc.ServerStream) e
 			return status.FromContextError(stream.Context().Err()).Err()
 		default:
 		}
+		if !window.wait(id, done) {
+			return status.FromContextError(stream.Context().Err()).Err()
+		}
 		if chunk == nil || int(id-first) == len(chunk.items) {
 			first = id
-			chunk = newItemChunk(id, min(n-id+1, itemsPerChunk))
+			chunk = newItemChunk(id, min(n-id+1, itemsPerChunk), window)
 		}
 		msg.Data = chunk.message(int(id - first))
 		if err := stream.SendMsg(&msg); err != nil {

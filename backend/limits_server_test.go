@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,16 +114,7 @@ func TestServerEnforcesKeepalivePolicy(t *testing.T) {
 // how long a call may hold the old one.
 func TestServerMaxConnectionAge(t *testing.T) {
 	b := backendtest.Start(t, backend.Config{MaxConnectionAge: 200 * time.Millisecond, MaxConnectionAgeGrace: 200 * time.Millisecond})
-	var dials atomic.Int32
-	conn, err := grpc.NewClient(b.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
-		}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn, dials := backendtest.DialCounting(t, b.Addr)
 	h := healthpb.NewHealthClient(conn)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -143,5 +133,14 @@ func TestServerMaxConnectionAge(t *testing.T) {
 	}
 	if n := dials.Load(); n < 2 {
 		t.Fatalf("%d dials; the client was never sent to a new connection", n)
+	}
+}
+
+// A connection's age must never cut a stream short of its own deadline:
+// the grace after the age covers the longest stream the server allows.
+func TestAgeGraceCoversTheStreamDeadline(t *testing.T) {
+	d := backend.DefaultConfig
+	if d.MaxConnectionAgeGrace < d.MaxStreamDuration {
+		t.Fatalf("MaxConnectionAgeGrace %v is shorter than MaxStreamDuration %v", d.MaxConnectionAgeGrace, d.MaxStreamDuration)
 	}
 }

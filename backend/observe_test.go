@@ -113,10 +113,11 @@ func TestMetricsSurviveARestartOnOneRegistry(t *testing.T) {
 }
 
 // Each call is one log line when it ends, with its method, code, duration
-// and peer: a stream too, however many items it sends.
+// and peer: a stream too, however many items it sends. A client's mistake is
+// a debug line, so that no client can flood the log.
 func TestLogsOneLinePerCall(t *testing.T) {
 	var logs telemetrytest.LogBuffer
-	log, err := telemetry.NewLogger(&logs, "json", slog.LevelInfo)
+	log, err := telemetry.NewLogger(&logs, "json", slog.LevelDebug)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,11 +135,11 @@ func TestLogsOneLinePerCall(t *testing.T) {
 
 	lines := logs.Lines(t)
 	for _, tt := range []struct {
-		method, code string
+		method, code, level string
 	}{
-		{"/api.Api/sayHello", "OK"},
-		{"/api.Api/getAll", "InvalidArgument"},
-		{"/api.Api/getStream", "OK"},
+		{"/api.Api/sayHello", "OK", "INFO"},
+		{"/api.Api/getAll", "InvalidArgument", "DEBUG"},
+		{"/api.Api/getStream", "OK", "INFO"},
 	} {
 		got := telemetrytest.Matching(lines, map[string]any{"msg": "call", "method": tt.method})
 		if len(got) != 1 {
@@ -146,8 +147,8 @@ func TestLogsOneLinePerCall(t *testing.T) {
 			continue
 		}
 		line := got[0]
-		if line["level"] != "INFO" || line["code"] != tt.code {
-			t.Errorf("%s logged %v, want level INFO and code %s", tt.method, line, tt.code)
+		if line["level"] != tt.level || line["code"] != tt.code {
+			t.Errorf("%s logged %v, want level %s and code %s", tt.method, line, tt.level, tt.code)
 		}
 		if d, ok := line["duration"].(float64); !ok || d <= 0 {
 			t.Errorf("%s logged duration %v, want a positive number of nanoseconds", tt.method, line["duration"])

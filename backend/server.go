@@ -13,7 +13,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
@@ -24,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/connlimit"
 	"github.com/grpcplay/grpcplay/internal/settings"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
@@ -43,11 +43,33 @@ type Config struct {
 	// KeepaliveMinTime is how often a client may ping. Pings any more often
 	// earn a GOAWAY "too_many_pings" after two strikes.
 	KeepaliveMinTime time.Duration
+	// MaxConnectionIdle closes a connection that has had no call for this
+	// long, so that idle clients do not hold descriptors and memory; a
+	// client reconnects when it next calls.
+	MaxConnectionIdle time.Duration
+	// MaxConns caps the connections the listener holds open; at the cap,
+	// new ones wait in the kernel's backlog (see internal/connlimit).
+	MaxConns int
+	// MaxHeaderListBytes caps a call's metadata, counted as HTTP/2 does
+	// (name + value + 32 bytes a field) after HPACK decoding, so that
+	// headers repeated by index cost their full size.
+	MaxHeaderListBytes uint32
+	// MaxCallDuration and MaxStreamDuration are server-side deadlines from
+	// the moment a call's headers arrive: unary calls, and streaming calls
+	// (getStream, health Watch, reflection). A call whose request never
+	// arrives ends at them too.
+	MaxCallDuration   time.Duration
+	MaxStreamDuration time.Duration
+	// MaxResetsPerSecond and MaxResetBurst are how fast a connection may
+	// cancel calls; one that cancels faster is closed (rapid reset).
+	MaxResetsPerSecond int
+	MaxResetBurst      int
 	// TLS, when set, serves TLS with this config (see internal/tlsconfig);
 	// nil serves plaintext, as the post does.
 	TLS *tls.Config
-	// Logger gets one line per call, at info level (health checks at
-	// debug), and the server's warnings and errors. nil discards them.
+	// Logger gets one line per call (see callLevel: info when OK, debug for
+	// health checks and the client's own mistakes, warn for the server's
+	// failures), and the server's warnings and errors. nil discards them.
 	Logger *slog.Logger
 
 	// Observability: each is off when nil, and then costs nothing.
@@ -59,12 +81,33 @@ type Config struct {
 
 // DefaultConfig is what `grpcplay backend` runs with.
 var DefaultConfig = Config{
-	Limits:                DefaultLimits,
-	MaxConnectionAge:      5 * time.Minute,
-	MaxConnectionAgeGrace: 30 * time.Second,
-	MaxConcurrentStreams:  1000,
-	KeepaliveMinTime:      10 * time.Second,
+	Limits:           DefaultLimits,
+	MaxConnectionAge: 5 * time.Minute,
+	// The grace covers the longest stream a server allows, so that a
+	// connection's age never cuts a stream short of its own deadline.
+	MaxConnectionAgeGrace: defaultMaxStreamDuration + 10*time.Second,
+	// Enough for a frontend's live streams (100 by default) and its page
+	// calls on one connection.
+	MaxConcurrentStreams: 128,
+	KeepaliveMinTime:     10 * time.Second,
+	MaxConnectionIdle:    2 * time.Minute,
+	// An eighth of the descriptors: the four ports together take at most
+	// half. A backend's clients are frontends and services, each with one
+	// long-lived connection, so 64 is plenty; docs/RELIABILITY.md gives
+	// the memory this and the stream limits allow at most.
+	MaxConns:           connlimit.Share(8, 64),
+	MaxHeaderListBytes: 8 << 10,
+	MaxCallDuration:    30 * time.Second,
+	MaxStreamDuration:  defaultMaxStreamDuration,
+	// An honest client cancels a call when its user goes away or its
+	// deadline passes: a handful a second. The attack is tens of thousands.
+	MaxResetsPerSecond: 200,
+	MaxResetBurst:      1000,
 }
+
+// defaultMaxStreamDuration is the client's own default stream deadline
+// (client.DefaultStreamTimeout).
+const defaultMaxStreamDuration = 5 * time.Minute
 
 func (c Config) withDefaults() Config {
 	settings.Fill(&c, DefaultConfig)
@@ -77,9 +120,10 @@ func (c Config) withDefaults() Config {
 // Server is a gRPC server hosting api.Api, grpc.health.v1 and reflection.
 type Server struct {
 	grpc   *grpc.Server
-	health *health.Server
+	health *healthService
 	log    *slog.Logger
 	svc    *Service
+	guard  *guard
 }
 
 // healthMethodPrefix starts the full method names of grpc.health.v1.
@@ -99,39 +143,9 @@ func NewServer(cfg Config) *Server { return New(cfg) }
 // New builds a Server.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{health: health.NewServer(), log: cfg.Logger}
+	s := &Server{health: newHealthService(), log: cfg.Logger, guard: &guard{cfg: cfg}}
 	observe, observing := telemetry.GRPCServerOptions(cfg.Metrics, cfg.TracerProvider)
-	opts := append(observe,
-		grpc.MaxRecvMsgSize(maxRecvBytes),
-		// A reply over the client's limit would fail there after the work of
-		// building and sending it; failing here says why, as ResourceExhausted.
-		grpc.MaxSendMsgSize(api.MaxReplyBytes),
-		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
-		grpc.ConnectionTimeout(10*time.Second),
-		grpc.KeepaliveParams(keepalive.ServerParameters{
-			MaxConnectionIdle:     15 * time.Minute,
-			MaxConnectionAge:      cfg.MaxConnectionAge,
-			MaxConnectionAgeGrace: cfg.MaxConnectionAgeGrace,
-			Time:                  time.Minute,
-			Timeout:               20 * time.Second,
-		}),
-		// Clients may ping idle connections, but no more than this often.
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
-			MinTime:             cfg.KeepaliveMinTime,
-			PermitWithoutStream: true,
-		}),
-		// api.Codec writes the same bytes as the standard codec without
-		// protobuf's reflection, and sends the replies encodedServiceDesc
-		// encodes itself.
-		grpc.ForceServerCodecV2(api.Codec{}),
-		// Calls run on goroutines that are kept, whose stacks have already
-		// grown, instead of a new goroutine each: growing a fresh stack was
-		// a sixth of sayHello's CPU time. A call that finds every worker
-		// busy still gets its own goroutine.
-		grpc.NumStreamWorkers(streamWorkers),
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
-		grpc.ChainStreamInterceptor(s.streamInterceptor),
-	)
+	opts := append(observe, s.options(cfg)...)
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
@@ -145,6 +159,48 @@ func New(cfg Config) *Server {
 	return s
 }
 
+// options are the server's limits, timeouts and handlers.
+func (s *Server) options(cfg Config) []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxRecvBytes),
+		// A reply over the client's limit would fail there after the work of
+		// building and sending it; failing here says why, as ResourceExhausted.
+		grpc.MaxSendMsgSize(api.MaxReplyBytes),
+		grpc.MaxConcurrentStreams(cfg.MaxConcurrentStreams),
+		grpc.MaxHeaderListSize(cfg.MaxHeaderListBytes),
+		// Fixed windows: grpc-go's BDP estimator could otherwise grow a
+		// stream's receive window, which a client may fill with data the
+		// handler never reads. Requests are tiny, so 64 KiB costs nothing.
+		grpc.InitialWindowSize(64 << 10),
+		grpc.InitialConnWindowSize(64 << 10),
+		grpc.ConnectionTimeout(10 * time.Second),
+		grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionIdle:     cfg.MaxConnectionIdle,
+			MaxConnectionAge:      cfg.MaxConnectionAge,
+			MaxConnectionAgeGrace: cfg.MaxConnectionAgeGrace,
+			Time:                  time.Minute,
+			Timeout:               20 * time.Second,
+		}),
+		// Clients may ping idle connections, but no more than this often.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{
+			MinTime:             cfg.KeepaliveMinTime,
+			PermitWithoutStream: true,
+		}),
+		grpc.InTapHandle(s.guard.tap),
+		// api.Codec writes the same bytes as the standard codec without
+		// protobuf's reflection, and sends the replies encodedServiceDesc
+		// encodes itself.
+		grpc.ForceServerCodecV2(api.Codec{}),
+		// Calls run on goroutines that are kept, whose stacks have already
+		// grown, instead of a new goroutine each: growing a fresh stack was
+		// a sixth of sayHello's CPU time. A call that finds every worker
+		// busy still gets its own goroutine.
+		grpc.NumStreamWorkers(streamWorkers),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
+		grpc.ChainStreamInterceptor(s.streamInterceptor),
+	}
+}
+
 // Service is the api.Api implementation the server hosts, for another face
 // of the same service in this process (the REST gateway).
 func (s *Server) Service() *Service { return s.svc }
@@ -152,7 +208,7 @@ func (s *Server) Service() *Service { return s.svc }
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
 func (s *Server) Serve(lis net.Listener) error {
-	err := s.grpc.Serve(lis)
+	err := s.grpc.Serve(s.guard.listener(lis))
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
 	}
@@ -170,6 +226,7 @@ func (s *Server) SetNotServing() { s.health.Shutdown() }
 // the remaining calls are cancelled, and Shutdown returns ctx's error.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.SetNotServing()
+	s.health.endWatches()
 	stopped := make(chan struct{})
 	go func() {
 		s.grpc.GracefulStop()
@@ -207,10 +264,8 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, err
 		s.log.ErrorContext(ctx, "panic in handler", "method", method, "panic", p, "stack", string(debug.Stack()))
 		*err = status.Error(codes.Internal, "internal error")
 	}
-	level := slog.LevelInfo
-	if strings.HasPrefix(method, healthMethodPrefix) {
-		level = slog.LevelDebug
-	}
+	s.guard.settle(ctx)
+	level := callLevel(ctx, method, *err)
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
@@ -226,4 +281,23 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, err
 		attrs = append(attrs, slog.String("trace_id", id))
 	}
 	s.log.LogAttrs(ctx, level, "call", attrs...)
+}
+
+// callLevel is how loud a call's line is. Health checks and the client's own
+// mistakes (a cancel, a bad argument, a passed deadline) are debug, so that
+// no client can flood the log; a call the server failed is a warning. A
+// call whose client reset it while it ran is the client's doing too,
+// whatever the handler returned.
+func callLevel(ctx context.Context, method string, err error) slog.Level {
+	if strings.HasPrefix(method, healthMethodPrefix) || ctx.Err() != nil {
+		return slog.LevelDebug
+	}
+	switch status.Code(err) {
+	case codes.OK:
+		return slog.LevelInfo
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		return slog.LevelWarn
+	default:
+		return slog.LevelDebug
+	}
 }

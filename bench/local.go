@@ -33,10 +33,10 @@ func StartLocal() (*Local, error) {
 	if err != nil {
 		return nil, errors.Join(err, grpcLis.Close())
 	}
-	grpcSrv := backend.NewServer(backend.Config{})
-	// The gateway's limits on requests in flight protect a shared server;
-	// here they would turn the bench's own workers away, which gRPC (whose
-	// connection allows 1000 streams) would not.
+	// The servers' limits on calls in flight protect a shared server; here
+	// they would hold back or turn away the bench's own workers, which all
+	// share one gRPC connection.
+	grpcSrv := backend.New(backend.Config{MaxConcurrentStreams: MaxConcurrency})
 	restCfg := gateway.Config{MaxInFlight: MaxConcurrency, MaxStreams: MaxConcurrency, MaxStreamsPerClient: MaxConcurrency}
 	l := &Local{
 		GRPCAddr: grpcLis.Addr().String(),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/internal/clientlimit"
+	"github.com/grpcplay/grpcplay/internal/connlimit"
 	"github.com/grpcplay/grpcplay/internal/httpserver"
 	"github.com/grpcplay/grpcplay/internal/settings"
 )
@@ -74,6 +75,9 @@ type Config struct {
 	// (its Host header): the names the page is served under, such as a
 	// proxy's. See hosts.go.
 	CompareHosts []string
+	// MaxConns caps the connections the page's listener holds open; at the
+	// cap, new ones wait in the kernel's backlog (see internal/connlimit).
+	MaxConns int
 }
 
 // DefaultConfig is what `grpcplay frontend` runs with.
@@ -88,6 +92,9 @@ var DefaultConfig = Config{
 	MaxLiveStreamsPerClient: 20,
 	SlowReader:              clientlimit.DefaultMinRate,
 	CompareInterval:         30 * time.Second,
+	// An eighth of the descriptors, so that the four ports together leave
+	// half to the process; 4096 idle browsers cost about 80 MB.
+	MaxConns: connlimit.Share(8, 4096),
 }
 
 // Defaults of the page's query parameters: what the post's page shows.
@@ -154,7 +161,9 @@ func (s *Server) Handler() http.Handler {
 
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
-func (s *Server) Serve(lis net.Listener) error { return httpserver.Serve(s.http, lis) }
+func (s *Server) Serve(lis net.Listener) error {
+	return httpserver.Serve(s.http, connlimit.Listener(lis, s.cfg.MaxConns))
+}
 
 // Shutdown stops accepting connections, ends the live streams and waits for
 // the requests in flight. When ctx ends first, it closes every connection.

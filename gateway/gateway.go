@@ -26,6 +26,7 @@ import (
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/internal/clientlimit"
+	"github.com/grpcplay/grpcplay/internal/connlimit"
 	"github.com/grpcplay/grpcplay/internal/httpserver"
 	"github.com/grpcplay/grpcplay/internal/settings"
 )
@@ -69,6 +70,9 @@ type Config struct {
 	// until its deadline. See limit.go.
 	MaxReplyItems int64
 	Logger        *slog.Logger // nil: discard
+	// MaxConns caps the connections the listener holds open; at the cap,
+	// new ones wait in the kernel's backlog (see internal/connlimit).
+	MaxConns int
 
 	// Observability: each is off when nil. Metrics gets the
 	// rest_* request metrics, TracerProvider a span per request.
@@ -88,6 +92,9 @@ var DefaultConfig = Config{
 	SlowReader:          clientlimit.DefaultMinRate,
 	MaxReplyItems:       1_000_000,
 	ReplyWriteTimeout:   15 * time.Second,
+	// An eighth of the descriptors, so that the four ports together leave
+	// half to the process.
+	MaxConns: connlimit.Share(8, 4096),
 }
 
 const (
@@ -170,7 +177,9 @@ func (s *Server) Handler() http.Handler {
 
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
-func (s *Server) Serve(lis net.Listener) error { return httpserver.Serve(s.http, lis) }
+func (s *Server) Serve(lis net.Listener) error {
+	return httpserver.Serve(s.http, connlimit.Listener(lis, s.cfg.MaxConns))
+}
 
 // Shutdown stops accepting connections, ends the streams in flight with a
 // final UNAVAILABLE line and waits for the requests in flight. When ctx ends

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -175,6 +176,29 @@ func (c *canary) assertAllSucceeded(t *testing.T) {
 		t.Errorf("canary: %d of %d probes failed during the attack:\n%s", len(failed), total, describe(failed))
 	}
 	t.Logf("canary: %d probes, all succeeded", total)
+}
+
+// assertSucceededBut stops the canary and fails the test if a probe failed
+// other than the ones named, which must instead have recovered within
+// after attackEnd: the probes of the face under attack.
+func (c *canary) assertSucceededBut(t *testing.T, attackEnd time.Time, within time.Duration, attacked ...string) {
+	t.Helper()
+	back := attackEnd.Add(within)
+	c.waitAfter(t, back, 3)
+	c.halt()
+	failed, total := c.failuresAfter(time.Time{})
+	during := 0
+	for _, r := range failed {
+		switch {
+		case !slices.Contains(attacked, r.probe):
+			t.Errorf("canary: %s failed during an attack on another face: %v", r.probe, r.err)
+		case !r.start.Before(back):
+			t.Errorf("canary: %s failed %v after the attack ended: %v", r.probe, r.start.Sub(attackEnd), r.err)
+		default:
+			during++
+		}
+	}
+	t.Logf("canary: %d probes; %d of %v failed during the attack, none after %v", total, during, attacked, within)
 }
 
 // assertRecovered waits until every probe has run a few times more than

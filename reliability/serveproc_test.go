@@ -2,6 +2,7 @@ package reliability_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -30,11 +31,22 @@ var bannerRE = regexp.MustCompile(`open (http://\S+) \(gRPC backend on (\S+), [^
 // banner says where each face listens.
 func startServe(t *testing.T, extra ...string) *serveProc {
 	t.Helper()
+	return startServeLimited(t, [2]int{}, extra...)
+}
+
+// startServeLimited is startServe in a process whose descriptor limit is
+// soft, hard (0: the test's own), set by prlimit, which then runs grpcplay
+// in its own place: the process is grpcplay's.
+func startServeLimited(t *testing.T, nofile [2]int, extra ...string) *serveProc {
+	t.Helper()
 	args := append([]string{"serve",
 		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--rest-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
 		"--log-level", "warn"}, extra...)
 	p := &serveProc{cmd: exec.Command(binary, args...), exited: make(chan struct{})}
+	if nofile[1] > 0 {
+		p.cmd = exec.Command("prlimit", append([]string{fmt.Sprintf("--nofile=%d:%d", nofile[0], nofile[1]), binary}, args...)...)
+	}
 	p.cmd.Env = []string{}
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr

@@ -7,8 +7,12 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/grpcplay/grpcplay/backend"
 )
@@ -55,4 +59,22 @@ func (b *Backend) Stop(grace time.Duration) {
 			b.tb.Errorf("backend Serve: %v", err)
 		}
 	})
+}
+
+// DialCounting is a plaintext client connection to addr that counts the
+// connections it opens, so that a test sees whether the server sent the
+// client to a new one.
+func DialCounting(tb testing.TB, addr string) (*grpc.ClientConn, *atomic.Int32) {
+	tb.Helper()
+	dials := new(atomic.Int32)
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+		}))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = conn.Close() })
+	return conn, dials
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
 	"github.com/grpcplay/grpcplay/gateway"
+	"github.com/grpcplay/grpcplay/internal/connlimit"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
@@ -283,7 +284,7 @@ func (s *servers) startMetrics(cfg backend.Config, addr string) error {
 	}
 	s.metricsLis = lis
 	s.metrics = telemetry.NewMetricsServer(cfg.Metrics, s.log)
-	s.serve(s.metrics, lis)
+	s.serve(s.metrics, connlimit.Listener(lis, telemetry.MaxMetricsConns))
 	return nil
 }
 

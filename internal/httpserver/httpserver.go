@@ -26,7 +26,7 @@ const (
 	// small form at most.
 	ReadTimeout = 10 * time.Second
 	// IdleTimeout closes a keep-alive connection nobody uses.
-	IdleTimeout = 2 * time.Minute
+	IdleTimeout = 30 * time.Second
 )
 
 // New is an http.Server for h with the shared limits. writeTimeout is the

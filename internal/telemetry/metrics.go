@@ -95,6 +95,10 @@ func MetricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	})
 }
 
+// MaxMetricsConns caps the metrics port's connections: a few scrapers need
+// a few, and the rest of the process's descriptors stay for the other ports.
+const MaxMetricsConns = 32
+
 // NewMetricsServer is the backend's own small HTTP server: /metrics only,
 // with timeouts, since a gRPC port cannot serve Prometheus' scrape.
 func NewMetricsServer(reg *prometheus.Registry, log *slog.Logger) *http.Server {
@@ -105,7 +109,7 @@ func NewMetricsServer(reg *prometheus.Registry, log *slog.Logger) *http.Server {
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      15 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          ServerErrorLog(log),
 	}

@@ -1,0 +1,271 @@
+package reliability_test
+
+import (
+	wire "encoding/binary"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/testkit"
+)
+
+// The attacks of a client that means harm on the gRPC port, each against a
+// real `grpcplay serve` with the canary probing all faces meanwhile. The
+// bounds asserted are those docs/RELIABILITY.md computes.
+
+// Per-stream bounds measured on grpcplay's defaults (docs/RELIABILITY.md,
+// "What one hostile client can hold"): a stalled getStream holds at most
+// maxQueuedItems items queued, about 85 KB; a stream whose headers are the
+// 8 KiB limit and whose request never comes, about 30 KB.
+const (
+	worstStreamBytes  = 192 << 10 // the bound tested, with room for noise
+	headerStreamBytes = 64 << 10
+	baseSlack         = 40 << 20 // the runtime's own growth while it works
+)
+
+// started is how many calls of method the backend has started, from its
+// /metrics.
+func (p *serveProc) started(t *testing.T, method string) int {
+	t.Helper()
+	resp, err := http.Get(p.metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re := regexp.MustCompile(`grpc_server_started_total\{[^}]*grpc_method="` + method + `"[^}]*\} (\d+)`)
+	total := 0
+	for _, m := range re.FindAllStringSubmatch(string(body), -1) {
+		n, _ := strconv.Atoi(m[1])
+		total += n
+	}
+	return total
+}
+
+// settledRSS waits until the resident set stops growing (three reads in a
+// row within 1 MB, 100 ms apart: the server has queued all it will) and
+// returns it.
+func (p *serveProc) settledRSS(t *testing.T) int64 {
+	t.Helper()
+	prev := p.status(t, "VmRSS")
+	// Settled is no growth of a MiB or more for 150 ms.
+	grew := time.Now()
+	testkit.Eventually(t, 20*time.Second, func() error {
+		cur := p.status(t, "VmRSS")
+		if cur-prev >= 1<<20 {
+			grew = time.Now()
+		}
+		prev = cur
+		return testkit.Failf(time.Since(grew) >= 150*time.Millisecond, "resident set still growing: %d bytes", cur)
+	})
+	return prev
+}
+
+// TestHostileWorstCase makes every stream hold all that the limits let it,
+// in one of the two ways a stream can hold most: its headers just under the
+// 8 KiB header-list limit, and either its getStream(10,000,000) reply
+// stalled (no WINDOW_UPDATE, so the server may send 64 KiB a connection and
+// must queue the rest), or a request that declares the largest size, 64
+// KiB, and never ends, all but its last bytes sent. It opens the 128
+// streams a connection allows, half of each kind, on conns of the 64
+// connections allowed: the worst case of docs/RELIABILITY.md scaled down by
+// 64/conns, since what is held is per stream and nothing is shared between
+// connections.
+func TestHostileWorstCase(t *testing.T) {
+	const conns, streams = 8, 128
+	p := startServe(t)
+	c := startCanary(t, p)
+	c.waitAfter(t, time.Now(), 2)
+	base := p.status(t, "VmHWM")
+	before := p.started(t, "getStream")
+	for range conns {
+		rc := dialRaw(t, p.grpc)
+		for i := range streams {
+			if !holdStream(rc, i%2 == 0) {
+				t.Fatal("the server closed the connection of a client within every limit")
+			}
+		}
+	}
+	testkit.Eventually(t, 20*time.Second, func() error {
+		return testkit.Failf(p.started(t, "getStream")-before >= conns*streams, "not every stream started")
+	})
+	rss := p.settledRSS(t)
+	c.waitAfter(t, time.Now(), 3)
+	peak := p.status(t, "VmHWM")
+	perStream := (peak - base) / (conns * streams)
+	t.Logf("%d streams holding all they may: peak RSS %d MB (from %d MB), now %d MB: %d KB a stream; at 64 connections: %d MB",
+		conns*streams, peak>>20, base>>20, rss>>20, perStream>>10, (64*streams*perStream)>>20)
+	if limit := base + conns*streams*worstStreamBytes + baseSlack; peak > limit {
+		t.Errorf("peak RSS %d MB over the bound %d MB", peak>>20, limit>>20)
+	}
+	c.assertAllSucceeded(t)
+}
+
+// holdStream opens a getStream that holds all a stream may, stalled or
+// with its request never finished: see TestHostileWorstCase.
+func holdStream(rc *rawConn, stalled bool) bool {
+	fields := append(grpcHeaders(api.Api_GetStream_FullMethodName),
+		hpack.HeaderField{Name: "authorization", Value: "Bearer " + strings.Repeat("x", 7<<10)})
+	id := rc.open(fields, false)
+	if id == 0 {
+		return false
+	}
+	if stalled {
+		return rc.request(id, getStreamRequest(10_000_000))
+	}
+	// A message prefix declaring 64 KiB, the server's limit, then all but
+	// the last KiB of it, in frames of the default 16 KiB size.
+	const size = 64 << 10
+	prefix := []byte{0, 0, 0, 0, 0}
+	wire.BigEndian.PutUint32(prefix[1:], size)
+	ok := rc.write(func() error { return rc.fr.WriteData(id, false, prefix) })
+	chunk := make([]byte, 15<<10)
+	for sent := 0; ok && sent+len(chunk) < size; sent += len(chunk) {
+		ok = rc.write(func() error { return rc.fr.WriteData(id, false, chunk) })
+	}
+	return ok
+}
+
+// bombHeaders are a call's headers plus one 4,000-byte binary header
+// repeated: HPACK sends the repeats as an index of a byte or two each, so
+// the whole block is a few KB on the wire and MBs decoded.
+func bombHeaders(method string, repeats int) []hpack.HeaderField {
+	fields := grpcHeaders(method)
+	bomb := hpack.HeaderField{Name: "x-bomb-bin", Value: strings.Repeat("A", 4000)}
+	for range repeats {
+		fields = append(fields, bomb)
+	}
+	return fields
+}
+
+// TestHostileMetadataBomb sends, on many connections and streams, header
+// blocks of about 2 KB that decode to 4 MB each. The server must refuse each
+// at its 8 KiB header-list limit, holding no more than the limit a stream.
+func TestHostileMetadataBomb(t *testing.T) {
+	const conns, streams, repeats = 8, 128, 1000
+	p := startServe(t)
+	c := startCanary(t, p)
+	c.waitAfter(t, time.Now(), 2)
+	base := p.status(t, "VmHWM")
+	sent, how := 0, map[string]int{}
+	for range conns {
+		rc := dialRaw(t, p.grpc)
+		answered := 0
+		for range streams {
+			if rc.open(bombHeaders(api.Api_GetStream_FullMethodName, repeats), false) == 0 {
+				break
+			}
+			sent++
+		}
+		// Each stream is answered (reset, or trailers with an error) or the
+		// whole connection is closed: nothing is left waiting.
+		deadline := time.After(20 * time.Second)
+		for answered < streams {
+			select {
+			case <-rc.resets:
+				how["reset"]++
+			case tr := <-rc.trailers:
+				how["grpc-status "+tr.status]++
+			case <-rc.closed:
+				how["connection closed"]++
+				answered = streams
+				continue
+			case <-deadline:
+				t.Fatalf("%d of %d bomb streams answered within 20s", answered, streams)
+			}
+			answered++
+		}
+	}
+	c.waitAfter(t, time.Now(), 3)
+	peak := p.status(t, "VmHWM")
+	t.Logf("%d bomb streams of %d MB decoded each, answered %v: peak RSS %d MB (from %d MB)", sent, repeats*4042>>20, how, peak>>20, base>>20)
+	if limit := base + conns*streams*headerStreamBytes + baseSlack; peak > limit {
+		t.Errorf("peak RSS %d MB over the bound %d MB", peak>>20, limit>>20)
+	}
+	c.assertAllSucceeded(t)
+}
+
+// TestHostileRapidReset opens streams and resets them at once, in a loop,
+// on several connections (CVE-2023-44487): HEADERS and RST_STREAM, and
+// HEADERS, the request and RST_STREAM, so that calls reach their handler. Each connection must be closed long
+// before the attack's time is up; the log must not grow by a line a call;
+// and the canary must be back within a second of the attack's end.
+func TestHostileRapidReset(t *testing.T) {
+	t.Run("headers", func(t *testing.T) { testRapidReset(t, false) })
+	t.Run("with request", func(t *testing.T) { testRapidReset(t, true) })
+}
+
+func testRapidReset(t *testing.T, withRequest bool) {
+	const conns = 8
+	const attackFor = 5 * time.Second
+	// At info, to see that cancelled calls are not logged there.
+	p := startServe(t, "--log-level", "info")
+	c := startCanary(t, p)
+	c.waitAfter(t, time.Now(), 2)
+	logBefore := len(p.stderr.String())
+	base := p.status(t, "VmHWM")
+	start := time.Now()
+	results := make(chan int, conns)
+	for range conns {
+		rc := dialRaw(t, p.grpc)
+		go func() { results <- rapidReset(rc, withRequest, time.Now().Add(attackFor)) }()
+	}
+	total := 0
+	for range conns {
+		n := <-results
+		if n < 0 {
+			t.Errorf("a connection was still open after %v of resets", attackFor)
+			continue
+		}
+		total += n
+	}
+	end := time.Now()
+	t.Logf("%d connections closed after %d resets in %v", conns, total, end.Sub(start).Round(time.Millisecond))
+	peak := p.status(t, "VmHWM")
+	t.Logf("peak RSS %d MB (from %d MB)", peak>>20, base>>20)
+	if limit := base + baseSlack; peak > limit {
+		t.Errorf("peak RSS %d MB over the bound %d MB", peak>>20, limit>>20)
+	}
+	c.assertRecovered(t, end, time.Second)
+	// The canary's own calls log at info; the attack's must not.
+	logged := p.stderr.String()[logBefore:]
+	if n := strings.Count(logged, "code=Canceled"); n > 0 {
+		t.Errorf("%d log lines of cancelled calls at info level", n)
+	}
+	if n := strings.Count(logged, "resets streams faster"); n > conns {
+		t.Errorf("%d lines for %d closed connections", n, conns)
+	}
+}
+
+// rapidReset opens sayHello calls (with their request, if asked) and resets
+// each at once until the server
+// closes the connection or until stop. It returns the streams it reset, or
+// -1 if the connection outlived stop.
+func rapidReset(rc *rawConn, withRequest bool, stop time.Time) int {
+	hello := []byte{0x0a, 0x01, 'x'} // HelloRequest{Name: "x"}
+	n := 0
+	for time.Now().Before(stop) {
+		select {
+		case <-rc.closed:
+			return n
+		default:
+		}
+		id := rc.open(grpcHeaders(api.Api_SayHello_FullMethodName), false)
+		if id == 0 || (withRequest && !rc.request(id, hello)) || !rc.reset(id) {
+			<-rc.closed
+			return n
+		}
+		n++
+	}
+	return -1
+}
