@@ -125,9 +125,9 @@ func scaleOut(t *testing.T, c *compose, client *http.Client) {
 	// 100 ms after the calls: count until every replica shows some, or a
 	// few seconds have passed.
 	testkit.Eventually(t, 5*time.Second, func() error {
-		perReplica := delta(c.callCounts(t, backends), before)
-		idle := slices.ContainsFunc(backends, func(id string) bool { return perReplica[id] == 0 })
-		return testkit.Failf(!idle, "api.Api calls per backend replica for %d pages: %v; want every replica", pages, perReplica)
+		counts := c.callCounts(t, backends)
+		idle := slices.ContainsFunc(backends, func(id string) bool { return counts[id] == before[id] })
+		return testkit.Failf(!idle, "api.Api calls per backend replica for %d pages: %v; want every replica", pages, delta(counts, before))
 	})
 	t.Logf("api.Api calls per backend replica for %d pages: %v", pages, delta(c.callCounts(t, backends), before))
 }
