@@ -275,7 +275,9 @@ func wait(args []string) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		attempt, cancelAttempt := context.WithTimeout(ctx, time.Second)
+		// A server under valgrind may take seconds to answer its first
+		// call; one that is not up yet refuses at once.
+		attempt, cancelAttempt := context.WithTimeout(ctx, 10*time.Second)
 		err := check(attempt)
 		cancelAttempt()
 		if err == nil {
