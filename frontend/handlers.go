@@ -13,7 +13,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
