@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"errors"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -30,5 +32,24 @@ func TestHistogramQuantilesWithinTheirPrecision(t *testing.T) {
 		if b := bucketOf(d); bucketOf(bucketValue(b)) != b {
 			t.Errorf("%v: bucket %d's value %v is in bucket %d", d, b, bucketValue(b), bucketOf(bucketValue(b)))
 		}
+	}
+}
+
+func TestRunWorkersStopsAtItsCount(t *testing.T) {
+	var calls atomic.Int64
+	w := RunWorkers(8, time.Time{}, 1000, func() (int64, error) {
+		if calls.Add(1)%100 == 0 {
+			return 0, errors.New("every hundredth fails")
+		}
+		return 3, nil
+	})
+	if got := calls.Load(); got != 1000 {
+		t.Fatalf("%d calls made, want 1000", got)
+	}
+	if w.Calls != 990 || w.Errors != 10 || w.Items != 990*3 || w.FirstErr == nil {
+		t.Fatalf("tally %+v, want 990 calls of 3 items and 10 errors", w)
+	}
+	if q := w.Hist.Quantile(0.5); q <= 0 {
+		t.Fatalf("median latency %v, want > 0", q)
 	}
 }

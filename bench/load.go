@@ -315,3 +315,82 @@ func readStream(r io.Reader, want int, received *atomic.Int64) (int, int64, erro
 	}
 	return got, body, nil
 }
+
+// Histogram is the bench's latency histogram, for load loops outside this
+// package (internal/cmd/benchtool) that must report percentiles the same
+// way.
+type Histogram struct{ h histogram }
+
+// Record adds one latency.
+func (h *Histogram) Record(d time.Duration) { h.h.record(d) }
+
+// Merge adds o's latencies to h.
+func (h *Histogram) Merge(o *Histogram) { h.h.merge(&o.h) }
+
+// Quantile returns the latency that q (0..1) of the calls did not exceed.
+func (h *Histogram) Quantile(q float64) time.Duration { return h.h.quantile(q) }
+
+// Worker is one load goroutine's tally: successful calls with their
+// latencies and items, and errors with the first of them.
+type Worker struct {
+	Calls, Errors, Items int64
+	Hist                 Histogram
+	FirstErr             error
+}
+
+// Measure makes one call and records its latency and items, or its error.
+func (w *Worker) Measure(call func() (items int64, err error)) {
+	start := time.Now()
+	items, err := call()
+	if err != nil {
+		w.Errors++
+		if w.FirstErr == nil {
+			w.FirstErr = err
+		}
+		return
+	}
+	w.Hist.Record(time.Since(start))
+	w.Calls++
+	w.Items += items
+}
+
+// Add merges o's tally into w.
+func (w *Worker) Add(o *Worker) {
+	w.Calls += o.Calls
+	w.Errors += o.Errors
+	w.Items += o.Items
+	w.Hist.Merge(&o.Hist)
+	if w.FirstErr == nil {
+		w.FirstErr = o.FirstErr
+	}
+}
+
+// RunWorkers calls call from c goroutines and returns their merged tally.
+// Each goroutine starts no new call once until is past (when it is not
+// zero) or once n calls in all have been started (when n > 0), so that a
+// load is bounded by a duration, a count, or both.
+func RunWorkers(c int, until time.Time, n int64, call func() (items int64, err error)) Worker {
+	workers := make([]Worker, c)
+	var started atomic.Int64
+	more := func() bool {
+		if !until.IsZero() && !time.Now().Before(until) {
+			return false
+		}
+		return n <= 0 || started.Add(1) <= n
+	}
+	var wg sync.WaitGroup
+	for i := range workers {
+		w := &workers[i]
+		wg.Go(func() {
+			for more() {
+				w.Measure(call)
+			}
+		})
+	}
+	wg.Wait()
+	var total Worker
+	for i := range workers {
+		total.Add(&workers[i])
+	}
+	return total
+}

@@ -13,10 +13,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/internal/clientlimit"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
@@ -117,9 +113,15 @@ func parseLength(field, raw string, limit int32) (int32, string) {
 	return int32(n), ""
 }
 
-// index is the post's page: a greeting, getAll and getStream. The three calls
-// run at once under one deadline, so the page answers within it even when
-// the backend is down or slow.
+// index is the post's page: a greeting, getAll and getStream, under one
+// deadline, so the page answers within it even when the backend is down or
+// slow.
+//
+// The calls run one after the other on the handler's goroutine, as the
+// post's page makes them. Running them at once on goroutines of their own
+// saved two round trips on loopback but cost each page two new goroutines,
+// whose stacks grew through gRPC's deep call paths: a sixth of the page's
+// CPU, which under load is what bounds how many pages a frontend serves.
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	form, req, err := s.parsePage(r.URL.Query())
 	if err != nil {
@@ -129,46 +131,30 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 	defer cancel()
 	data := indexData{Form: form, Length: req.items, Streamed: req.stream}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(recovered(func() (err error) {
-		data.Greeting, err = s.backend.SayHello(gctx, req.name)
-		return err
-	}))
-	g.Go(recovered(func() (err error) {
-		data.Items, err = s.backend.GetAll(gctx, req.items)
-		return err
-	}))
-	// The stream is read on this goroutine, whose stack has grown already:
-	// a third new goroutine's stack growth showed in the page's profile.
-	streamErr := recovered(func() error {
-		for item, err := range s.backend.GetStream(gctx, req.stream) {
-			if err != nil {
-				return err
-			}
-			data.Stream = append(data.Stream, item)
-		}
-		return nil
-	})()
-	if streamErr != nil {
-		cancel()
-	}
-	if err := firstError(streamErr, g.Wait()); err != nil {
+	// A bug in a backend client's call gets the page's own error page.
+	load := recovered(func() error { return s.loadIndex(ctx, req, &data) })
+	if err := load(); err != nil {
 		s.renderError(w, r, err, &form)
 		return
 	}
 	s.render(w, r, http.StatusOK, "index.html", data)
 }
 
-// firstError picks the error that ended the page's calls: when one call
-// fails, the others are cancelled, and their Canceled is only the echo.
-func firstError(streamErr, groupErr error) error {
-	if streamErr != nil && groupErr != nil && status.Code(streamErr) == codes.Canceled && status.Code(groupErr) != codes.Canceled {
-		return groupErr
+// loadIndex makes the page's three calls; the first that fails ends it.
+func (s *Server) loadIndex(ctx context.Context, req pageRequest, data *indexData) (err error) {
+	if data.Greeting, err = s.backend.SayHello(ctx, req.name); err != nil {
+		return err
 	}
-	if streamErr != nil {
-		return streamErr
+	if data.Items, err = s.backend.GetAll(ctx, req.items); err != nil {
+		return err
 	}
-	return groupErr
+	for item, err := range s.backend.GetStream(ctx, req.stream) {
+		if err != nil {
+			return err
+		}
+		data.Stream = append(data.Stream, item)
+	}
+	return nil
 }
 
 func (s *Server) parseLive(q url.Values) (liveForm, int32, error) {

@@ -53,6 +53,25 @@ func hashFiles(fsys fs.FS, dir string) map[string]string {
 // layout and the forms, so each is its own template set.
 type pages struct {
 	byName map[string]*template.Template
+	// heads holds the layout's head and navigation of each page whose
+	// title is fixed, rendered once: rendering them made a dozen
+	// reflective template calls (static, eq and their escapers) per page.
+	heads   map[head]template.HTML
+	version string
+}
+
+// head is what the layout's head and navigation show.
+type head struct {
+	Nav   string
+	Title string
+}
+
+// fixedHeads are the heads of the pages with a fixed title.
+var fixedHeads = []head{
+	{"page", "grpcplay"},
+	{"live", "Live stream · grpcplay"},
+	{"debug", "Debug · grpcplay"},
+	{"compare", "gRPC vs REST · grpcplay"},
 }
 
 var pageNames = []string{"index.html", "live.html", "compare.html", "error.html", "debug.html"}
@@ -72,21 +91,46 @@ func mustParsePages() *pages {
 		"version":  func() string { return buildVersion },
 		"itemRows": itemRows,
 	}
-	p := &pages{byName: map[string]*template.Template{}}
+	p := &pages{byName: map[string]*template.Template{}, heads: map[head]template.HTML{}, version: buildVersion}
 	for _, name := range pageNames {
 		t := template.Must(template.New(name).Funcs(funcs).ParseFS(templateFiles,
 			"templates/layout.html", "templates/forms.html", "templates/"+name))
 		p.byName[name] = t
 	}
+	for _, h := range fixedHeads {
+		html, err := p.renderHead(h)
+		if err != nil {
+			panic(err)
+		}
+		p.heads[h] = html
+	}
 	return p
 }
 
-// view is what the layout gets: the page's own data, and which page it is so
-// the navigation can mark it.
+// head returns h rendered, from the cache when its title is a fixed one.
+func (p *pages) head(h head) (template.HTML, error) {
+	if html, ok := p.heads[h]; ok {
+		return html, nil
+	}
+	return p.renderHead(h)
+}
+
+// renderHead runs the layout's "head" template, escaped by html/template
+// like the rest of the page; the layout then writes it as it is.
+func (p *pages) renderHead(h head) (template.HTML, error) {
+	var b strings.Builder
+	if err := p.byName["index.html"].ExecuteTemplate(&b, "head", h); err != nil {
+		return "", err
+	}
+	return template.HTML(b.String()), nil
+}
+
+// view is what the layout gets: the page's own data, and its head, whose
+// navigation marks which page it is.
 type view struct {
-	Nav   string
-	Title string
-	Data  any
+	Head    template.HTML
+	Version string
+	Data    any
 }
 
 type pageForm struct {
@@ -126,27 +170,15 @@ type errorData struct {
 // render writes a whole page or, when the template fails, a plain 500: the
 // page is built in memory first, so the user never gets half of one.
 func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name string, data any) {
-	v := view{Data: data}
-	switch d := data.(type) {
-	case indexData:
-		v.Nav, v.Title = "page", "grpcplay"
-	case liveData:
-		v.Nav, v.Title = "live", "Live stream · grpcplay"
-	case debugData:
-		v.Nav, v.Title = "debug", "Debug · grpcplay"
-	case compareData:
-		v.Nav, v.Title = "compare", "gRPC vs REST · grpcplay"
-	case errorData:
-		v.Title = d.Title + " · grpcplay"
-		if d.LiveForm != nil {
-			v.Nav = "live"
-		} else if d.PageForm != nil {
-			v.Nav = "page"
-		}
-	}
+	v := view{Data: data, Version: s.pages.version}
+	var err error
+	v.Head, err = s.pages.head(headOf(data))
 	buf := getBuffer()
 	defer putBuffer(buf)
-	if err := s.pages.byName[name].ExecuteTemplate(buf, "layout", v); err != nil {
+	if err == nil {
+		err = s.pages.byName[name].ExecuteTemplate(buf, "layout", v)
+	}
+	if err != nil {
 		s.logFailure(r, http.StatusInternalServerError, fmt.Errorf("render %s: %w", name, err))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
@@ -158,6 +190,29 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// headOf is the head of the page that shows data.
+func headOf(data any) head {
+	switch d := data.(type) {
+	case indexData:
+		return fixedHeads[0]
+	case liveData:
+		return fixedHeads[1]
+	case debugData:
+		return fixedHeads[2]
+	case compareData:
+		return fixedHeads[3]
+	case errorData:
+		h := head{Title: d.Title + " · grpcplay"}
+		if d.LiveForm != nil {
+			h.Nav = "live"
+		} else if d.PageForm != nil {
+			h.Nav = "page"
+		}
+		return h
+	}
+	return head{Title: "grpcplay"}
 }
 
 // staticHandler serves the embedded files without directory listings.

@@ -25,7 +25,7 @@ func (nopStream) SendMsg(any) error        { return nil }
 var streamInfo = &grpc.StreamServerInfo{FullMethod: "/api.Api/getStream", IsServerStream: true}
 
 func BenchmarkServerMetricsPerMessage(b *testing.B) {
-	intercept := serverMetrics(prometheus.NewRegistry()).StreamServerInterceptor()
+	intercept := serverMetrics(prometheus.NewRegistry()).streamServer
 	handler := func(_ any, ss grpc.ServerStream) error {
 		for b.Loop() {
 			if err := ss.SendMsg(nil); err != nil {
@@ -41,7 +41,7 @@ func BenchmarkServerMetricsPerMessage(b *testing.B) {
 }
 
 func BenchmarkServerMetricsPerCall(b *testing.B) {
-	intercept := serverMetrics(prometheus.NewRegistry()).UnaryServerInterceptor()
+	intercept := serverMetrics(prometheus.NewRegistry()).unaryServer
 	info := &grpc.UnaryServerInfo{FullMethod: "/api.Api/sayHello"}
 	handler := func(context.Context, any) (any, error) { return nil, nil }
 	ctx := context.Background()

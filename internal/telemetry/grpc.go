@@ -35,9 +35,9 @@ func GRPCServerOptions(reg *prometheus.Registry, tp trace.TracerProvider) (opts 
 	if reg != nil {
 		m := serverMetrics(reg)
 		opts = append(opts,
-			grpc.ChainUnaryInterceptor(m.UnaryServerInterceptor()),
-			grpc.ChainStreamInterceptor(m.StreamServerInterceptor()))
-		ready = func(s *grpc.Server) { m.InitializeMetrics(s) }
+			grpc.ChainUnaryInterceptor(m.unaryServer),
+			grpc.ChainStreamInterceptor(m.streamServer))
+		ready = m.initialize
 	}
 	if tp != nil {
 		opts = append(opts, grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpcOptions(tp)...)))
@@ -52,8 +52,8 @@ func GRPCClientOptions(reg *prometheus.Registry, tp trace.TracerProvider) []grpc
 	if reg != nil {
 		m := clientMetrics(reg)
 		opts = append(opts,
-			grpc.WithChainUnaryInterceptor(m.UnaryClientInterceptor()),
-			grpc.WithChainStreamInterceptor(m.StreamClientInterceptor()))
+			grpc.WithChainUnaryInterceptor(m.unaryClient),
+			grpc.WithChainStreamInterceptor(m.streamClient))
 	}
 	if tp != nil {
 		opts = append(opts, grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpcOptions(tp)...)))

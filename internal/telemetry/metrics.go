@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"time"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -49,16 +48,12 @@ func Register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
 // getStream of millions of items (seconds).
 var LatencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
-func serverMetrics(reg prometheus.Registerer) *grpcprom.ServerMetrics {
-	return Register(reg, grpcprom.NewServerMetrics(
-		grpcprom.WithServerHandlingTimeHistogram(grpcprom.WithHistogramBuckets(LatencyBuckets)),
-	))
+func serverMetrics(reg prometheus.Registerer) *rpcMetrics {
+	return newRPCMetrics(reg, "grpc_server", serverHelp)
 }
 
-func clientMetrics(reg prometheus.Registerer) *grpcprom.ClientMetrics {
-	return Register(reg, grpcprom.NewClientMetrics(
-		grpcprom.WithClientHandlingTimeHistogram(grpcprom.WithHistogramBuckets(LatencyBuckets)),
-	))
+func clientMetrics(reg prometheus.Registerer) *rpcMetrics {
+	return newRPCMetrics(reg, "grpc_client", clientHelp)
 }
 
 // A scrape gathers every metric, which costs far more than a page, so

@@ -1,12 +1,14 @@
-// Command benchtool is what scripts/bench-vs-bare needs besides the two
-// servers: a bare grpc-go server of our own (the baseline when no other bare
-// server is given, as on a fresh CI machine), a typed gRPC load client
-// for that case, and an HTTP load loop for the page. Every load runs for a
-// bounded time and prints one JSON line.
+// Command benchtool is what scripts/bench-vs-bare and scripts/callgrind-vs-bare
+// need besides the servers: a bare grpc-go server of our own (the baseline
+// when no peer servers are given, as on a fresh CI machine), a typed gRPC
+// load client, and an HTTP load loop for the page. Its loops are bench's
+// workers and histogram; the gRPC client keeps grpc-go's standard codec on
+// purpose, so that it loads grpcplay and the bare servers alike. Every load
+// is bounded by a duration or a call count and prints one JSON line.
 //
 //	benchtool bare-server -addr 127.0.0.1:0
-//	benchtool grpc-load -target ADDR -method sayHello|getAll|getStream -length N -c C -warmup D -d D
-//	benchtool http-load -url URL -c C -warmup D -d D
+//	benchtool grpc-load -target ADDR -method sayHello|getAll|getStream -length N -c C -warmup D (-d D | -n N)
+//	benchtool http-load -url URL -c C -warmup D (-d D | -n N)
 //	benchtool free-port
 //	benchtool wait -grpc ADDR | -http URL [-timeout D]
 package main
@@ -22,8 +24,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
-	"sync"
 	"syscall"
 	"time"
 
@@ -32,6 +32,7 @@ import (
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/bench"
 )
 
 func main() {
@@ -81,7 +82,8 @@ func bareServer(args []string) error {
 	return srv.Serve(lis)
 }
 
-// result is one load run, in the JSON fields scripts/bench-vs-bare reads.
+// result is one load run, in the fields of the peers' grpcload, so that the
+// script reads either.
 type result struct {
 	Target    string  `json:"target"`
 	Method    string  `json:"method"`
@@ -98,71 +100,45 @@ type result struct {
 	P99ms     float64 `json:"p99_ms"`
 }
 
-// run calls call from c workers, first for warmup unmeasured, then for d, and
-// summarises the measured calls. Each worker stops by itself when d is over.
-func run(c int, warmup, d time.Duration, call func() (items int64, err error)) result {
-	if warmup > 0 {
-		phase(c, warmup, call)
+// load is how long or how much a load runs: a warm-up left out of the
+// figures, then either a duration or a fixed number of calls (what
+// instruction counts need, since they must not depend on the machine's
+// speed).
+type load struct {
+	c      int
+	warmup time.Duration
+	d      time.Duration
+	n      int64
+}
+
+func (l *load) flags(fs *flag.FlagSet) {
+	fs.IntVar(&l.c, "c", 1, "concurrent workers")
+	fs.DurationVar(&l.warmup, "warmup", 0, "unmeasured warm-up")
+	fs.DurationVar(&l.d, "d", 10*time.Second, "measured duration (when -n is 0)")
+	fs.Int64Var(&l.n, "n", 0, "if > 0: make exactly n calls, shared by the workers, instead of running for -d")
+}
+
+// run calls call as l says and summarises the measured calls with bench's
+// workers and histogram.
+func (l load) run(call func() (int64, error)) result {
+	if l.warmup > 0 {
+		bench.RunWorkers(l.c, time.Now().Add(l.warmup), 0, call)
+	}
+	var until time.Time
+	if l.n <= 0 {
+		until = time.Now().Add(l.d)
 	}
 	start := time.Now()
-	workers := phase(c, d, call)
-	res := result{C: c, Seconds: time.Since(start).Seconds()}
-	var latencies []time.Duration
-	for _, w := range workers {
-		res.Calls += int64(len(w.latencies))
-		res.Items += w.items
-		res.Errors += w.errors
-		if res.FirstErr == "" && w.firstErr != nil {
-			res.FirstErr = w.firstErr.Error()
-		}
-		latencies = append(latencies, w.latencies...)
+	w := bench.RunWorkers(l.c, until, l.n, call)
+	res := result{C: l.c, Seconds: time.Since(start).Seconds(), Calls: w.Calls, Items: w.Items, Errors: w.Errors}
+	if w.FirstErr != nil {
+		res.FirstErr = w.FirstErr.Error()
 	}
-	slices.Sort(latencies)
-	if n := len(latencies); n > 0 {
-		res.P50ms = float64(latencies[n/2]) / 1e6
-		res.P99ms = float64(latencies[min(n-1, n*99/100)]) / 1e6
-	}
+	res.P50ms = float64(w.Hist.Quantile(0.50)) / 1e6
+	res.P99ms = float64(w.Hist.Quantile(0.99)) / 1e6
 	res.CallsPerS = float64(res.Calls) / res.Seconds
 	res.ItemsPerS = float64(res.Items) / res.Seconds
 	return res
-}
-
-type worker struct {
-	latencies []time.Duration
-	items     int64
-	errors    int64
-	firstErr  error
-}
-
-// measure makes one call and records its latency and items, or its error.
-func (w *worker) measure(call func() (int64, error)) {
-	t := time.Now()
-	items, err := call()
-	if err != nil {
-		w.errors++
-		if w.firstErr == nil {
-			w.firstErr = err
-		}
-		return
-	}
-	w.latencies = append(w.latencies, time.Since(t))
-	w.items += items
-}
-
-func phase(c int, d time.Duration, call func() (int64, error)) []worker {
-	workers := make([]worker, c)
-	deadline := time.Now().Add(d)
-	var wg sync.WaitGroup
-	for i := range workers {
-		w := &workers[i]
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				w.measure(call)
-			}
-		})
-	}
-	wg.Wait()
-	return workers
 }
 
 func grpcLoad(args []string) error {
@@ -170,14 +146,12 @@ func grpcLoad(args []string) error {
 	target := fs.String("target", "127.0.0.1:50052", "host:port")
 	method := fs.String("method", "sayHello", "sayHello | getAll | getStream")
 	length := fs.Int("length", 10, "ApiRequest.length")
-	c := fs.Int("c", 1, "concurrent workers on one connection")
-	d := fs.Duration("d", 10*time.Second, "measured duration")
-	warmup := fs.Duration("warmup", 0, "unmeasured warm-up")
 	timeout := fs.Duration("timeout", 20*time.Second, "deadline of each call")
-	count := fs.Int("n", 0, "if > 0: make exactly n calls one after the other and time them")
+	var l load
+	l.flags(fs)
 	_ = fs.Parse(args)
-	// The standard codec, like any plain gRPC client: the load client must
-	// be the same for both servers, and not grpcplay's.
+	// The standard codec, like the peers' grpcload: the load client must be
+	// the same for every server, and not grpcplay's.
 	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		return err
@@ -213,12 +187,7 @@ func grpcLoad(args []string) error {
 		}
 		return 0, fmt.Errorf("unknown method %q", *method)
 	}
-	var res result
-	if *count > 0 {
-		res = runCount(*count, call)
-	} else {
-		res = run(*c, *warmup, *d, call)
-	}
+	res := l.run(call)
 	res.Target, res.Method, res.Length = *target, *method, *length
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
@@ -226,13 +195,12 @@ func grpcLoad(args []string) error {
 func httpLoad(args []string) error {
 	fs := flag.NewFlagSet("http-load", flag.ExitOnError)
 	url := fs.String("url", "http://127.0.0.1:5000/", "page to GET")
-	c := fs.Int("c", 1, "concurrent keep-alive connections")
-	d := fs.Duration("d", 10*time.Second, "measured duration")
-	warmup := fs.Duration("warmup", 0, "unmeasured warm-up")
+	var l load
+	l.flags(fs)
 	_ = fs.Parse(args)
 	hc := &http.Client{
 		Timeout:   10 * time.Second,
-		Transport: &http.Transport{MaxIdleConnsPerHost: *c, MaxConnsPerHost: *c},
+		Transport: &http.Transport{MaxIdleConnsPerHost: l.c, MaxConnsPerHost: l.c},
 	}
 	defer hc.CloseIdleConnections()
 	call := func() (int64, error) {
@@ -249,30 +217,9 @@ func httpLoad(args []string) error {
 		}
 		return 0, nil
 	}
-	res := run(*c, *warmup, *d, call)
+	res := l.run(call)
 	res.Target, res.Method = *url, "GET"
 	return json.NewEncoder(os.Stdout).Encode(res)
-}
-
-// runCount makes n calls in turn: the one-long-stream case.
-func runCount(n int, call func() (int64, error)) result {
-	w := worker{}
-	start := time.Now()
-	for range n {
-		w.measure(call)
-	}
-	res := result{C: 1, Seconds: time.Since(start).Seconds(), Calls: int64(len(w.latencies)), Items: w.items, Errors: w.errors}
-	if w.firstErr != nil {
-		res.FirstErr = w.firstErr.Error()
-	}
-	slices.Sort(w.latencies)
-	if k := len(w.latencies); k > 0 {
-		res.P50ms = float64(w.latencies[k/2]) / 1e6
-		res.P99ms = float64(w.latencies[min(k-1, k*99/100)]) / 1e6
-	}
-	res.CallsPerS = float64(res.Calls) / res.Seconds
-	res.ItemsPerS = float64(res.Items) / res.Seconds
-	return res
 }
 
 // freePort prints a loopback port that was free a moment ago.
@@ -328,7 +275,9 @@ func wait(args []string) error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		attempt, cancelAttempt := context.WithTimeout(ctx, time.Second)
+		// A server under valgrind may take seconds to answer its first
+		// call; one that is not up yet refuses at once.
+		attempt, cancelAttempt := context.WithTimeout(ctx, 10*time.Second)
 		err := check(attempt)
 		cancelAttempt()
 		if err == nil {
