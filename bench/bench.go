@@ -276,181 +276,253 @@ type worker struct {
 	_                    [64]byte // keeps workers' counters off each other's cache lines
 }
 
-func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total int) (Result, error) {
-	res := Result{Case: c, Name: c.String()}
-	do := cs.call(c)
-	progress := func(p Progress) {
-		if cfg.Progress != nil {
-			p.Index, p.Total, p.Case, p.Duration = index, total, c, cfg.Duration
-			cfg.Progress(p)
-		}
-	}
-	progress(Progress{Phase: PhaseWarmup})
-	if err := settle(ctx, cpuOf(cfg)); err != nil {
-		return res, err
-	}
+// caseRun is one case being run: its settings, its workers and the
+// snapshots that bound its measured time. runCase walks it through named
+// steps: probe, start, drive, collect.
+type caseRun struct {
+	cfg          Config
+	c            Case
+	do           call
+	wire         *countingDialer
+	index, total int
 
-	// One call first, outside the measured time, for the body size (the
-	// same for every call of a case) and to fail fast on a broken target.
+	// minCalls is how many calls must end before the measured time may
+	// stop; overtime bounds how long it may wait for them.
+	minCalls int64
+	overtime time.Duration
+	begin    time.Time
+
+	caseCtx  context.Context
+	cancel   context.CancelFunc
+	stopping chan struct{}
+	// counting is set when the measured time starts: calls that end before
+	// are warm-up.
+	counting atomic.Bool
+	workers  []*worker
+	wg       sync.WaitGroup
+
+	first, last     snapshot
+	measuring       bool
+	overtimeRunning bool
+	endTimer        <-chan time.Time
+
+	res Result
+}
+
+// snapshot is what the counters read at one moment; a case's figures are
+// the differences between the snapshots at the start and end of its
+// measured time.
+type snapshot struct {
+	at        time.Time
+	cpu, wire int64
+	items     int64
+	server    time.Duration
+	serverErr error
+}
+
+func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total int) (Result, error) {
+	r := &caseRun{
+		cfg: cfg, c: c, do: cs.call(c), wire: cs.wire(c.Transport), index: index, total: total,
+		res: Result{Case: c, Name: c.String()},
+	}
+	r.progress(Progress{Phase: PhaseWarmup})
+	if err := settle(ctx, cpuOf(cfg)); err != nil {
+		return r.res, err
+	}
+	if err := r.probe(ctx); err != nil {
+		return r.res, err
+	}
+	r.start(ctx)
+	defer r.cancel()
+	if err := r.drive(ctx); err != nil {
+		return r.res, err
+	}
+	r.wg.Wait()
+	r.collect()
+	r.progress(Progress{Phase: PhaseDone, Elapsed: r.last.at.Sub(r.first.at), Calls: r.res.Calls, Errors: r.res.Errors, Result: &r.res})
+	return r.res, nil
+}
+
+func (r *caseRun) progress(p Progress) {
+	if r.cfg.Progress != nil {
+		p.Index, p.Total, p.Case, p.Duration = r.index, r.total, r.c, r.cfg.Duration
+		r.cfg.Progress(p)
+	}
+}
+
+// probe makes one call first, outside the measured time, for the body size
+// (the same for every call of a case) and to fail fast on a broken target.
+func (r *caseRun) probe(ctx context.Context) error {
 	probeCtx, cancelProbe := context.WithTimeout(ctx, callGrace)
-	_, body, err := do(probeCtx, true, new(atomic.Int64))
+	_, body, err := r.do(probeCtx, true, new(atomic.Int64))
 	cancelProbe()
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		return res, ctxErr
+		return ctxErr
 	}
 	if err != nil {
-		res.FirstError = err.Error()
+		r.res.FirstError = err.Error()
 	} else {
-		res.BodyBytes = body
+		r.res.BodyBytes = body
 	}
+	return nil
+}
 
-	begin := time.Now()
+// start launches the case's workers.
+func (r *caseRun) start(ctx context.Context) {
+	r.begin = time.Now()
 	// Replies that take longer than the duration (getAll(100,000) at 50
 	// concurrent) would show as none at all, so the measured time runs on
 	// until each worker could have finished one call, up to overtime.
 	// Streams need none: their items count as they arrive.
-	minCalls := int64(c.Concurrency)
-	if c.Method == MethodStream {
-		minCalls = 0
+	r.minCalls = int64(r.c.Concurrency)
+	if r.c.Method == MethodStream {
+		r.minCalls = 0
 	}
-	overtime := min(10*cfg.Duration, maxOvertime)
-	hardEnd := begin.Add(cfg.Warmup + cfg.Duration + overtime)
+	r.overtime = min(10*r.cfg.Duration, maxOvertime)
+	hardEnd := r.begin.Add(r.cfg.Warmup + r.cfg.Duration + r.overtime)
 	// When the measured time ends, workers start no new call. Streams in
 	// flight are cancelled, which stops their servers at once; unary calls
 	// run to the end, uncounted, since cancelling them would leave the
 	// server still building their replies during the next case. The
 	// deadline bounds them.
-	caseCtx, cancel := context.WithDeadline(ctx, hardEnd.Add(callGrace))
-	defer cancel()
-	stopping := make(chan struct{})
-	// counting is set when the measured time starts: calls that end before
-	// are warm-up.
-	var counting atomic.Bool
-	workers := make([]*worker, c.Concurrency)
-	var wg sync.WaitGroup
-	for i := range workers {
+	r.caseCtx, r.cancel = context.WithDeadline(ctx, hardEnd.Add(callGrace))
+	r.stopping = make(chan struct{})
+	r.workers = make([]*worker, r.c.Concurrency)
+	for i := range r.workers {
 		w := &worker{}
-		workers[i] = w
-		wg.Go(func() {
-			for {
-				select {
-				case <-stopping:
-					return
-				default:
-				}
-				start := time.Now()
-				_, _, err := do(caseCtx, false, &w.items)
-				end := time.Now()
-				select {
-				case <-stopping:
-					return
-				default:
-				}
-				if caseCtx.Err() != nil {
-					return
-				}
-				if !counting.Load() {
-					continue
-				}
-				if err != nil {
-					if w.firstErr == nil {
-						w.firstErr = err
-					}
-					w.errors.Add(1)
-					continue
-				}
-				w.hist.record(end.Sub(start))
-				w.calls.Add(1)
-			}
-		})
+		r.workers[i] = w
+		r.wg.Go(func() { r.work(w) })
 	}
-	sum := func() (calls, errs int64) {
-		for _, w := range workers {
-			calls += w.calls.Load()
-			errs += w.errors.Load()
-		}
-		return calls, errs
-	}
+}
 
-	type snapshot struct {
-		at        time.Time
-		cpu, wire int64
-		items     int64
-		server    time.Duration
-		serverErr error
+func (r *caseRun) stopped() bool {
+	select {
+	case <-r.stopping:
+		return true
+	default:
+		return false
 	}
-	wire := cs.wire(c.Transport)
-	snap := func() snapshot {
-		s := snapshot{at: time.Now(), cpu: int64(processCPU()), wire: wire.read.Load()}
-		for _, w := range workers {
-			s.items += w.items.Load()
+}
+
+// work is one worker's loop: calls one after the other until the measured
+// time ends, counting those that end inside it.
+func (r *caseRun) work(w *worker) {
+	for !r.stopped() {
+		start := time.Now()
+		_, _, err := r.do(r.caseCtx, false, &w.items)
+		end := time.Now()
+		if r.stopped() || r.caseCtx.Err() != nil {
+			return
 		}
-		if cfg.ServerPID != 0 {
-			s.server, s.serverErr = pidCPU(cfg.ServerPID)
+		if !r.counting.Load() {
+			continue
 		}
-		return s
+		if err != nil {
+			if w.firstErr == nil {
+				w.firstErr = err
+			}
+			w.errors.Add(1)
+			continue
+		}
+		w.hist.record(end.Sub(start))
+		w.calls.Add(1)
 	}
+}
+
+func (r *caseRun) sum() (calls, errs int64) {
+	for _, w := range r.workers {
+		calls += w.calls.Load()
+		errs += w.errors.Load()
+	}
+	return calls, errs
+}
+
+func (r *caseRun) snap() snapshot {
+	s := snapshot{at: time.Now(), cpu: int64(processCPU()), wire: r.wire.read.Load()}
+	for _, w := range r.workers {
+		s.items += w.items.Load()
+	}
+	if r.cfg.ServerPID != 0 {
+		s.server, s.serverErr = pidCPU(r.cfg.ServerPID)
+	}
+	return s
+}
+
+// finish takes the last snapshot and tells the workers to stop.
+func (r *caseRun) finish() {
+	r.last = r.snap()
+	close(r.stopping)
+	if r.c.Method == MethodStream {
+		r.cancel()
+	}
+}
+
+// drive runs the case's clock: warm-up, measured time, overtime, with
+// progress reports between. It returns when the workers have been told to
+// stop, with ctx's error if ctx ended first.
+func (r *caseRun) drive(ctx context.Context) error {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	windowTimer := time.NewTimer(cfg.Warmup)
+	windowTimer := time.NewTimer(r.cfg.Warmup)
 	defer windowTimer.Stop()
-	// The measured time's end is set when it starts, however late.
-	var endTimer <-chan time.Time
-	var first, last snapshot
-	var measuring, overtimeRunning bool
-	finish := func() {
-		last = snap()
-		close(stopping)
-		if c.Method == MethodStream {
-			cancel()
-		}
-	}
-loop:
 	for {
 		select {
 		case <-windowTimer.C:
-			first = snap()
-			counting.Store(true)
-			measuring = true
-			endTimer = time.After(cfg.Duration)
-			progress(Progress{Phase: PhaseMeasure})
+			r.first = r.snap()
+			r.counting.Store(true)
+			r.measuring = true
+			// The measured time's end is set when it starts, however late.
+			r.endTimer = time.After(r.cfg.Duration)
+			r.progress(Progress{Phase: PhaseMeasure})
 		case <-tick.C:
-			calls, errs := sum()
-			if overtimeRunning && (calls+errs >= minCalls || time.Since(first.at) > cfg.Duration+overtime) {
-				finish()
-				break loop
+			if r.onTick() {
+				return nil
 			}
-			if measuring {
-				progress(Progress{Phase: PhaseMeasure, Elapsed: time.Since(first.at), Calls: calls, Errors: errs})
-			} else {
-				progress(Progress{Phase: PhaseWarmup, Elapsed: time.Since(begin)})
-			}
-		case <-endTimer:
-			if calls, errs := sum(); calls+errs < minCalls {
-				overtimeRunning = true
+		case <-r.endTimer:
+			if calls, errs := r.sum(); calls+errs < r.minCalls {
+				r.overtimeRunning = true
 				continue
 			}
-			finish()
-			break loop
-		case <-caseCtx.Done():
+			r.finish()
+			return nil
+		case <-r.caseCtx.Done():
 			if err := ctx.Err(); err != nil {
-				close(stopping)
-				wg.Wait()
-				return res, err
+				close(r.stopping)
+				r.wg.Wait()
+				return err
 			}
 			// Only a machine too busy to run this loop for the whole
 			// overtime gets here.
-			finish()
-			break loop
+			r.finish()
+			return nil
 		}
 	}
-	wg.Wait()
-	if !measuring {
-		first = last
-	}
+}
 
+// onTick reports progress and ends the overtime when it has its calls or
+// has run out; it says whether the case is over.
+func (r *caseRun) onTick() bool {
+	calls, errs := r.sum()
+	if r.overtimeRunning && (calls+errs >= r.minCalls || time.Since(r.first.at) > r.cfg.Duration+r.overtime) {
+		r.finish()
+		return true
+	}
+	if r.measuring {
+		r.progress(Progress{Phase: PhaseMeasure, Elapsed: time.Since(r.first.at), Calls: calls, Errors: errs})
+	} else {
+		r.progress(Progress{Phase: PhaseWarmup, Elapsed: time.Since(r.begin)})
+	}
+	return false
+}
+
+// collect turns the workers' tallies and the two snapshots into the result.
+func (r *caseRun) collect() {
+	if !r.measuring {
+		r.first = r.last
+	}
+	res := &r.res
 	var hist histogram
-	for _, w := range workers {
+	for _, w := range r.workers {
 		hist.merge(&w.hist)
 		res.Calls += w.calls.Load()
 		res.Errors += w.errors.Load()
@@ -458,12 +530,11 @@ loop:
 			res.FirstError = w.firstErr.Error()
 		}
 	}
-	elapsed := last.at.Sub(first.at)
-	res.Seconds = elapsed.Seconds()
+	res.Seconds = r.last.at.Sub(r.first.at).Seconds()
 	if res.Seconds > 0 {
 		res.CallsPerSec = float64(res.Calls) / res.Seconds
-		if c.Method != MethodHello {
-			res.ItemsPerSec = float64(last.items-first.items) / res.Seconds
+		if r.c.Method != MethodHello {
+			res.ItemsPerSec = float64(r.last.items-r.first.items) / res.Seconds
 		}
 	}
 	res.Latency = Latency{
@@ -472,17 +543,16 @@ loop:
 		P99: ms(hist.quantile(0.99)),
 		Max: ms(hist.max),
 	}
-	if res.Calls > 0 {
-		calls := float64(res.Calls)
-		res.WireBytes = float64(last.wire-first.wire) / calls
-		res.CPUPerCall = float64(last.cpu-first.cpu) / 1e3 / calls
-		if cfg.ServerPID != 0 && first.serverErr == nil && last.serverErr == nil {
-			v := float64(last.server-first.server) / 1e3 / calls
-			res.ServerCPUPerCall = &v
-		}
+	if res.Calls == 0 {
+		return
 	}
-	progress(Progress{Phase: PhaseDone, Elapsed: elapsed, Calls: res.Calls, Errors: res.Errors, Result: &res})
-	return res, nil
+	calls := float64(res.Calls)
+	res.WireBytes = float64(r.last.wire-r.first.wire) / calls
+	res.CPUPerCall = float64(r.last.cpu-r.first.cpu) / 1e3 / calls
+	if r.cfg.ServerPID != 0 && r.first.serverErr == nil && r.last.serverErr == nil {
+		v := float64(r.last.server-r.first.server) / 1e3 / calls
+		res.ServerCPUPerCall = &v
+	}
 }
 
 // callGrace is how long a call still running at the end of its case may
