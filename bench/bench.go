@@ -23,6 +23,12 @@ const (
 	TransportGRPC      = "grpc"       // gRPC over one HTTP/2 connection
 	TransportREST      = "rest"       // REST/JSON over HTTP/1.1 keep-alive connections
 	TransportRESTClose = "rest-close" // REST/JSON with a new connection per call
+	// The other halves of the 2x2 of transport and encoding: REST/JSON over
+	// one h2c (HTTP/2 without TLS) connection, and the REST face's protobuf
+	// bodies over HTTP/1.1 keep-alive and over h2c.
+	TransportRESTH2      = "rest-h2"
+	TransportRESTProto   = "rest-proto"
+	TransportRESTH2Proto = "rest-h2-proto"
 )
 
 // Methods, the second half of a case's name.
@@ -34,7 +40,7 @@ const (
 
 // Transports and Methods list every transport and method, in report order.
 var (
-	Transports = []string{TransportGRPC, TransportREST, TransportRESTClose}
+	Transports = []string{TransportGRPC, TransportREST, TransportRESTClose, TransportRESTH2, TransportRESTProto, TransportRESTH2Proto}
 	Methods    = []string{MethodHello, MethodItems, MethodStream}
 )
 
@@ -66,6 +72,9 @@ type Config struct {
 	// URL of its REST face. Both empty: Run starts both in-process.
 	Target     string
 	RESTTarget string
+	// RESTH2Target, with a Target, is the base URL of a REST face that
+	// speaks h2c, for the rest-h2 cases; empty: they are skipped.
+	RESTH2Target string
 	// ServerPID, with a Target, is the server's process; its CPU time is
 	// read from /proc (Linux).
 	ServerPID int
@@ -193,6 +202,18 @@ func (c Config) selected(transport, method string) bool {
 	return false
 }
 
+// offers says whether a transport can carry a method against the run's
+// targets. The REST face streams NDJSON only, so protobuf has no stream
+// case; a running backend offers h2c only at RESTH2Target.
+func (c Config) offers(transport, method string) bool {
+	spec := transportSpecs[transport]
+	if spec.proto && method == MethodStream {
+		return false
+	}
+	remote := c.Target != "" || c.RESTTarget != ""
+	return !(remote && spec.http2 && c.RESTH2Target == "")
+}
+
 // cases lists the selected cases grouped so that the transports of one
 // method, length and concurrency sit side by side.
 func (c Config) cases() []Case {
@@ -205,7 +226,7 @@ func (c Config) cases() []Case {
 			}
 			for _, n := range lengths {
 				for _, t := range Transports {
-					if c.selected(t, m) {
+					if c.selected(t, m) && c.offers(t, m) {
 						cases = append(cases, Case{Transport: t, Method: m, Length: n, Concurrency: conc})
 					}
 				}
@@ -236,14 +257,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		GoVersion:   runtime.Version(),
 		InProcess:   cfg.Target == "" && cfg.RESTTarget == "",
 	}
-	grpcTarget, restURL := cfg.Target, cfg.RESTTarget
+	grpcTarget, restURL, restH2URL := cfg.Target, cfg.RESTTarget, cfg.RESTH2Target
 	if r.InProcess {
 		local, err := StartLocal()
 		if err != nil {
 			return nil, err
 		}
 		defer local.Close()
-		grpcTarget, restURL = local.GRPCAddr, local.RESTURL
+		grpcTarget, restURL, restH2URL = local.GRPCAddr, local.RESTURL, local.RESTH2URL
 		r.CPUNote = "the CPU time of the whole bench process per call: load client, gRPC server and REST gateway together (getrusage)"
 	} else {
 		r.CPUNote = "the load client's CPU time per call (getrusage)"
@@ -251,7 +272,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			r.CPUNote += "; SRV CPU (server_cpu_us_per_call) is the server process's, from /proc/PID/stat (10ms resolution)"
 		}
 	}
-	cs, err := newClients(grpcTarget, restURL, slices.Max(cfg.Concurrency))
+	cs, err := newClients(targets{grpc: grpcTarget, rest: restURL, restH2: restH2URL}, slices.Max(cfg.Concurrency), nil)
 	if err != nil {
 		return nil, err
 	}

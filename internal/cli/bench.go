@@ -29,7 +29,7 @@ func (m *Main) benchFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&m.benchCfg.Warmup, "warmup", bench.DefaultWarmup, "load before each case's measured time, not counted")
 	fs.Var(listFlag[int32]{&m.benchCfg.Lengths, 32}, "lengths", "comma-separated lengths of getAll and getStream")
 	fs.Var(listFlag[int]{&m.benchCfg.Concurrency, 0}, "concurrency", "comma-separated numbers of calls in flight at once")
-	fs.Var(stringsFlag{&m.benchCfg.Cases}, "cases", "comma-separated cases to run: transports (grpc, rest, rest-close), methods (hello, items, stream) or TRANSPORT/METHOD; empty: all")
+	fs.Var(stringsFlag{&m.benchCfg.Cases}, "cases", "comma-separated cases to run: transports (grpc, rest, rest-close, rest-h2, rest-proto, rest-h2-proto), methods (hello, items, stream) or TRANSPORT/METHOD; empty: all")
 	fs.StringVar(&m.benchCfg.Target, "target", "", "gRPC target of a running backend (default: start one in-process on loopback)")
 	fs.StringVar(&m.benchCfg.RESTTarget, "rest-target", "", "base URL of the running backend's REST face, such as http://localhost:8080")
 	fs.IntVar(&m.benchCfg.ServerPID, "server-pid", 0, "with --target, the server's process id, to report its CPU time per call (Linux)")
