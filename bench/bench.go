@@ -78,6 +78,14 @@ type Config struct {
 	// ServerPID, with a Target, is the server's process; its CPU time is
 	// read from /proc (Linux).
 	ServerPID int
+	// Link, when set, runs the cases across an emulated link (see Links),
+	// with the servers in a process of their own: "loopback" or empty is
+	// today's loopback.
+	Link string
+	// Apart runs the servers in a process of their own, pinned to another
+	// core than the client's, even on loopback; a Link other than loopback
+	// implies it.
+	Apart bool
 	// Progress, if set, is told how each case goes, several times a second.
 	Progress func(Progress)
 }
@@ -176,11 +184,20 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("REST target %q must be a URL such as http://localhost:8080", c.RESTTarget))
 		}
 	}
+	if _, ok := LinkByName(c.Link); c.Link != "" && !ok {
+		errs = append(errs, fmt.Errorf("link %q is not one of %s", c.Link, LinkNames()))
+	}
+	if c.apart() && (c.Target != "" || c.RESTTarget != "") {
+		errs = append(errs, errors.New("--link and --apart start their own servers: they do not go with --target"))
+	}
 	if c.ServerPID != 0 && c.Target == "" && c.RESTTarget == "" {
 		errs = append(errs, errors.New("a server PID only makes sense with --target: in-process, the server's CPU is this process's"))
 	}
 	return errors.Join(errs...)
 }
+
+// apart says whether the servers run in a process of their own.
+func (c Config) apart() bool { return c.Apart || (c.Link != "" && c.Link != "loopback") }
 
 func validFilter(f string) bool {
 	t, m, both := strings.Cut(f, "/")
@@ -210,7 +227,7 @@ func (c Config) offers(transport, method string) bool {
 	if spec.proto && method == MethodStream {
 		return false
 	}
-	remote := c.Target != "" || c.RESTTarget != ""
+	remote := c.Target != "" || c.RESTTarget != "" // never apart, see Validate
 	return !(remote && spec.http2 && c.RESTH2Target == "")
 }
 
@@ -245,34 +262,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cfg = cfg.withDefaults()
 	cases := cfg.cases()
-	r := &Report{
-		Started:     time.Now().UTC(),
-		Duration:    cfg.Duration.Seconds(),
-		Warmup:      cfg.Warmup.Seconds(),
-		Lengths:     cfg.Lengths,
-		Concurrency: cfg.Concurrency,
-		GOOS:        runtime.GOOS,
-		GOARCH:      runtime.GOARCH,
-		CPUs:        runtime.NumCPU(),
-		GoVersion:   runtime.Version(),
-		InProcess:   cfg.Target == "" && cfg.RESTTarget == "",
+	r := newReport(cfg)
+	env, err := startEnv(ctx, &cfg, r)
+	if err != nil {
+		return nil, err
 	}
-	grpcTarget, restURL, restH2URL := cfg.Target, cfg.RESTTarget, cfg.RESTH2Target
-	if r.InProcess {
-		local, err := StartLocal()
-		if err != nil {
-			return nil, err
-		}
-		defer local.Close()
-		grpcTarget, restURL, restH2URL = local.GRPCAddr, local.RESTURL, local.RESTH2URL
-		r.CPUNote = "the CPU time of the whole bench process per call: load client, gRPC server and REST gateway together (getrusage)"
-	} else {
-		r.CPUNote = "the load client's CPU time per call (getrusage)"
-		if cfg.ServerPID != 0 {
-			r.CPUNote += "; SRV CPU (server_cpu_us_per_call) is the server process's, from /proc/PID/stat (10ms resolution)"
-		}
-	}
-	cs, err := newClients(targets{grpc: grpcTarget, rest: restURL, restH2: restH2URL}, slices.Max(cfg.Concurrency), nil)
+	defer env.close()
+	cs, err := newClients(env.targets, slices.Max(cfg.Concurrency), env.dial)
 	if err != nil {
 		return nil, err
 	}
@@ -285,6 +281,71 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.Cases = append(r.Cases, res)
 	}
 	return r, nil
+}
+
+func newReport(cfg Config) *Report {
+	return &Report{
+		Started:     time.Now().UTC(),
+		Duration:    cfg.Duration.Seconds(),
+		Warmup:      cfg.Warmup.Seconds(),
+		Lengths:     cfg.Lengths,
+		Concurrency: cfg.Concurrency,
+		GOOS:        runtime.GOOS,
+		GOARCH:      runtime.GOARCH,
+		CPUs:        runtime.NumCPU(),
+		GoVersion:   runtime.Version(),
+		InProcess:   cfg.Target == "" && cfg.RESTTarget == "" && !cfg.apart(),
+	}
+}
+
+// env is where a run's clients call, and how to take it down.
+type env struct {
+	targets targets
+	dial    dialFunc
+	close   func() error
+}
+
+// startEnv starts the servers a run needs, in-process or apart, or points at
+// the running ones; it sets the report's notes and, apart, cfg's ServerPID.
+func startEnv(ctx context.Context, cfg *Config, r *Report) (*env, error) {
+	e := &env{
+		targets: targets{grpc: cfg.Target, rest: cfg.RESTTarget, restH2: cfg.RESTH2Target},
+		close:   func() error { return nil },
+	}
+	switch {
+	case cfg.apart():
+		link, _ := LinkByName(cfg.Link)
+		if cfg.Link == "" {
+			link = Links[0]
+		}
+		a, err := startApart(ctx, link)
+		if err != nil {
+			return nil, err
+		}
+		e.targets, e.dial, e.close, cfg.ServerPID = a.targets, a.dial, a.Close, a.pid
+		r.Link = &a.report
+		r.CPUNote = "the load client's CPU time per call (getrusage); SRV CPU (server_cpu_us_per_call) is the server process's, from /proc/PID/stat (10ms resolution)"
+		if a.report.ClientCPU >= 0 {
+			r.CPUNote += fmt.Sprintf("; client pinned to core %d, server to core %d", a.report.ClientCPU, a.report.ServerCPU)
+		}
+		if a.proxy != nil {
+			r.CPUNote += "; the delay proxy is a third process, counted in neither"
+		}
+	case r.InProcess:
+		local, err := StartLocal()
+		if err != nil {
+			return nil, err
+		}
+		e.targets = targets{grpc: local.GRPCAddr, rest: local.RESTURL, restH2: local.RESTH2URL}
+		e.close = local.Close
+		r.CPUNote = "the CPU time of the whole bench process per call: load client, gRPC server and REST gateway together (getrusage)"
+	default:
+		r.CPUNote = "the load client's CPU time per call (getrusage)"
+		if cfg.ServerPID != 0 {
+			r.CPUNote += "; SRV CPU (server_cpu_us_per_call) is the server process's, from /proc/PID/stat (10ms resolution)"
+		}
+	}
+	return e, nil
 }
 
 // worker is one goroutine's tally, read live by the progress reports. calls
@@ -591,10 +652,10 @@ const settleLimit = 5 * time.Second
 // measurable (a server in another process whose PID is unknown).
 func cpuOf(cfg Config) func() (time.Duration, error) {
 	switch {
-	case cfg.Target == "" && cfg.RESTTarget == "":
-		return func() (time.Duration, error) { return processCPU(), nil }
 	case cfg.ServerPID != 0:
 		return func() (time.Duration, error) { return pidCPU(cfg.ServerPID) }
+	case cfg.Target == "" && cfg.RESTTarget == "":
+		return func() (time.Duration, error) { return processCPU(), nil }
 	}
 	return nil
 }

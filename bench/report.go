@@ -24,8 +24,10 @@ type Report struct {
 	GoVersion   string    `json:"go_version"`
 	// InProcess is true when the servers ran inside the bench process, on
 	// loopback, sharing its CPUs with the load.
-	InProcess bool   `json:"in_process"`
-	CPUNote   string `json:"cpu_note"`
+	InProcess bool `json:"in_process"`
+	// Link is the emulated link of a run apart, as profiled and measured.
+	Link    *LinkReport `json:"link,omitempty"`
+	CPUNote string      `json:"cpu_note"`
 	// BytesNote says what the byte columns count.
 	BytesNote string   `json:"bytes_note"`
 	Cases     []Result `json:"cases"`
@@ -157,6 +159,11 @@ func (r *Report) WriteTable(w io.Writer) error {
 	where := "servers in this process, on loopback"
 	if !r.InProcess {
 		where = "servers in another process"
+	}
+	if r.Link != nil {
+		if _, err := fmt.Fprintf(w, "\n%s.\n", r.Link); err != nil {
+			return err
+		}
 	}
 	_, err := fmt.Fprintf(w, "\n%s/%s, %d CPUs, %s; %s; %gs per case after a %gs warm-up.\n"+
 		"VS GRPC: items/s (sayHello: calls/s) over gRPC's for the same method, length and concurrency.\n"+

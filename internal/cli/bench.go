@@ -33,6 +33,8 @@ func (m *Main) benchFlags(fs *flag.FlagSet) {
 	fs.StringVar(&m.benchCfg.Target, "target", "", "gRPC target of a running backend (default: start one in-process on loopback)")
 	fs.StringVar(&m.benchCfg.RESTTarget, "rest-target", "", "base URL of the running backend's REST face, such as http://localhost:8080")
 	fs.IntVar(&m.benchCfg.ServerPID, "server-pid", 0, "with --target, the server's process id, to report its CPU time per call (Linux)")
+	fs.StringVar(&m.benchCfg.Link, "link", "", "emulated link between client and server: "+bench.LinkNames()+" (servers in their own process; see docs/network.md)")
+	fs.BoolVar(&m.benchCfg.Apart, "apart", false, "run the servers in their own process, pinned to another core than the client's")
 	fs.StringVar(&m.output, "o", "text", "output format: text or json")
 	fs.StringVar(&m.benchSVG, "svg", "", "also write the chart to this SVG file")
 	m.run = m.runBench
