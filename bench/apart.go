@@ -66,10 +66,8 @@ func startApart(ctx context.Context, link Link) (a *apart, err error) {
 			return a, err
 		}
 	}
-	if err := a.measure(ctx); err != nil {
-		return a, err
-	}
-	// Pinned last: the children above inherit the bench's full set.
+	// Pinned after the children start, which inherit the bench's full set,
+	// and before the link is measured, as it will run.
 	if clientCPU >= 0 {
 		old, err := pinTo(clientCPU)
 		if err != nil {
@@ -77,7 +75,7 @@ func startApart(ctx context.Context, link Link) (a *apart, err error) {
 		}
 		a.restore = func() error { return setAffinity(&old) }
 	}
-	return a, nil
+	return a, a.measure(ctx)
 }
 
 // makeNamespaces makes the namespaces and returns the servers' address; where
