@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -20,6 +21,16 @@ type Comparer interface {
 	// Compare runs the benchmark until it is done or ctx ends, telling
 	// progress how far it is.
 	Compare(ctx context.Context, progress func(CompareProgress)) (*Comparison, error)
+}
+
+// LinkComparer is a Comparer that can also run across an emulated network
+// link between its client and its servers; /compare then offers the links.
+type LinkComparer interface {
+	Comparer
+	// Links names the links this machine can emulate or, when it can
+	// emulate none, says why.
+	Links() (names []string, why string)
+	CompareLink(ctx context.Context, link string, progress func(CompareProgress)) (*Comparison, error)
 }
 
 // CompareProgress says how far a run is.
@@ -75,6 +86,8 @@ type compareData struct {
 	Latest    *Comparison
 	LastError string
 	Interval  time.Duration
+	Links     []string // links the visitor may pick; none: loopback only
+	LinksNote string   // why there are none to pick
 }
 
 func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
@@ -89,6 +102,9 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 		Interval:  s.cfg.CompareInterval,
 	}
 	c.mu.Unlock()
+	if lc, ok := s.cfg.Compare.(LinkComparer); ok {
+		data.Links, data.LinksNote = lc.Links()
+	}
 	s.render(w, r, http.StatusOK, "compare.html", data)
 }
 
@@ -143,6 +159,10 @@ func (s *Server) startCompare(r *http.Request) error {
 	if !sameOrigin(r) {
 		return &inputError{problems: []string{"a bench can only be started from this site's own /compare page."}}
 	}
+	link, err := s.pickedLink(r)
+	if err != nil {
+		return err
+	}
 	c := &s.compare
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -161,7 +181,7 @@ func (s *Server) startCompare(r *http.Request) error {
 	ctx, cancel := context.WithTimeout(s.liveCtx, compareTimeout)
 	c.runs.Go(func() {
 		defer cancel()
-		res, err := s.runComparer(ctx)
+		res, err := s.runComparer(ctx, link)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.running = false
@@ -177,20 +197,46 @@ func (s *Server) startCompare(r *http.Request) error {
 
 // runComparer runs the Comparer, turning a panic into an error: the run is
 // in a goroutine of its own, where a panic would end the whole process.
-func (s *Server) runComparer(ctx context.Context) (res *Comparison, err error) {
+func (s *Server) runComparer(ctx context.Context, link string) (res *Comparison, err error) {
 	err = recovered(func() error {
-		var runErr error
-		res, runErr = s.cfg.Compare.Compare(ctx, func(p CompareProgress) {
+		progress := func(p CompareProgress) {
 			s.compare.mu.Lock()
 			s.compare.progress = p
 			s.compare.mu.Unlock()
-		})
+		}
+		var runErr error
+		if link != "" {
+			res, runErr = s.cfg.Compare.(LinkComparer).CompareLink(ctx, link, progress)
+		} else {
+			res, runErr = s.cfg.Compare.Compare(ctx, progress)
+		}
 		return runErr
 	})()
 	if err == nil && res == nil {
 		err = errors.New("no result")
 	}
 	return res, err
+}
+
+// pickedLink is the link the form asks for ("" for loopback), checked
+// against those the Comparer offers.
+func (s *Server) pickedLink(r *http.Request) (string, error) {
+	r.Body = http.MaxBytesReader(nil, r.Body, 1<<10)
+	if err := r.ParseForm(); err != nil {
+		return "", &inputError{problems: []string{"the form could not be read: " + err.Error()}}
+	}
+	link := r.PostForm.Get("link")
+	if link == "" {
+		return "", nil
+	}
+	var names []string
+	if lc, ok := s.cfg.Compare.(LinkComparer); ok {
+		names, _ = lc.Links()
+	}
+	if !slices.Contains(names, link) {
+		return "", &inputError{problems: []string{fmt.Sprintf("link %q is not one this server can emulate.", link)}}
+	}
+	return link, nil
 }
 
 // sameOrigin refuses a POST that another site's page made the browser send.

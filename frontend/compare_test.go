@@ -161,7 +161,7 @@ func TestCompareRunsOneAtATimeAndAtMostSoOften(t *testing.T) {
 		t.Errorf("second run while the first runs: %d %v, Retry-After %q", resp.StatusCode, body, resp.Header.Get("Retry-After"))
 	}
 	close(fake.release)
-	if st := waitIdle(t, ts.URL); st.Error != "" || st.Finished == "" || st.Done != st.Total || st.Total != 6 {
+	if st := waitIdle(t, ts.URL); st.Error != "" || st.Finished == "" || st.Done != st.Total || st.Total != len(sampleReport().Cases) {
 		t.Errorf("status after the run: %+v", st)
 	}
 	resp, body = postRun(t, ts.URL)
@@ -187,8 +187,80 @@ func TestCompareRunsOneAtATimeAndAtMostSoOften(t *testing.T) {
 	}
 
 	page, html := get(t, ts.URL+"/compare")
-	if page.StatusCode != http.StatusOK || strings.Count(html, `class="bar"`) != 6 || !strings.Contains(html, "rest-close/items") {
+	if page.StatusCode != http.StatusOK || strings.Count(html, `class="bar"`) != len(sampleReport().Cases) || !strings.Contains(html, "rest-close/items") {
 		t.Errorf("page after the run: %d\n%s", page.StatusCode, html)
+	}
+}
+
+// linkComparer is fakeComparer offering links, or saying why it cannot.
+type linkComparer struct {
+	*fakeComparer
+	links []string
+	why   string
+	mu    sync.Mutex
+	got   []string // the link of each run
+}
+
+func (l *linkComparer) Links() ([]string, string) { return l.links, l.why }
+
+func (l *linkComparer) CompareLink(ctx context.Context, link string, progress func(CompareProgress)) (*Comparison, error) {
+	l.mu.Lock()
+	l.got = append(l.got, link)
+	l.mu.Unlock()
+	return l.Compare(ctx, progress)
+}
+
+func postLink(t *testing.T, url, link string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/compare/run", strings.NewReader("link="+link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func TestComparePicksALinkTheMachineOffers(t *testing.T) {
+	lc := &linkComparer{fakeComparer: newFakeComparer(), links: []string{"lan", "wan"}}
+	close(lc.release)
+	ts := newFrontend(t, Config{Compare: lc, CompareInterval: time.Nanosecond}, nil)
+	_, html := get(t, ts.URL+"/compare")
+	if !strings.Contains(html, `id="compare-link"`) || !strings.Contains(html, `<option value="wan">wan</option>`) {
+		t.Errorf("the page offers no link:\n%s", html)
+	}
+	if resp := postLink(t, ts.URL, "mars"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("unknown link: %d", resp.StatusCode)
+	}
+	if resp := postLink(t, ts.URL, "wan"); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("wan: %d", resp.StatusCode)
+	}
+	waitIdle(t, ts.URL)
+	if resp := postLink(t, ts.URL, ""); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("loopback: %d", resp.StatusCode)
+	}
+	waitIdle(t, ts.URL)
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if len(lc.got) != 1 || lc.got[0] != "wan" || lc.runs != 2 {
+		t.Errorf("runs %d, links asked %q; want wan, then one on loopback", lc.runs, lc.got)
+	}
+}
+
+func TestCompareSaysWhenItCannotEmulateLinks(t *testing.T) {
+	lc := &linkComparer{fakeComparer: newFakeComparer(), why: "Only loopback here: links need root."}
+	ts := newFrontend(t, Config{Compare: lc}, nil)
+	_, html := get(t, ts.URL+"/compare")
+	if strings.Contains(html, `id="compare-link"`) || !strings.Contains(html, `id="compare-links-note"`) || !strings.Contains(html, "links need root") {
+		t.Errorf("the page does not say why there are no links:\n%s", html)
+	}
+	if resp := postLink(t, ts.URL, "lan"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a link where none is offered: %d", resp.StatusCode)
 	}
 }
 

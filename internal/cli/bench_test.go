@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"encoding/xml"
+	"github.com/grpcplay/grpcplay/bench"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -69,7 +70,12 @@ func TestBenchWritesJSONAndSVG(t *testing.T) {
 			t.Errorf("%s: %d calls, %d errors", c.Name, c.Calls, c.Errors)
 		}
 	}
-	want := "grpc/hello c=2 grpc/items len=1 c=2 rest/items len=1 c=2 rest-close/items len=1 c=2 grpc/items len=10 c=2 rest/items len=10 c=2 rest-close/items len=10 c=2"
+	want := "grpc/hello c=2"
+	for _, n := range []string{"1", "10"} {
+		for _, tr := range bench.Transports {
+			want += " " + tr + "/items len=" + n + " c=2"
+		}
+	}
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("cases\n%s\nwant\n%s", got, want)
 	}
@@ -140,12 +146,15 @@ func TestServeComparesOnDemand(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if st.Error != "" || st.Done != 12 || st.Total != 12 {
+	// items over every transport, stream over those that have it (not the
+	// protobuf ones), at two lengths.
+	const cases = 2 * (6 + 4)
+	if st.Error != "" || st.Done != cases || st.Total != cases {
 		t.Fatalf("status %+v", st)
 	}
 	_, page = get(t, m.HTTPURL()+"/compare")
-	if n := strings.Count(page, `class="bar"`); n != 12 {
-		t.Errorf("the chart has %d bars, want 12", n)
+	if n := strings.Count(page, `class="bar"`); n != cases {
+		t.Errorf("the chart has %d bars, want %d", n, cases)
 	}
 	for _, want := range []string{"grpc/items", "rest/stream", "rest-close/items", "grpcplay bench --cases=items,stream --lengths=10,1000 --concurrency=8"} {
 		if !strings.Contains(page, want) {
