@@ -3,13 +3,14 @@ package cli_test
 import (
 	"encoding/json"
 	"encoding/xml"
-	"github.com/grpcplay/grpcplay/bench"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/grpcplay/grpcplay/bench"
 )
 
 func TestBenchFlagErrorsAreUsageErrors(t *testing.T) {
