@@ -273,6 +273,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer cs.Close()
+	r.LoadAverage = append(r.LoadAverage, loadAverage())
+	defer func() { r.LoadAverage = append(r.LoadAverage, loadAverage()) }()
+	// The first case runs once unrecorded before it: a run's first calls
+	// (connections, heaps growing) would otherwise count against it.
+	warm := cfg
+	warm.Progress, warm.Duration = nil, max(cfg.Warmup, 100*time.Millisecond)
+	if _, err := runCase(ctx, warm, cs, cases[0], 0, 0); err != nil {
+		return r, err
+	}
 	for i, c := range cases {
 		res, err := runCase(ctx, cfg, cs, c, i+1, len(cases))
 		if err != nil {

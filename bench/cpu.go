@@ -31,3 +31,17 @@ func pidCPU(pid int) (time.Duration, error) {
 	}
 	return time.Duration(stat.CPUTime() * float64(time.Second)), nil
 }
+
+// loadAverage is the machine's one-minute load average, 0 where unknown:
+// the committed runs show how busy the machine was with other work.
+func loadAverage() float64 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0
+	}
+	l, err := fs.LoadAvg()
+	if err != nil {
+		return 0
+	}
+	return l.Load1
+}

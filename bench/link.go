@@ -174,7 +174,7 @@ func measureLink(ctx context.Context, dial dialFunc, probeAddr string, l Link, s
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()
 	p := &probeConn{conn: conn, buf: make([]byte, 1<<20)}
-	pings := 100
+	pings := 200
 	if l.RTT > 5*time.Millisecond {
 		pings = 15
 	}
@@ -201,7 +201,7 @@ func measureLink(ctx context.Context, dial dialFunc, probeAddr string, l Link, s
 }
 
 // calibrationRounds bounds the corrections of the delay.
-const calibrationRounds = 4
+const calibrationRounds = 8
 
 // bandwidth is the best of three transfers of about a fifth of a second at
 // the profile's rate (64 MB unshaped), each less the round trip of its

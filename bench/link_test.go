@@ -24,7 +24,9 @@ func listen(t *testing.T) net.Listener {
 	return lis
 }
 
-func TestDelayProxyDelaysEachWayAndKeepsOrder(t *testing.T) {
+// echoThroughProxy serves an echo on loopback behind a delay proxy of
+// oneWay each way, stopped when the test ends, and returns the proxy.
+func echoThroughProxy(t *testing.T, oneWay time.Duration) *delayProxy {
 	echo := listen(t)
 	go func() {
 		for {
@@ -36,19 +38,23 @@ func TestDelayProxyDelaysEachWayAndKeepsOrder(t *testing.T) {
 		}
 	}()
 	p := newDelayProxy(listen(t), echo.Addr().String(), nil, 0)
-	const oneWay = 5 * time.Millisecond
 	p.setOneWay(oneWay)
 	served := make(chan error, 1)
 	go func() { served <- p.serve() }()
-	defer func() {
+	t.Cleanup(func() {
 		if err := p.close(); err != nil {
 			t.Error(err)
 		}
 		if err := <-served; err != nil {
 			t.Error(err)
 		}
-	}()
+	})
+	return p
+}
 
+func TestDelayProxyDelaysEachWayAndKeepsOrder(t *testing.T) {
+	const oneWay = 5 * time.Millisecond
+	p := echoThroughProxy(t, oneWay)
 	conn, err := net.Dial("tcp", p.lis.Addr().String())
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,9 @@ type Report struct {
 	// Split is Halves, filled in by WriteJSON.
 	Split   *Halves `json:"halves,omitempty"`
 	CPUNote string  `json:"cpu_note"`
+	// LoadAverage is the machine's one-minute load average at the start and
+	// the end of the cases: the other work it had besides the bench.
+	LoadAverage []float64 `json:"load_average,omitempty"`
 	// BytesNote says what the byte columns count.
 	BytesNote string   `json:"bytes_note"`
 	Cases     []Result `json:"cases"`
