@@ -114,7 +114,8 @@ func (a *apart) startServer(ctx context.Context, host string, cpu int) (serverAd
 	if err := json.Unmarshal([]byte(line), &addrs); err != nil {
 		return addrs, fmt.Errorf("server child: %q: %w", line, err)
 	}
-	a.targets = targets{grpc: addrs.GRPC, rest: "http://" + addrs.REST, restH2: "http://" + addrs.RESTH2}
+	a.targets = targets{grpc: addrs.GRPC, rest: "http://" + addrs.REST, restH2: "http://" + addrs.RESTH2,
+		restTLS: "https://" + addrs.TLS, certPEM: addrs.Cert}
 	a.probe = addrs.Probe
 	return addrs, nil
 }
@@ -122,7 +123,7 @@ func (a *apart) startServer(ctx context.Context, host string, cpu int) (serverAd
 // startProxy puts the delay proxy between the bench and every server
 // address, and points the targets at it.
 func (a *apart) startProxy(ctx context.Context, addrs serverAddrs) error {
-	ups := []string{addrs.GRPC, addrs.REST, addrs.RESTH2, addrs.Probe}
+	ups := []string{addrs.GRPC, addrs.REST, addrs.RESTH2, addrs.TLS, addrs.Probe}
 	var files []*os.File
 	var locals []string
 	defer func() {
@@ -154,8 +155,9 @@ func (a *apart) startProxy(ctx context.Context, addrs serverAddrs) error {
 	if _, err := c.line(ctx); err != nil {
 		return err
 	}
-	a.targets = targets{grpc: locals[0], rest: "http://" + locals[1], restH2: "http://" + locals[2]}
-	a.probe = locals[3]
+	a.targets = targets{grpc: locals[0], rest: "http://" + locals[1], restH2: "http://" + locals[2],
+		restTLS: "https://" + locals[3], certPEM: addrs.Cert}
+	a.probe = locals[4]
 	return nil
 }
 

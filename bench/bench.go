@@ -29,6 +29,9 @@ const (
 	TransportRESTH2      = "rest-h2"
 	TransportRESTProto   = "rest-proto"
 	TransportRESTH2Proto = "rest-h2-proto"
+	// TransportRESTCloseTLS is the post's "open and close" as it runs in
+	// production: HTTPS, a new TLS 1.3 connection per call.
+	TransportRESTCloseTLS = "rest-close-tls"
 )
 
 // Methods, the second half of a case's name.
@@ -40,7 +43,7 @@ const (
 
 // Transports and Methods list every transport and method, in report order.
 var (
-	Transports = []string{TransportGRPC, TransportREST, TransportRESTClose, TransportRESTH2, TransportRESTProto, TransportRESTH2Proto}
+	Transports = []string{TransportGRPC, TransportREST, TransportRESTClose, TransportRESTH2, TransportRESTProto, TransportRESTH2Proto, TransportRESTCloseTLS}
 	Methods    = []string{MethodHello, MethodItems, MethodStream}
 )
 
@@ -221,14 +224,15 @@ func (c Config) selected(transport, method string) bool {
 
 // offers says whether a transport can carry a method against the run's
 // targets. The REST face streams NDJSON only, so protobuf has no stream
-// case; a running backend offers h2c only at RESTH2Target.
+// case; a running backend offers h2c only at RESTH2Target, and TLS only
+// to a run that made its certificate.
 func (c Config) offers(transport, method string) bool {
 	spec := transportSpecs[transport]
 	if spec.proto && method == MethodStream {
 		return false
 	}
 	remote := c.Target != "" || c.RESTTarget != "" // never apart, see Validate
-	return !(remote && spec.http2 && c.RESTH2Target == "")
+	return !(remote && (spec.tls || spec.http2 && c.RESTH2Target == ""))
 }
 
 // cases lists the selected cases grouped so that the transports of one
@@ -345,7 +349,7 @@ func startEnv(ctx context.Context, cfg *Config, r *Report) (*env, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.targets = targets{grpc: local.GRPCAddr, rest: local.RESTURL, restH2: local.RESTH2URL}
+		e.targets = targets{grpc: local.GRPCAddr, rest: local.RESTURL, restH2: local.RESTH2URL, restTLS: local.RESTTLSURL, certPEM: local.CertPEM}
 		e.close = local.Close
 		r.CPUNote = "the CPU time of the whole bench process per call: load client, gRPC server and REST gateway together (getrusage)"
 	default:

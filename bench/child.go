@@ -48,6 +48,8 @@ type serverAddrs struct {
 	GRPC   string `json:"grpc"`
 	REST   string `json:"rest"`
 	RESTH2 string `json:"rest_h2"`
+	TLS    string `json:"rest_tls"`
+	Cert   []byte `json:"cert_pem"`
 	Probe  string `json:"probe"`
 }
 
@@ -91,7 +93,8 @@ func childServer(spec childSpec) error {
 	}
 	go serveProbe(probe)
 	host := func(u string) string { return strings.TrimPrefix(u, "http://") }
-	ready := serverAddrs{GRPC: l.GRPCAddr, REST: host(l.RESTURL), RESTH2: host(l.RESTH2URL), Probe: probe.Addr().String()}
+	ready := serverAddrs{GRPC: l.GRPCAddr, REST: host(l.RESTURL), RESTH2: host(l.RESTH2URL),
+		TLS: strings.TrimPrefix(l.RESTTLSURL, "https://"), Cert: l.CertPEM, Probe: probe.Addr().String()}
 	if err := json.NewEncoder(os.Stdout).Encode(ready); err != nil {
 		return err
 	}

@@ -87,6 +87,10 @@ type targets struct {
 	grpc   string // gRPC host:port
 	rest   string // base URL of the REST face over HTTP/1.1
 	restH2 string // base URL of a REST face that speaks h2c too
+	// restTLS is the base URL of the REST face over HTTPS, whose
+	// certificate is certPEM.
+	restTLS string
+	certPEM []byte
 }
 
 func newClients(t targets, maxConcurrency int, dial dialFunc) (*clients, error) {
@@ -104,14 +108,21 @@ func newClients(t targets, maxConcurrency int, dial dialFunc) (*clients, error) 
 	for _, name := range Transports[1:] {
 		spec := transportSpecs[name]
 		base := t.rest
-		if spec.http2 {
+		switch {
+		case spec.http2:
 			base = t.restH2
+		case spec.tls:
+			base = t.restTLS
 		}
 		if base == "" {
 			continue
 		}
 		wire := &countingDialer{next: dial}
-		cs.rest[name] = &restClient{http: spec.client(wire, maxConcurrency), wire: wire, base: strings.TrimSuffix(base, "/"), proto: spec.proto, http2: spec.http2}
+		hc, err := spec.client(wire, maxConcurrency, t.certPEM)
+		if err != nil {
+			return nil, err
+		}
+		cs.rest[name] = &restClient{http: hc, wire: wire, base: strings.TrimSuffix(base, "/"), proto: spec.proto, http2: spec.http2}
 	}
 	return cs, nil
 }
@@ -121,18 +132,29 @@ type transportSpec struct {
 	http2 bool // h2c: HTTP/2 without TLS, every call a stream of one connection
 	close bool // a new TCP connection for each call
 	proto bool // protobuf bodies (application/x-protobuf)
+	tls   bool // HTTPS, TLS 1.3
 }
 
 var transportSpecs = map[string]transportSpec{
-	TransportREST:        {},
-	TransportRESTClose:   {close: true},
-	TransportRESTH2:      {http2: true},
-	TransportRESTProto:   {proto: true},
-	TransportRESTH2Proto: {http2: true, proto: true},
+	TransportREST:         {},
+	TransportRESTClose:    {close: true},
+	TransportRESTH2:       {http2: true},
+	TransportRESTProto:    {proto: true},
+	TransportRESTH2Proto:  {http2: true, proto: true},
+	TransportRESTCloseTLS: {close: true, tls: true},
 }
 
-func (s transportSpec) client(wire *countingDialer, maxConcurrency int) *http.Client {
+func (s transportSpec) client(wire *countingDialer, maxConcurrency int, certPEM []byte) (*http.Client, error) {
 	t := &http.Transport{DialContext: wire.dial, IdleConnTimeout: time.Minute}
+	if s.tls {
+		cfg, err := clientTLS(certPEM)
+		if err != nil {
+			return nil, err
+		}
+		// No session cache: every call makes a full handshake, as a client
+		// that opens and closes its connections without keeping state does.
+		t.TLSClientConfig = cfg
+	}
 	switch {
 	case s.close:
 		// The post's "open and close" model: a new TCP connection per call.
@@ -145,7 +167,7 @@ func (s transportSpec) client(wire *countingDialer, maxConcurrency int) *http.Cl
 		// calls: what a Go service calling a REST API does by default.
 		t.MaxIdleConns, t.MaxIdleConnsPerHost = maxConcurrency, maxConcurrency
 	}
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: t}, nil
 }
 
 func (cs *clients) Close() error {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
@@ -19,6 +20,10 @@ type Local struct {
 	// RESTH2URL is the same REST face's routes on a listener that speaks
 	// h2c (HTTP/2 without TLS) besides HTTP/1.1.
 	RESTH2URL string
+	// RESTTLSURL is the same routes over HTTPS (HTTP/1.1), with a throwaway
+	// certificate, CertPEM, made for the run.
+	RESTTLSURL string
+	CertPEM    []byte
 
 	grpc     *backend.Server
 	grpcDone chan error
@@ -26,6 +31,8 @@ type Local struct {
 	restDone chan error
 	h2c      *http.Server
 	h2cDone  chan error
+	https    *http.Server
+	tlsDone  chan error
 }
 
 // StartLocal serves the production backend and REST face on 127.0.0.1:0,
@@ -33,7 +40,11 @@ type Local struct {
 func StartLocal() (*Local, error) { return startLocal("127.0.0.1") }
 
 func startLocal(host string) (*Local, error) {
-	var lis [3]net.Listener
+	cert, certPEM, err := selfSigned()
+	if err != nil {
+		return nil, err
+	}
+	var lis [4]net.Listener
 	for i := range lis {
 		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
@@ -44,7 +55,7 @@ func startLocal(host string) (*Local, error) {
 		}
 		lis[i] = l
 	}
-	grpcLis, restLis, h2cLis := lis[0], lis[1], lis[2]
+	grpcLis, restLis, h2cLis, tlsLis := lis[0], lis[1], lis[2], lis[3]
 	grpcSrv := backend.NewServer(backend.Config{})
 	// The gateway's limits on requests in flight protect a shared server;
 	// here they would turn the bench's own workers away, which gRPC (whose
@@ -58,12 +69,20 @@ func startLocal(host string) (*Local, error) {
 		rest:     gateway.New(restCfg, grpcSrv.Service()),
 		restDone: make(chan error, 1),
 		h2cDone:  make(chan error, 1),
+		tlsDone:  make(chan error, 1),
 	}
 	l.RESTH2URL = "http://" + h2cLis.Addr().String()
 	l.h2c = h2cServer(l.rest.Handler())
 	go func() { l.grpcDone <- l.grpc.Serve(grpcLis) }()
 	go func() { l.restDone <- l.rest.Serve(restLis) }()
 	go func() { l.h2cDone <- serveHTTP(l.h2c, h2cLis) }()
+	l.RESTTLSURL, l.CertPEM = "https://"+tlsLis.Addr().String(), certPEM
+	l.https = h2cServer(l.rest.Handler())
+	l.https.Protocols = nil
+	// HTTP/1.1 only: the post's REST, over TLS.
+	l.https.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	tlsLis = tls.NewListener(tlsLis, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
+	go func() { l.tlsDone <- serveHTTP(l.https, tlsLis) }()
 	return l, nil
 }
 
@@ -96,8 +115,8 @@ func (l *Local) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	// The gateway's Shutdown ends its streams, those on h2c too.
-	errs := []error{l.rest.Shutdown(ctx), l.h2c.Shutdown(ctx)}
+	errs := []error{l.rest.Shutdown(ctx), l.h2c.Shutdown(ctx), l.https.Shutdown(ctx)}
 	l.grpc.Shutdown(ctx)
-	errs = append(errs, <-l.restDone, <-l.h2cDone, <-l.grpcDone)
+	errs = append(errs, <-l.restDone, <-l.h2cDone, <-l.tlsDone, <-l.grpcDone)
 	return errors.Join(errs...)
 }

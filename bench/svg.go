@@ -13,20 +13,22 @@ import (
 // transportLabel and transportColor are the legend of the chart.
 var (
 	transportLabel = map[string]string{
-		TransportGRPC:        "gRPC (one HTTP/2 connection)",
-		TransportREST:        "REST/JSON, keep-alive",
-		TransportRESTClose:   "REST/JSON, new connection per call",
-		TransportRESTH2:      "REST/JSON over one h2c connection",
-		TransportRESTProto:   "REST/protobuf, keep-alive",
-		TransportRESTH2Proto: "REST/protobuf over one h2c connection",
+		TransportGRPC:         "gRPC (one HTTP/2 connection)",
+		TransportREST:         "REST/JSON, keep-alive",
+		TransportRESTClose:    "REST/JSON, new connection per call",
+		TransportRESTH2:       "REST/JSON over one h2c connection",
+		TransportRESTProto:    "REST/protobuf, keep-alive",
+		TransportRESTH2Proto:  "REST/protobuf over one h2c connection",
+		TransportRESTCloseTLS: "REST/JSON, new TLS connection per call",
 	}
 	transportColor = map[string]string{
-		TransportGRPC:        "#2563eb",
-		TransportREST:        "#ea580c",
-		TransportRESTClose:   "#9ca3af",
-		TransportRESTH2:      "#16a34a",
-		TransportRESTProto:   "#a855f7",
-		TransportRESTH2Proto: "#0891b2",
+		TransportGRPC:         "#2563eb",
+		TransportREST:         "#ea580c",
+		TransportRESTClose:    "#9ca3af",
+		TransportRESTH2:       "#16a34a",
+		TransportRESTProto:    "#a855f7",
+		TransportRESTH2Proto:  "#0891b2",
+		TransportRESTCloseTLS: "#4b5563",
 	}
 	methodLabel = map[string]string{
 		MethodHello:  "sayHello",

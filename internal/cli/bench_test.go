@@ -149,7 +149,7 @@ func TestServeComparesOnDemand(t *testing.T) {
 	}
 	// items over every transport, stream over those that have it (not the
 	// protobuf ones), at two lengths.
-	const cases = 2 * (6 + 4)
+	const cases = 2 * (7 + 5)
 	if st.Error != "" || st.Done != cases || st.Total != cases {
 		t.Fatalf("status %+v", st)
 	}
