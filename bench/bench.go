@@ -1,9 +1,10 @@
 // Package bench measures the post's thesis, that gRPC beats REST between
-// services: it runs the same calls over gRPC, over REST/JSON with keep-alive
-// connections, and over REST/JSON with a new connection per call, against a
-// running backend or one it starts in-process on loopback, and reports
-// throughput, latency, bytes and CPU per call as a table, JSON or an SVG
-// chart.
+// services: it runs the same calls over gRPC and over the REST face, with
+// transport (HTTP/1.1 keep-alive, a new connection per call, HTTP/2) and
+// encoding (JSON, protobuf) varied apart, against a running backend or
+// servers it starts itself, in-process or in their own pinned process
+// across an emulated link (see Links), and reports throughput, latency,
+// bytes and CPU per call as a table, JSON or an SVG chart.
 package bench
 
 import (
