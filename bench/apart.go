@@ -73,7 +73,7 @@ func startApart(ctx context.Context, link Link) (a *apart, err error) {
 		if err != nil {
 			return a, fmt.Errorf("pinning the client to core %d: %w", clientCPU, err)
 		}
-		a.restore = func() error { return setAffinity(&old) }
+		a.restore = old.undo
 	}
 	return a, a.measure(ctx)
 }

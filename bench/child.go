@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -145,15 +146,32 @@ func childProxy(spec childSpec) error {
 	return nil
 }
 
-// pinTo pins every thread of this process to one core and returns the
-// set it had. Threads made later inherit it from the thread that makes them.
-func pinTo(cpu int) (unix.CPUSet, error) {
+// pinned is how a process ran before pinTo.
+type pinned struct {
+	cpus       unix.CPUSet
+	maxProcs   int
+	restoreErr error
+}
+
+// pinTo pins every thread of this process to one core, and sets GOMAXPROCS
+// to 1 as Go itself would for a process started on one core: two Ps on
+// one core would spin against each other. Threads made later inherit the
+// core from the thread that makes them. It returns how to undo it.
+func pinTo(cpu int) (*pinned, error) {
 	var old, set unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &old); err != nil {
-		return old, err
+		return nil, err
 	}
 	set.Set(cpu)
-	return old, setAffinity(&set)
+	if err := setAffinity(&set); err != nil {
+		return nil, err
+	}
+	return &pinned{cpus: old, maxProcs: runtime.GOMAXPROCS(1)}, nil
+}
+
+func (p *pinned) undo() error {
+	runtime.GOMAXPROCS(p.maxProcs)
+	return setAffinity(&p.cpus)
 }
 
 func setAffinity(set *unix.CPUSet) error {
