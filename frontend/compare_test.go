@@ -304,7 +304,8 @@ func TestCompareInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("progress: %q, %v", running, err)
 	}
-	if got := text(t, ctx, "compare-count"); got != "0 of 6 cases" {
+	cases := len(sampleReport().Cases)
+	if got := text(t, ctx, "compare-count"); got != "0 of "+itoa(cases)+" cases" {
 		t.Errorf("count %q", got)
 	}
 	close(fake.release)
@@ -321,8 +322,8 @@ func TestCompareInBrowser(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	if bars != 6 {
-		t.Fatalf("%d bars, want 6", bars)
+	if bars != cases {
+		t.Fatalf("%d bars, want %d", bars, cases)
 	}
 	width, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("#compare-chart svg").getBoundingClientRect().width`))
 	if err != nil || width < 300 {
@@ -332,7 +333,7 @@ func TestCompareInBrowser(t *testing.T) {
 	if err != nil || barHeight <= 0 {
 		t.Errorf("bar height %v, %v", barHeight, err)
 	}
-	if got := count(t, ctx, "table.bench tbody tr"); got != 6 {
+	if got := count(t, ctx, "table.bench tbody tr"); got != cases {
 		t.Errorf("%d table rows", got)
 	}
 	if path := os.Getenv("GRPCPLAY_COMPARE_SCREENSHOT"); path != "" {
