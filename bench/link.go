@@ -181,23 +181,44 @@ func measureLink(ctx context.Context, dial dialFunc, probeAddr string, l Link, s
 	if rtt, err = p.rtt(pings); err != nil {
 		return 0, 0, err
 	}
-	// The delay's own wake-ups add a little to each direction: a few rounds
-	// of correction bring the total to the profile's.
-	var oneWay time.Duration
-	for range calibrationRounds {
-		if l.RTT == 0 || setOneWay == nil || near(float64(rtt), float64(l.RTT), 0.02) {
-			break
-		}
-		oneWay = max(oneWay+(l.RTT-rtt)/2, 0)
-		if err := setOneWay(oneWay); err != nil {
-			return 0, 0, err
-		}
-		if rtt, err = p.rtt(pings); err != nil {
+	if l.RTT > 0 && setOneWay != nil {
+		if rtt, err = p.calibrate(l.RTT, rtt, pings, setOneWay); err != nil {
 			return 0, 0, err
 		}
 	}
 	bitsPerSec, err = p.bandwidth(l, rtt)
 	return rtt, bitsPerSec, err
+}
+
+// calibrate sets the one-way delay so that the round trip is want: first
+// half of what the path lacks, then a few corrections for the delay's own
+// wake-ups, each bounded to a tenth of the delay so that one noisy
+// measurement cannot swing it; it keeps the closest and returns the round
+// trip measured with it.
+func (p *probeConn) calibrate(want, base time.Duration, pings int, setOneWay func(time.Duration) error) (time.Duration, error) {
+	oneWay := max(want-base, 0) / 2
+	bestOneWay, bestRTT := oneWay, time.Duration(0)
+	for range calibrationRounds {
+		if err := setOneWay(oneWay); err != nil {
+			return 0, err
+		}
+		rtt, err := p.rtt(pings)
+		if err != nil {
+			return 0, err
+		}
+		if bestRTT == 0 || (rtt-want).Abs() < (bestRTT-want).Abs() {
+			bestOneWay, bestRTT = oneWay, rtt
+		}
+		if near(float64(rtt), float64(want), 0.02) {
+			return rtt, nil
+		}
+		step := want / 20
+		oneWay = max(oneWay+min(max((want-rtt)/2, -step), step), 0)
+	}
+	if err := setOneWay(bestOneWay); err != nil {
+		return 0, err
+	}
+	return p.rtt(pings)
 }
 
 // calibrationRounds bounds the corrections of the delay.
