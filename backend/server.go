@@ -137,9 +137,6 @@ const streamWorkers = 64
 // maxRecvBytes bounds a request. Requests are tiny: the largest is a name.
 const maxRecvBytes = 64 << 10
 
-// NewServer is New under its older name, kept until bench calls New.
-func NewServer(cfg Config) *Server { return New(cfg) }
-
 // New builds a Server.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()

@@ -1,9 +1,10 @@
 // Package bench measures the post's thesis, that gRPC beats REST between
-// services: it runs the same calls over gRPC, over REST/JSON with keep-alive
-// connections, and over REST/JSON with a new connection per call, against a
-// running backend or one it starts in-process on loopback, and reports
-// throughput, latency, bytes and CPU per call as a table, JSON or an SVG
-// chart.
+// services: it runs the same calls over gRPC and over the REST face, with
+// transport (HTTP/1.1 keep-alive, a new connection per call, HTTP/2) and
+// encoding (JSON, protobuf) varied apart, against a running backend or
+// servers it starts itself, in-process or in their own pinned process
+// across an emulated link (see Links), and reports throughput, latency,
+// bytes and CPU per call as a table, JSON or an SVG chart.
 package bench
 
 import (
@@ -23,6 +24,15 @@ const (
 	TransportGRPC      = "grpc"       // gRPC over one HTTP/2 connection
 	TransportREST      = "rest"       // REST/JSON over HTTP/1.1 keep-alive connections
 	TransportRESTClose = "rest-close" // REST/JSON with a new connection per call
+	// The other halves of the 2x2 of transport and encoding: REST/JSON over
+	// one h2c (HTTP/2 without TLS) connection, and the REST face's protobuf
+	// bodies over HTTP/1.1 keep-alive and over h2c.
+	TransportRESTH2      = "rest-h2"
+	TransportRESTProto   = "rest-proto"
+	TransportRESTH2Proto = "rest-h2-proto"
+	// TransportRESTCloseTLS is the post's "open and close" as it runs in
+	// production: HTTPS, a new TLS 1.3 connection per call.
+	TransportRESTCloseTLS = "rest-close-tls"
 )
 
 // Methods, the second half of a case's name.
@@ -34,7 +44,7 @@ const (
 
 // Transports and Methods list every transport and method, in report order.
 var (
-	Transports = []string{TransportGRPC, TransportREST, TransportRESTClose}
+	Transports = []string{TransportGRPC, TransportREST, TransportRESTClose, TransportRESTH2, TransportRESTProto, TransportRESTH2Proto, TransportRESTCloseTLS}
 	Methods    = []string{MethodHello, MethodItems, MethodStream}
 )
 
@@ -66,9 +76,20 @@ type Config struct {
 	// URL of its REST face. Both empty: Run starts both in-process.
 	Target     string
 	RESTTarget string
+	// RESTH2Target, with a Target, is the base URL of a REST face that
+	// speaks h2c, for the rest-h2 cases; empty: they are skipped.
+	RESTH2Target string
 	// ServerPID, with a Target, is the server's process; its CPU time is
 	// read from /proc (Linux).
 	ServerPID int
+	// Link, when set, runs the cases across an emulated link (see Links),
+	// with the servers in a process of their own: "loopback" or empty is
+	// today's loopback.
+	Link string
+	// Apart runs the servers in a process of their own, pinned to another
+	// core than the client's, even on loopback; a Link other than loopback
+	// implies it.
+	Apart bool
 	// Progress, if set, is told how each case goes, several times a second.
 	Progress func(Progress)
 }
@@ -167,11 +188,20 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("REST target %q must be a URL such as http://localhost:8080", c.RESTTarget))
 		}
 	}
+	if _, ok := LinkByName(c.Link); c.Link != "" && !ok {
+		errs = append(errs, fmt.Errorf("link %q is not one of %s", c.Link, LinkNames()))
+	}
+	if c.apart() && (c.Target != "" || c.RESTTarget != "") {
+		errs = append(errs, errors.New("--link and --apart start their own servers: they do not go with --target"))
+	}
 	if c.ServerPID != 0 && c.Target == "" && c.RESTTarget == "" {
 		errs = append(errs, errors.New("a server PID only makes sense with --target: in-process, the server's CPU is this process's"))
 	}
 	return errors.Join(errs...)
 }
+
+// apart says whether the servers run in a process of their own.
+func (c Config) apart() bool { return c.Apart || (c.Link != "" && c.Link != "loopback") }
 
 func validFilter(f string) bool {
 	t, m, both := strings.Cut(f, "/")
@@ -193,6 +223,19 @@ func (c Config) selected(transport, method string) bool {
 	return false
 }
 
+// offers says whether a transport can carry a method against the run's
+// targets. The REST face streams NDJSON only, so protobuf has no stream
+// case; a running backend offers h2c only at RESTH2Target, and TLS only
+// to a run that made its certificate.
+func (c Config) offers(transport, method string) bool {
+	spec := transportSpecs[transport]
+	if spec.proto && method == MethodStream {
+		return false
+	}
+	remote := c.Target != "" || c.RESTTarget != "" // never apart, see Validate
+	return !(remote && (spec.tls || spec.http2 && c.RESTH2Target == ""))
+}
+
 // cases lists the selected cases grouped so that the transports of one
 // method, length and concurrency sit side by side.
 func (c Config) cases() []Case {
@@ -205,7 +248,7 @@ func (c Config) cases() []Case {
 			}
 			for _, n := range lengths {
 				for _, t := range Transports {
-					if c.selected(t, m) {
+					if c.selected(t, m) && c.offers(t, m) {
 						cases = append(cases, Case{Transport: t, Method: m, Length: n, Concurrency: conc})
 					}
 				}
@@ -224,7 +267,38 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	cfg = cfg.withDefaults()
 	cases := cfg.cases()
-	r := &Report{
+	r := newReport(cfg)
+	env, err := startEnv(ctx, &cfg, r)
+	if err != nil {
+		return nil, err
+	}
+	defer env.close()
+	cs, err := newClients(env.targets, slices.Max(cfg.Concurrency), env.dial)
+	if err != nil {
+		return nil, err
+	}
+	defer cs.Close()
+	r.LoadAverage = append(r.LoadAverage, loadAverage())
+	defer func() { r.LoadAverage = append(r.LoadAverage, loadAverage()) }()
+	// The first case runs once unrecorded before it: a run's first calls
+	// (connections, heaps growing) would otherwise count against it.
+	warm := cfg
+	warm.Progress, warm.Duration = nil, max(cfg.Warmup, 100*time.Millisecond)
+	if _, err := runCase(ctx, warm, cs, cases[0], 0, 0); err != nil {
+		return r, err
+	}
+	for i, c := range cases {
+		res, err := runCase(ctx, cfg, cs, c, i+1, len(cases))
+		if err != nil {
+			return r, err
+		}
+		r.Cases = append(r.Cases, res)
+	}
+	return r, nil
+}
+
+func newReport(cfg Config) *Report {
+	return &Report{
 		Started:     time.Now().UTC(),
 		Duration:    cfg.Duration.Seconds(),
 		Warmup:      cfg.Warmup.Seconds(),
@@ -234,36 +308,58 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		GOARCH:      runtime.GOARCH,
 		CPUs:        runtime.NumCPU(),
 		GoVersion:   runtime.Version(),
-		InProcess:   cfg.Target == "" && cfg.RESTTarget == "",
+		InProcess:   cfg.Target == "" && cfg.RESTTarget == "" && !cfg.apart(),
 	}
-	grpcTarget, restURL := cfg.Target, cfg.RESTTarget
-	if r.InProcess {
+}
+
+// env is where a run's clients call, and how to take it down.
+type env struct {
+	targets targets
+	dial    dialFunc
+	close   func() error
+}
+
+// startEnv starts the servers a run needs, in-process or apart, or points at
+// the running ones; it sets the report's notes and, apart, cfg's ServerPID.
+func startEnv(ctx context.Context, cfg *Config, r *Report) (*env, error) {
+	e := &env{
+		targets: targets{grpc: cfg.Target, rest: cfg.RESTTarget, restH2: cfg.RESTH2Target},
+		close:   func() error { return nil },
+	}
+	switch {
+	case cfg.apart():
+		link, _ := LinkByName(cfg.Link)
+		if cfg.Link == "" {
+			link = Links[0]
+		}
+		a, err := startApart(ctx, link)
+		if err != nil {
+			return nil, err
+		}
+		e.targets, e.dial, e.close, cfg.ServerPID = a.targets, a.dial, a.Close, a.pid
+		r.Link = &a.report
+		r.CPUNote = "the load client's CPU time per call (getrusage); SRV CPU (server_cpu_us_per_call) is the server process's, from /proc/PID/stat (10ms resolution)"
+		if a.report.ClientCPU >= 0 {
+			r.CPUNote += fmt.Sprintf("; client pinned to core %d, server to core %d", a.report.ClientCPU, a.report.ServerCPU)
+		}
+		if a.proxy != nil {
+			r.CPUNote += "; the delay proxy is a third process, counted in neither"
+		}
+	case r.InProcess:
 		local, err := StartLocal()
 		if err != nil {
 			return nil, err
 		}
-		defer local.Close()
-		grpcTarget, restURL = local.GRPCAddr, local.RESTURL
+		e.targets = targets{grpc: local.GRPCAddr, rest: local.RESTURL, restH2: local.RESTH2URL, restTLS: local.RESTTLSURL, certPEM: local.CertPEM}
+		e.close = local.Close
 		r.CPUNote = "the CPU time of the whole bench process per call: load client, gRPC server and REST gateway together (getrusage)"
-	} else {
+	default:
 		r.CPUNote = "the load client's CPU time per call (getrusage)"
 		if cfg.ServerPID != 0 {
 			r.CPUNote += "; SRV CPU (server_cpu_us_per_call) is the server process's, from /proc/PID/stat (10ms resolution)"
 		}
 	}
-	cs, err := newClients(grpcTarget, restURL, slices.Max(cfg.Concurrency))
-	if err != nil {
-		return nil, err
-	}
-	defer cs.Close()
-	for i, c := range cases {
-		res, err := runCase(ctx, cfg, cs, c, i+1, len(cases))
-		if err != nil {
-			return r, err
-		}
-		r.Cases = append(r.Cases, res)
-	}
-	return r, nil
+	return e, nil
 }
 
 // worker is one goroutine's tally, read live by the progress reports. calls
@@ -276,181 +372,253 @@ type worker struct {
 	_                    [64]byte // keeps workers' counters off each other's cache lines
 }
 
-func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total int) (Result, error) {
-	res := Result{Case: c, Name: c.String()}
-	do := cs.call(c)
-	progress := func(p Progress) {
-		if cfg.Progress != nil {
-			p.Index, p.Total, p.Case, p.Duration = index, total, c, cfg.Duration
-			cfg.Progress(p)
-		}
-	}
-	progress(Progress{Phase: PhaseWarmup})
-	if err := settle(ctx, cpuOf(cfg)); err != nil {
-		return res, err
-	}
+// caseRun is one case being run: its settings, its workers and the
+// snapshots that bound its measured time. runCase walks it through named
+// steps: probe, start, drive, collect.
+type caseRun struct {
+	cfg          Config
+	c            Case
+	do           call
+	wire         *countingDialer
+	index, total int
 
-	// One call first, outside the measured time, for the body size (the
-	// same for every call of a case) and to fail fast on a broken target.
+	// minCalls is how many calls must end before the measured time may
+	// stop; overtime bounds how long it may wait for them.
+	minCalls int64
+	overtime time.Duration
+	begin    time.Time
+
+	caseCtx  context.Context
+	cancel   context.CancelFunc
+	stopping chan struct{}
+	// counting is set when the measured time starts: calls that end before
+	// are warm-up.
+	counting atomic.Bool
+	workers  []*worker
+	wg       sync.WaitGroup
+
+	first, last     snapshot
+	measuring       bool
+	overtimeRunning bool
+	endTimer        <-chan time.Time
+
+	res Result
+}
+
+// snapshot is what the counters read at one moment; a case's figures are
+// the differences between the snapshots at the start and end of its
+// measured time.
+type snapshot struct {
+	at        time.Time
+	cpu, wire int64
+	items     int64
+	server    time.Duration
+	serverErr error
+}
+
+func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total int) (Result, error) {
+	r := &caseRun{
+		cfg: cfg, c: c, do: cs.call(c), wire: cs.wire(c.Transport), index: index, total: total,
+		res: Result{Case: c, Name: c.String()},
+	}
+	r.progress(Progress{Phase: PhaseWarmup})
+	if err := settle(ctx, cpuOf(cfg)); err != nil {
+		return r.res, err
+	}
+	if err := r.probe(ctx); err != nil {
+		return r.res, err
+	}
+	r.start(ctx)
+	defer r.cancel()
+	if err := r.drive(ctx); err != nil {
+		return r.res, err
+	}
+	r.wg.Wait()
+	r.collect()
+	r.progress(Progress{Phase: PhaseDone, Elapsed: r.last.at.Sub(r.first.at), Calls: r.res.Calls, Errors: r.res.Errors, Result: &r.res})
+	return r.res, nil
+}
+
+func (r *caseRun) progress(p Progress) {
+	if r.cfg.Progress != nil {
+		p.Index, p.Total, p.Case, p.Duration = r.index, r.total, r.c, r.cfg.Duration
+		r.cfg.Progress(p)
+	}
+}
+
+// probe makes one call first, outside the measured time, for the body size
+// (the same for every call of a case) and to fail fast on a broken target.
+func (r *caseRun) probe(ctx context.Context) error {
 	probeCtx, cancelProbe := context.WithTimeout(ctx, callGrace)
-	_, body, err := do(probeCtx, true, new(atomic.Int64))
+	_, body, err := r.do(probeCtx, true, new(atomic.Int64))
 	cancelProbe()
 	if ctxErr := ctx.Err(); ctxErr != nil {
-		return res, ctxErr
+		return ctxErr
 	}
 	if err != nil {
-		res.FirstError = err.Error()
+		r.res.FirstError = err.Error()
 	} else {
-		res.BodyBytes = body
+		r.res.BodyBytes = body
 	}
+	return nil
+}
 
-	begin := time.Now()
+// start launches the case's workers.
+func (r *caseRun) start(ctx context.Context) {
+	r.begin = time.Now()
 	// Replies that take longer than the duration (getAll(100,000) at 50
 	// concurrent) would show as none at all, so the measured time runs on
 	// until each worker could have finished one call, up to overtime.
 	// Streams need none: their items count as they arrive.
-	minCalls := int64(c.Concurrency)
-	if c.Method == MethodStream {
-		minCalls = 0
+	r.minCalls = int64(r.c.Concurrency)
+	if r.c.Method == MethodStream {
+		r.minCalls = 0
 	}
-	overtime := min(10*cfg.Duration, maxOvertime)
-	hardEnd := begin.Add(cfg.Warmup + cfg.Duration + overtime)
+	r.overtime = min(10*r.cfg.Duration, maxOvertime)
+	hardEnd := r.begin.Add(r.cfg.Warmup + r.cfg.Duration + r.overtime)
 	// When the measured time ends, workers start no new call. Streams in
 	// flight are cancelled, which stops their servers at once; unary calls
 	// run to the end, uncounted, since cancelling them would leave the
 	// server still building their replies during the next case. The
 	// deadline bounds them.
-	caseCtx, cancel := context.WithDeadline(ctx, hardEnd.Add(callGrace))
-	defer cancel()
-	stopping := make(chan struct{})
-	// counting is set when the measured time starts: calls that end before
-	// are warm-up.
-	var counting atomic.Bool
-	workers := make([]*worker, c.Concurrency)
-	var wg sync.WaitGroup
-	for i := range workers {
+	r.caseCtx, r.cancel = context.WithDeadline(ctx, hardEnd.Add(callGrace))
+	r.stopping = make(chan struct{})
+	r.workers = make([]*worker, r.c.Concurrency)
+	for i := range r.workers {
 		w := &worker{}
-		workers[i] = w
-		wg.Go(func() {
-			for {
-				select {
-				case <-stopping:
-					return
-				default:
-				}
-				start := time.Now()
-				_, _, err := do(caseCtx, false, &w.items)
-				end := time.Now()
-				select {
-				case <-stopping:
-					return
-				default:
-				}
-				if caseCtx.Err() != nil {
-					return
-				}
-				if !counting.Load() {
-					continue
-				}
-				if err != nil {
-					if w.firstErr == nil {
-						w.firstErr = err
-					}
-					w.errors.Add(1)
-					continue
-				}
-				w.hist.record(end.Sub(start))
-				w.calls.Add(1)
-			}
-		})
+		r.workers[i] = w
+		r.wg.Go(func() { r.work(w) })
 	}
-	sum := func() (calls, errs int64) {
-		for _, w := range workers {
-			calls += w.calls.Load()
-			errs += w.errors.Load()
-		}
-		return calls, errs
-	}
+}
 
-	type snapshot struct {
-		at        time.Time
-		cpu, wire int64
-		items     int64
-		server    time.Duration
-		serverErr error
+func (r *caseRun) stopped() bool {
+	select {
+	case <-r.stopping:
+		return true
+	default:
+		return false
 	}
-	wire := cs.wire(c.Transport)
-	snap := func() snapshot {
-		s := snapshot{at: time.Now(), cpu: int64(processCPU()), wire: wire.read.Load()}
-		for _, w := range workers {
-			s.items += w.items.Load()
+}
+
+// work is one worker's loop: calls one after the other until the measured
+// time ends, counting those that end inside it.
+func (r *caseRun) work(w *worker) {
+	for !r.stopped() {
+		start := time.Now()
+		_, _, err := r.do(r.caseCtx, false, &w.items)
+		end := time.Now()
+		if r.stopped() || r.caseCtx.Err() != nil {
+			return
 		}
-		if cfg.ServerPID != 0 {
-			s.server, s.serverErr = pidCPU(cfg.ServerPID)
+		if !r.counting.Load() {
+			continue
 		}
-		return s
+		if err != nil {
+			if w.firstErr == nil {
+				w.firstErr = err
+			}
+			w.errors.Add(1)
+			continue
+		}
+		w.hist.record(end.Sub(start))
+		w.calls.Add(1)
 	}
+}
+
+func (r *caseRun) sum() (calls, errs int64) {
+	for _, w := range r.workers {
+		calls += w.calls.Load()
+		errs += w.errors.Load()
+	}
+	return calls, errs
+}
+
+func (r *caseRun) snap() snapshot {
+	s := snapshot{at: time.Now(), cpu: int64(processCPU()), wire: r.wire.read.Load()}
+	for _, w := range r.workers {
+		s.items += w.items.Load()
+	}
+	if r.cfg.ServerPID != 0 {
+		s.server, s.serverErr = pidCPU(r.cfg.ServerPID)
+	}
+	return s
+}
+
+// finish takes the last snapshot and tells the workers to stop.
+func (r *caseRun) finish() {
+	r.last = r.snap()
+	close(r.stopping)
+	if r.c.Method == MethodStream {
+		r.cancel()
+	}
+}
+
+// drive runs the case's clock: warm-up, measured time, overtime, with
+// progress reports between. It returns when the workers have been told to
+// stop, with ctx's error if ctx ended first.
+func (r *caseRun) drive(ctx context.Context) error {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	windowTimer := time.NewTimer(cfg.Warmup)
+	windowTimer := time.NewTimer(r.cfg.Warmup)
 	defer windowTimer.Stop()
-	// The measured time's end is set when it starts, however late.
-	var endTimer <-chan time.Time
-	var first, last snapshot
-	var measuring, overtimeRunning bool
-	finish := func() {
-		last = snap()
-		close(stopping)
-		if c.Method == MethodStream {
-			cancel()
-		}
-	}
-loop:
 	for {
 		select {
 		case <-windowTimer.C:
-			first = snap()
-			counting.Store(true)
-			measuring = true
-			endTimer = time.After(cfg.Duration)
-			progress(Progress{Phase: PhaseMeasure})
+			r.first = r.snap()
+			r.counting.Store(true)
+			r.measuring = true
+			// The measured time's end is set when it starts, however late.
+			r.endTimer = time.After(r.cfg.Duration)
+			r.progress(Progress{Phase: PhaseMeasure})
 		case <-tick.C:
-			calls, errs := sum()
-			if overtimeRunning && (calls+errs >= minCalls || time.Since(first.at) > cfg.Duration+overtime) {
-				finish()
-				break loop
+			if r.onTick() {
+				return nil
 			}
-			if measuring {
-				progress(Progress{Phase: PhaseMeasure, Elapsed: time.Since(first.at), Calls: calls, Errors: errs})
-			} else {
-				progress(Progress{Phase: PhaseWarmup, Elapsed: time.Since(begin)})
-			}
-		case <-endTimer:
-			if calls, errs := sum(); calls+errs < minCalls {
-				overtimeRunning = true
+		case <-r.endTimer:
+			if calls, errs := r.sum(); calls+errs < r.minCalls {
+				r.overtimeRunning = true
 				continue
 			}
-			finish()
-			break loop
-		case <-caseCtx.Done():
+			r.finish()
+			return nil
+		case <-r.caseCtx.Done():
 			if err := ctx.Err(); err != nil {
-				close(stopping)
-				wg.Wait()
-				return res, err
+				close(r.stopping)
+				r.wg.Wait()
+				return err
 			}
 			// Only a machine too busy to run this loop for the whole
 			// overtime gets here.
-			finish()
-			break loop
+			r.finish()
+			return nil
 		}
 	}
-	wg.Wait()
-	if !measuring {
-		first = last
-	}
+}
 
+// onTick reports progress and ends the overtime when it has its calls or
+// has run out; it says whether the case is over.
+func (r *caseRun) onTick() bool {
+	calls, errs := r.sum()
+	if r.overtimeRunning && (calls+errs >= r.minCalls || time.Since(r.first.at) > r.cfg.Duration+r.overtime) {
+		r.finish()
+		return true
+	}
+	if r.measuring {
+		r.progress(Progress{Phase: PhaseMeasure, Elapsed: time.Since(r.first.at), Calls: calls, Errors: errs})
+	} else {
+		r.progress(Progress{Phase: PhaseWarmup, Elapsed: time.Since(r.begin)})
+	}
+	return false
+}
+
+// collect turns the workers' tallies and the two snapshots into the result.
+func (r *caseRun) collect() {
+	if !r.measuring {
+		r.first = r.last
+	}
+	res := &r.res
 	var hist histogram
-	for _, w := range workers {
+	for _, w := range r.workers {
 		hist.merge(&w.hist)
 		res.Calls += w.calls.Load()
 		res.Errors += w.errors.Load()
@@ -458,12 +626,11 @@ loop:
 			res.FirstError = w.firstErr.Error()
 		}
 	}
-	elapsed := last.at.Sub(first.at)
-	res.Seconds = elapsed.Seconds()
+	res.Seconds = r.last.at.Sub(r.first.at).Seconds()
 	if res.Seconds > 0 {
 		res.CallsPerSec = float64(res.Calls) / res.Seconds
-		if c.Method != MethodHello {
-			res.ItemsPerSec = float64(last.items-first.items) / res.Seconds
+		if r.c.Method != MethodHello {
+			res.ItemsPerSec = float64(r.last.items-r.first.items) / res.Seconds
 		}
 	}
 	res.Latency = Latency{
@@ -472,17 +639,16 @@ loop:
 		P99: ms(hist.quantile(0.99)),
 		Max: ms(hist.max),
 	}
-	if res.Calls > 0 {
-		calls := float64(res.Calls)
-		res.WireBytes = float64(last.wire-first.wire) / calls
-		res.CPUPerCall = float64(last.cpu-first.cpu) / 1e3 / calls
-		if cfg.ServerPID != 0 && first.serverErr == nil && last.serverErr == nil {
-			v := float64(last.server-first.server) / 1e3 / calls
-			res.ServerCPUPerCall = &v
-		}
+	if res.Calls == 0 {
+		return
 	}
-	progress(Progress{Phase: PhaseDone, Elapsed: elapsed, Calls: res.Calls, Errors: res.Errors, Result: &res})
-	return res, nil
+	calls := float64(res.Calls)
+	res.WireBytes = float64(r.last.wire-r.first.wire) / calls
+	res.CPUPerCall = float64(r.last.cpu-r.first.cpu) / 1e3 / calls
+	if r.cfg.ServerPID != 0 && r.first.serverErr == nil && r.last.serverErr == nil {
+		v := float64(r.last.server-r.first.server) / 1e3 / calls
+		res.ServerCPUPerCall = &v
+	}
 }
 
 // callGrace is how long a call still running at the end of its case may
@@ -500,10 +666,10 @@ const settleLimit = 5 * time.Second
 // measurable (a server in another process whose PID is unknown).
 func cpuOf(cfg Config) func() (time.Duration, error) {
 	switch {
-	case cfg.Target == "" && cfg.RESTTarget == "":
-		return func() (time.Duration, error) { return processCPU(), nil }
 	case cfg.ServerPID != 0:
 		return func() (time.Duration, error) { return pidCPU(cfg.ServerPID) }
+	case cfg.Target == "" && cfg.RESTTarget == "":
+		return func() (time.Duration, error) { return processCPU(), nil }
 	}
 	return nil
 }

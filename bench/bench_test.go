@@ -36,6 +36,46 @@ var runTiny = sync.OnceValues(func() (*bench.Report, error) {
 	return bench.Run(context.Background(), tiny)
 })
 
+// tinyDoc is the part of the JSON report the tiny run checks.
+type tinyDoc struct {
+	InProcess bool `json:"in_process"`
+	Cases     []struct {
+		Name        string  `json:"name"`
+		Transport   string  `json:"transport"`
+		Method      string  `json:"method"`
+		Length      int32   `json:"length"`
+		Concurrency int     `json:"concurrency"`
+		Calls       int64   `json:"calls"`
+		Errors      int64   `json:"errors"`
+		FirstError  string  `json:"first_error"`
+		CallsPerSec float64 `json:"calls_per_sec"`
+		ItemsPerSec float64 `json:"items_per_sec"`
+		Latency     struct {
+			P50, P90, P99 float64
+		} `json:"latency_ms"`
+		Body float64 `json:"body_bytes_per_call"`
+		Wire float64 `json:"wire_bytes_per_call"`
+		CPU  float64 `json:"cpu_us_per_call"`
+	} `json:"cases"`
+}
+
+// tinyCases names every case of the tiny run.
+func tinyCases() map[string]bool {
+	want := map[string]bool{}
+	for _, conc := range []string{"1", "2"} {
+		for _, tr := range bench.Transports {
+			want[tr+"/hello c="+conc] = true
+			for _, n := range []string{"1", "10"} {
+				want[tr+"/items len="+n+" c="+conc] = true
+				if !strings.HasSuffix(tr, "-proto") {
+					want[tr+"/stream len="+n+" c="+conc] = true
+				}
+			}
+		}
+	}
+	return want
+}
+
 func TestTinyRunHasEveryCase(t *testing.T) {
 	var progress []bench.Progress
 	var mu sync.Mutex
@@ -53,43 +93,14 @@ func TestTinyRunHasEveryCase(t *testing.T) {
 	if err := r.WriteJSON(&out); err != nil {
 		t.Fatal(err)
 	}
-	var doc struct {
-		InProcess bool `json:"in_process"`
-		Cases     []struct {
-			Name        string  `json:"name"`
-			Transport   string  `json:"transport"`
-			Method      string  `json:"method"`
-			Length      int32   `json:"length"`
-			Concurrency int     `json:"concurrency"`
-			Calls       int64   `json:"calls"`
-			Errors      int64   `json:"errors"`
-			FirstError  string  `json:"first_error"`
-			CallsPerSec float64 `json:"calls_per_sec"`
-			ItemsPerSec float64 `json:"items_per_sec"`
-			Latency     struct {
-				P50, P90, P99 float64
-			} `json:"latency_ms"`
-			Body float64 `json:"body_bytes_per_call"`
-			Wire float64 `json:"wire_bytes_per_call"`
-			CPU  float64 `json:"cpu_us_per_call"`
-		} `json:"cases"`
-	}
+	var doc tinyDoc
 	if err := json.Unmarshal(out.Bytes(), &doc); err != nil {
 		t.Fatalf("JSON output does not parse: %v\n%s", err, out.String())
 	}
 	if !doc.InProcess {
 		t.Error("in_process is false for a run without targets")
 	}
-	want := map[string]bool{}
-	for _, conc := range []string{"1", "2"} {
-		for _, tr := range bench.Transports {
-			want[tr+"/hello c="+conc] = true
-			for _, n := range []string{"1", "10"} {
-				want[tr+"/items len="+n+" c="+conc] = true
-				want[tr+"/stream len="+n+" c="+conc] = true
-			}
-		}
-	}
+	want := tinyCases()
 	body := map[string]float64{}
 	for _, c := range doc.Cases {
 		if !want[c.Name] {
@@ -111,6 +122,14 @@ func TestTinyRunHasEveryCase(t *testing.T) {
 	for name := range want {
 		t.Errorf("case %s is missing", name)
 	}
+	checkBodies(t, body)
+
+	checkProgress(t, progress, len(doc.Cases))
+}
+
+// checkBodies compares the body sizes of getAll(10) across transports.
+func checkBodies(t *testing.T, body map[string]float64) {
+	t.Helper()
 	// The same items cost more bytes as JSON than as protobuf.
 	if p, j := body["grpc/items/10"], body["rest/items/10"]; p >= j {
 		t.Errorf("getAll(10): protobuf %v bytes, JSON %v bytes", p, j)
@@ -118,12 +137,24 @@ func TestTinyRunHasEveryCase(t *testing.T) {
 	if p, j := body["rest/items/10"], body["rest-close/items/10"]; p != j {
 		t.Errorf("getAll(10): the JSON body differs with the connection: %v and %v bytes", p, j)
 	}
+	if h1, h2 := body["rest/items/10"], body["rest-h2/items/10"]; h1 != h2 {
+		t.Errorf("getAll(10): the JSON body differs with HTTP/2: %v and %v bytes", h1, h2)
+	}
+	// The REST face's protobuf is gRPC's message without its 5-byte prefix.
+	for _, tr := range []string{"rest-proto", "rest-h2-proto"} {
+		if g, p := body["grpc/items/10"], body[tr+"/items/10"]; p != g-5 {
+			t.Errorf("getAll(10): %s body %v bytes, gRPC's %v", tr, p, g)
+		}
+	}
+}
 
-	// Progress: every case warms up, measures and ends, in order.
+// checkProgress checks that every case warms up, measures and ends, in order.
+func checkProgress(t *testing.T, progress []bench.Progress, cases int) {
+	t.Helper()
 	done := 0
 	for _, p := range progress {
-		if p.Total != len(doc.Cases) {
-			t.Fatalf("progress total %d, want %d", p.Total, len(doc.Cases))
+		if p.Total != cases {
+			t.Fatalf("progress total %d, want %d", p.Total, cases)
 		}
 		if p.Phase == bench.PhaseDone {
 			done++
@@ -132,8 +163,8 @@ func TestTinyRunHasEveryCase(t *testing.T) {
 			}
 		}
 	}
-	if done != len(doc.Cases) {
-		t.Errorf("%d cases reported done, want %d", done, len(doc.Cases))
+	if done != cases {
+		t.Errorf("%d cases reported done, want %d", done, cases)
 	}
 }
 
@@ -162,8 +193,26 @@ func TestTableAndSVG(t *testing.T) {
 	if err := r.WriteSVG(&svg); err != nil {
 		t.Fatal(err)
 	}
+	bars, root := svgBars(t, &svg)
+	if root != "http://www.w3.org/2000/svg svg" {
+		t.Errorf("root element %q", root)
+	}
+	if len(bars) != len(r.Cases) {
+		t.Errorf("%d bars for %d cases", len(bars), len(r.Cases))
+	}
+	for _, c := range r.Cases {
+		if !bars[c.Name] {
+			t.Errorf("no bar for %s", c.Name)
+		}
+	}
+}
+
+// svgBars parses the chart, checks it has no style or script, and returns
+// its bars by case and its root element.
+func svgBars(t *testing.T, svg io.Reader) (map[string]bool, string) {
+	t.Helper()
 	bars := map[string]bool{}
-	dec := xml.NewDecoder(&svg)
+	dec := xml.NewDecoder(svg)
 	dec.Strict = true
 	var root string
 	for {
@@ -198,17 +247,7 @@ func TestTableAndSVG(t *testing.T) {
 			bars[attrs["data-case"]] = true
 		}
 	}
-	if root != "http://www.w3.org/2000/svg svg" {
-		t.Errorf("root element %q", root)
-	}
-	if len(bars) != len(r.Cases) {
-		t.Errorf("%d bars for %d cases", len(bars), len(r.Cases))
-	}
-	for _, c := range r.Cases {
-		if !bars[c.Name] {
-			t.Errorf("no bar for %s", c.Name)
-		}
-	}
+	return bars, root
 }
 
 func TestAgainstARunningBackend(t *testing.T) {

@@ -1,12 +1,10 @@
 package bench
 
 import (
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // processCPU is the user plus system CPU time this process has used, from
@@ -20,35 +18,30 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// clockTicks is Linux's USER_HZ, the unit of /proc/PID/stat's CPU times. It
-// is 100 on every mainstream architecture, so a sample is good to 10ms.
-const clockTicks = 100
-
 // pidCPU reads another process's user plus system CPU time from Linux's
-// /proc/PID/stat.
+// /proc/PID/stat, in clock ticks of 10ms.
 func pidCPU(pid int) (time.Duration, error) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return 0, err
 	}
-	// The command name, field 2, is in parentheses and may hold spaces; the
-	// fields after it are plain numbers. utime and stime are fields 14, 15.
-	s := string(data)
-	end := strings.LastIndexByte(s, ')')
-	if end < 0 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	stat, err := p.Stat()
+	if err != nil {
+		return 0, err
 	}
-	fields := strings.Fields(s[end+1:])
-	if len(fields) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	return time.Duration(stat.CPUTime() * float64(time.Second)), nil
+}
+
+// loadAverage is the machine's one-minute load average, 0 where unknown:
+// the committed runs show how busy the machine was with other work.
+func loadAverage() float64 {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0
 	}
-	var ticks int64
-	for _, f := range fields[11:13] {
-		n, err := strconv.ParseInt(f, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %v", pid, err)
-		}
-		ticks += n
+	l, err := fs.LoadAvg()
+	if err != nil {
+		return 0
 	}
-	return time.Duration(ticks) * time.Second / clockTicks, nil
+	return l.Load1
 }

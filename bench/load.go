@@ -36,11 +36,19 @@ type call func(ctx context.Context, measure bool, received *atomic.Int64) (items
 // included, less TCP/IP headers.
 type countingDialer struct {
 	read atomic.Int64
+	next dialFunc // nil: a plain net.Dialer
 }
 
+// dialFunc dials a connection, as net.Dialer.DialContext does.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
 func (d *countingDialer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var nd net.Dialer
-	conn, err := nd.DialContext(ctx, network, addr)
+	dial := d.next
+	if dial == nil {
+		var nd net.Dialer
+		dial = nd.DialContext
+	}
+	conn, err := dial(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -60,46 +68,112 @@ func (c *countingConn) Read(p []byte) (int, error) {
 
 // clients holds one client per transport, shared by every case of a run.
 type clients struct {
-	grpc      *client.Client
-	grpcWire  *countingDialer
-	restURL   string
-	rest      *http.Client
-	restWire  *countingDialer
-	close     *http.Client
-	closeWire *countingDialer
+	grpc     *client.Client
+	grpcWire *countingDialer
+	rest     map[string]*restClient
 }
 
-func newClients(grpcTarget, restURL string, maxConcurrency int) (*clients, error) {
-	cs := &clients{grpcWire: &countingDialer{}, restWire: &countingDialer{}, closeWire: &countingDialer{}, restURL: strings.TrimSuffix(restURL, "/")}
-	if grpcTarget != "" {
+// restClient is the HTTP client of one REST transport.
+type restClient struct {
+	http  *http.Client
+	wire  *countingDialer
+	base  string
+	proto bool // asks for application/x-protobuf instead of JSON
+	http2 bool
+}
+
+// targets are the addresses a run's clients call.
+type targets struct {
+	grpc   string // gRPC host:port
+	rest   string // base URL of the REST face over HTTP/1.1
+	restH2 string // base URL of a REST face that speaks h2c too
+	// restTLS is the base URL of the REST face over HTTPS, whose
+	// certificate is certPEM.
+	restTLS string
+	certPEM []byte
+}
+
+func newClients(t targets, maxConcurrency int, dial dialFunc) (*clients, error) {
+	cs := &clients{grpcWire: &countingDialer{next: dial}, rest: map[string]*restClient{}}
+	if t.grpc != "" {
 		// One connection for every worker, as a service would use gRPC.
-		c, err := client.New(grpcTarget, client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		c, err := client.New(t.grpc, client.WithDialOptions(grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return cs.grpcWire.dial(ctx, "tcp", addr)
 		})))
 		if err != nil {
-			return nil, fmt.Errorf("gRPC target %q: %w", grpcTarget, err)
+			return nil, fmt.Errorf("gRPC target %q: %w", t.grpc, err)
 		}
 		cs.grpc = c
 	}
-	// HTTP/1.1, JSON, one connection per concurrent worker kept open between
-	// calls: what a Go service calling a REST API does by default.
-	cs.rest = &http.Client{Transport: &http.Transport{
-		DialContext:         cs.restWire.dial,
-		MaxIdleConns:        maxConcurrency,
-		MaxIdleConnsPerHost: maxConcurrency,
-		IdleConnTimeout:     time.Minute,
-	}}
-	// The post's "open and close" model: a new TCP connection for each call.
-	cs.close = &http.Client{Transport: &http.Transport{
-		DialContext:       cs.closeWire.dial,
-		DisableKeepAlives: true,
-	}}
+	for _, name := range Transports[1:] {
+		spec := transportSpecs[name]
+		base := t.rest
+		switch {
+		case spec.http2:
+			base = t.restH2
+		case spec.tls:
+			base = t.restTLS
+		}
+		if base == "" {
+			continue
+		}
+		wire := &countingDialer{next: dial}
+		hc, err := spec.client(wire, maxConcurrency, t.certPEM)
+		if err != nil {
+			return nil, err
+		}
+		cs.rest[name] = &restClient{http: hc, wire: wire, base: strings.TrimSuffix(base, "/"), proto: spec.proto, http2: spec.http2}
+	}
 	return cs, nil
 }
 
+// transportSpec says how a REST transport carries its calls.
+type transportSpec struct {
+	http2 bool // h2c: HTTP/2 without TLS, every call a stream of one connection
+	close bool // a new TCP connection for each call
+	proto bool // protobuf bodies (application/x-protobuf)
+	tls   bool // HTTPS, TLS 1.3
+}
+
+var transportSpecs = map[string]transportSpec{
+	TransportREST:         {},
+	TransportRESTClose:    {close: true},
+	TransportRESTH2:       {http2: true},
+	TransportRESTProto:    {proto: true},
+	TransportRESTH2Proto:  {http2: true, proto: true},
+	TransportRESTCloseTLS: {close: true, tls: true},
+}
+
+func (s transportSpec) client(wire *countingDialer, maxConcurrency int, certPEM []byte) (*http.Client, error) {
+	t := &http.Transport{DialContext: wire.dial, IdleConnTimeout: time.Minute}
+	if s.tls {
+		cfg, err := clientTLS(certPEM)
+		if err != nil {
+			return nil, err
+		}
+		// No resumption cache: every call makes a full handshake, as a client
+		// that opens and closes its connections without keeping state does.
+		t.TLSClientConfig = cfg
+	}
+	switch {
+	case s.close:
+		// The post's "open and close" model: a new TCP connection per call.
+		t.DisableKeepAlives = true
+	case s.http2:
+		t.Protocols = new(http.Protocols)
+		t.Protocols.SetUnencryptedHTTP2(true)
+	default:
+		// HTTP/1.1, one connection per concurrent worker kept open between
+		// calls: what a Go service calling a REST API does by default.
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = maxConcurrency, maxConcurrency
+	}
+	return &http.Client{Transport: t}, nil
+}
+
 func (cs *clients) Close() error {
-	cs.rest.CloseIdleConnections()
-	cs.close.CloseIdleConnections()
+	for _, rc := range cs.rest {
+		rc.http.CloseIdleConnections()
+	}
 	if cs.grpc != nil {
 		return cs.grpc.Close()
 	}
@@ -108,14 +182,10 @@ func (cs *clients) Close() error {
 
 // wire returns the byte counter of a transport.
 func (cs *clients) wire(transport string) *countingDialer {
-	switch transport {
-	case TransportGRPC:
+	if transport == TransportGRPC {
 		return cs.grpcWire
-	case TransportREST:
-		return cs.restWire
-	default:
-		return cs.closeWire
 	}
+	return cs.rest[transport].wire
 }
 
 // grpcPrefix is the length-prefix gRPC puts before each message.
@@ -128,11 +198,7 @@ func (cs *clients) call(c Case) call {
 	if c.Transport == TransportGRPC {
 		return cs.grpcCall(c)
 	}
-	hc := cs.rest
-	if c.Transport == TransportRESTClose {
-		hc = cs.close
-	}
-	return restCall(hc, cs.restURL, c)
+	return cs.rest[c.Transport].call(c)
 }
 
 func (cs *clients) grpcCall(c Case) call {
@@ -218,36 +284,23 @@ type (
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-func restCall(hc *http.Client, base string, c Case) call {
+func (rc *restClient) call(c Case) call {
 	var url string
 	switch c.Method {
 	case MethodHello:
-		url = base + "/v1/hello?name=" + helloName
+		url = rc.base + "/v1/hello?name=" + helloName
 	case MethodItems:
-		url = base + "/v1/items?length=" + strconv.Itoa(int(c.Length))
+		url = rc.base + "/v1/items?length=" + strconv.Itoa(int(c.Length))
 	default:
-		url = base + "/v1/stream?length=" + strconv.Itoa(int(c.Length))
+		url = rc.base + "/v1/stream?length=" + strconv.Itoa(int(c.Length))
 	}
 	want := int(c.Length)
 	return func(ctx context.Context, _ bool, received *atomic.Int64) (int, int64, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-		if err != nil {
-			return 0, 0, err
-		}
-		// Pass the deadline on as the gRPC client does, so that both
-		// servers give a call the same time.
-		if d, ok := ctx.Deadline(); ok {
-			req.Header.Set("Grpc-Timeout", strconv.FormatInt(max(time.Until(d).Milliseconds(), 1), 10)+"m")
-		}
-		resp, err := hc.Do(req)
+		resp, err := rc.get(ctx, url)
 		if err != nil {
 			return 0, 0, err
 		}
 		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			return 0, 0, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
-		}
 		if c.Method == MethodStream {
 			return readStream(resp.Body, want, received)
 		}
@@ -258,27 +311,89 @@ func restCall(hc *http.Client, base string, c Case) call {
 		if err != nil {
 			return 0, body, err
 		}
-		if c.Method == MethodHello {
-			var h jsonHello
-			if err := json.Unmarshal(buf.Bytes(), &h); err != nil {
-				return 0, body, err
-			}
-			if h.Message == "" {
-				return 0, body, errors.New("empty greeting")
-			}
-			received.Add(1)
-			return 1, body, nil
-		}
-		var items jsonItems
-		if err := json.Unmarshal(buf.Bytes(), &items); err != nil {
+		got, err := rc.decode(c.Method, buf.Bytes(), want)
+		if err != nil {
 			return 0, body, err
 		}
-		if len(items.Items) != want {
-			return 0, body, fmt.Errorf("/v1/items returned %d items, want %d", len(items.Items), want)
-		}
-		received.Add(int64(want))
-		return want, body, nil
+		received.Add(int64(got))
+		return got, body, nil
 	}
+}
+
+// protobufType is the media type the REST face answers protobuf for.
+const protobufType = "application/x-protobuf"
+
+// get sends the request and returns a 200 response, or the error.
+func (rc *restClient) get(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	if rc.proto {
+		req.Header.Set("Accept", protobufType)
+	}
+	// Pass the deadline on as the gRPC client does, so that both
+	// servers give a call the same time.
+	if d, ok := ctx.Deadline(); ok {
+		req.Header.Set("Grpc-Timeout", strconv.FormatInt(max(time.Until(d).Milliseconds(), 1), 10)+"m")
+	}
+	resp, err := rc.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if rc.http2 && resp.ProtoMajor != 2 {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%s answered %s, not h2c", rc.base, resp.Proto)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, strings.TrimSpace(string(msg)))
+	}
+	return resp, nil
+}
+
+// decode decodes a unary reply, JSON or protobuf, and checks it; it
+// returns the number of items it holds (1 for a greeting).
+func (rc *restClient) decode(method string, body []byte, want int) (int, error) {
+	if method == MethodHello {
+		var msg string
+		if rc.proto {
+			var h api.Hello
+			if err := proto.Unmarshal(body, &h); err != nil {
+				return 0, err
+			}
+			msg = h.Message
+		} else {
+			var h jsonHello
+			if err := json.Unmarshal(body, &h); err != nil {
+				return 0, err
+			}
+			msg = h.Message
+		}
+		if msg == "" {
+			return 0, errors.New("empty greeting")
+		}
+		return 1, nil
+	}
+	var got int
+	if rc.proto {
+		var items api.Items
+		if err := proto.Unmarshal(body, &items); err != nil {
+			return 0, err
+		}
+		got = len(items.Items)
+	} else {
+		var items jsonItems
+		if err := json.Unmarshal(body, &items); err != nil {
+			return 0, err
+		}
+		got = len(items.Items)
+	}
+	if got != want {
+		return 0, fmt.Errorf("/v1/items returned %d items, want %d", got, want)
+	}
+	return got, nil
 }
 
 // readStream reads newline-delimited JSON: one {"result":ITEM} per line and,

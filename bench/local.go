@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"time"
 
 	"github.com/grpcplay/grpcplay/backend"
@@ -14,25 +16,46 @@ import (
 // ports, the default target of a run.
 type Local struct {
 	GRPCAddr string // host:port of the gRPC backend
-	RESTURL  string // base URL of the REST/JSON face
+	RESTURL  string // base URL of the REST face, HTTP/1.1 as served
+	// RESTH2URL is the same REST face's routes on a listener that speaks
+	// h2c (HTTP/2 without TLS) besides HTTP/1.1.
+	RESTH2URL string
+	// RESTTLSURL is the same routes over HTTPS (HTTP/1.1), with a throwaway
+	// certificate, CertPEM, made for the run.
+	RESTTLSURL string
+	CertPEM    []byte
 
 	grpc     *backend.Server
 	grpcDone chan error
 	rest     *gateway.Server
 	restDone chan error
+	h2c      *http.Server
+	h2cDone  chan error
+	https    *http.Server
+	tlsDone  chan error
 }
 
 // StartLocal serves the production backend and REST face on 127.0.0.1:0,
 // both calling the same service implementation, as `grpcplay serve` does.
-func StartLocal() (*Local, error) {
-	grpcLis, err := net.Listen("tcp", "127.0.0.1:0")
+func StartLocal() (*Local, error) { return startLocal("127.0.0.1") }
+
+func startLocal(host string) (*Local, error) {
+	cert, certPEM, err := selfSigned()
 	if err != nil {
 		return nil, err
 	}
-	restLis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, errors.Join(err, grpcLis.Close())
+	var lis [4]net.Listener
+	for i := range lis {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			for _, open := range lis[:i] {
+				open.Close()
+			}
+			return nil, err
+		}
+		lis[i] = l
 	}
+	grpcLis, restLis, h2cLis, tlsLis := lis[0], lis[1], lis[2], lis[3]
 	// The servers' limits on calls in flight protect a shared server; here
 	// they would hold back or turn away the bench's own workers, which all
 	// share one gRPC connection.
@@ -45,10 +68,45 @@ func StartLocal() (*Local, error) {
 		grpcDone: make(chan error, 1),
 		rest:     gateway.New(restCfg, grpcSrv.Service()),
 		restDone: make(chan error, 1),
+		h2cDone:  make(chan error, 1),
+		tlsDone:  make(chan error, 1),
 	}
+	l.RESTH2URL = "http://" + h2cLis.Addr().String()
+	l.h2c = h2cServer(l.rest.Handler())
 	go func() { l.grpcDone <- l.grpc.Serve(grpcLis) }()
 	go func() { l.restDone <- l.rest.Serve(restLis) }()
+	go func() { l.h2cDone <- serveHTTP(l.h2c, h2cLis) }()
+	l.RESTTLSURL, l.CertPEM = "https://"+tlsLis.Addr().String(), certPEM
+	l.https = h2cServer(l.rest.Handler())
+	l.https.Protocols = nil
+	// HTTP/1.1 only: the post's REST, over TLS.
+	l.https.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	tlsLis = tls.NewListener(tlsLis, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
+	go func() { l.tlsDone <- serveHTTP(l.https, tlsLis) }()
 	return l, nil
+}
+
+// h2cServer serves the gateway's routes over HTTP/1.1 and h2c. The
+// gateway's own server speaks HTTP/1.1 only, as a REST face behind a proxy
+// usually does; this one exists for the bench's rest-h2 cases, with the
+// same kind of timeouts.
+func h2cServer(h http.Handler) *http.Server {
+	s := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		Protocols:         new(http.Protocols),
+	}
+	s.Protocols.SetHTTP1(true)
+	s.Protocols.SetUnencryptedHTTP2(true)
+	return s
+}
+
+func serveHTTP(s *http.Server, lis net.Listener) error {
+	if err := s.Serve(lis); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // Close stops both servers; calls still in flight are cut off after a
@@ -56,8 +114,9 @@ func StartLocal() (*Local, error) {
 func (l *Local) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	errs := []error{l.rest.Shutdown(ctx)}
+	// The gateway's Shutdown ends its streams, those on h2c too.
+	errs := []error{l.rest.Shutdown(ctx), l.h2c.Shutdown(ctx), l.https.Shutdown(ctx)}
 	l.grpc.Shutdown(ctx)
-	errs = append(errs, <-l.restDone, <-l.grpcDone)
+	errs = append(errs, <-l.restDone, <-l.h2cDone, <-l.tlsDone, <-l.grpcDone)
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -24,8 +25,15 @@ type Report struct {
 	GoVersion   string    `json:"go_version"`
 	// InProcess is true when the servers ran inside the bench process, on
 	// loopback, sharing its CPUs with the load.
-	InProcess bool   `json:"in_process"`
-	CPUNote   string `json:"cpu_note"`
+	InProcess bool `json:"in_process"`
+	// Link is the emulated link of a run apart, as profiled and measured.
+	Link *LinkReport `json:"link,omitempty"`
+	// Split is Halves, filled in by WriteJSON.
+	Split   *Halves `json:"halves,omitempty"`
+	CPUNote string  `json:"cpu_note"`
+	// LoadAverage is the machine's one-minute load average at the start and
+	// the end of the cases: the other work it had besides the bench.
+	LoadAverage []float64 `json:"load_average,omitempty"`
 	// BytesNote says what the byte columns count.
 	BytesNote string   `json:"bytes_note"`
 	Cases     []Result `json:"cases"`
@@ -66,6 +74,9 @@ type Latency struct {
 // WriteJSON writes the report as one indented JSON document.
 func (r *Report) WriteJSON(w io.Writer) error {
 	r.BytesNote = bytesNote
+	if h := r.Halves(); h.Cases > 0 {
+		r.Split = &h
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(r)
@@ -158,6 +169,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if !r.InProcess {
 		where = "servers in another process"
 	}
+	if r.Link != nil {
+		if _, err := fmt.Fprintf(w, "\n%s.\n", r.Link); err != nil {
+			return err
+		}
+	}
+	if h := r.Halves(); h.Cases > 0 {
+		if _, err := fmt.Fprintf(w, "\n%s\n", h); err != nil {
+			return err
+		}
+	}
 	_, err := fmt.Fprintf(w, "\n%s/%s, %d CPUs, %s; %s; %gs per case after a %gs warm-up.\n"+
 		"VS GRPC: items/s (sayHello: calls/s) over gRPC's for the same method, length and concurrency.\n"+
 		"BODY B: response payload per call (protobuf with gRPC's 5-byte prefix per message, or JSON). "+
@@ -242,4 +263,74 @@ func TerminalProgress(w io.Writer, live bool) func(Progress) {
 				prefix, p.Elapsed.Seconds(), p.Duration.Seconds(), Short(float64(p.Calls)), Short(rate), p.Errors)
 		}
 	}
+}
+
+// Halves splits gRPC's lead over REST/JSON on HTTP/1.1 keep-alive into its
+// transport half (HTTP/2) and its encoding half (protobuf): each figure is
+// the geometric mean, over the method, length and concurrency combinations
+// that ran on all five, of a transport's throughput over rest's.
+type Halves struct {
+	Cases    int     `json:"cases"`
+	HTTP2    float64 `json:"http2_json"`     // rest-h2 over rest
+	Protobuf float64 `json:"http1_protobuf"` // rest-proto over rest
+	Both     float64 `json:"http2_protobuf"` // rest-h2-proto over rest
+	GRPC     float64 `json:"grpc"`           // grpc over rest
+}
+
+// Halves computes the split; Cases is 0 when no combination ran on all five.
+func (r *Report) Halves() Halves {
+	find := func(t string, c Case) *Result {
+		for i := range r.Cases {
+			if k := r.Cases[i].Case; k.Transport == t && k.Method == c.Method && k.Length == c.Length && k.Concurrency == c.Concurrency {
+				return &r.Cases[i]
+			}
+		}
+		return nil
+	}
+	var h Halves
+	var logs [4]float64
+	for i := range r.Cases {
+		base := &r.Cases[i]
+		if base.Transport != TransportREST || throughput(base) == 0 {
+			continue
+		}
+		var ratios [4]float64
+		ok := true
+		for j, t := range []string{TransportRESTH2, TransportRESTProto, TransportRESTH2Proto, TransportGRPC} {
+			o := find(t, base.Case)
+			if o == nil || throughput(o) == 0 {
+				ok = false
+				break
+			}
+			ratios[j] = throughput(o) / throughput(base)
+		}
+		if !ok {
+			continue
+		}
+		h.Cases++
+		for j := range logs {
+			logs[j] += math.Log(ratios[j])
+		}
+	}
+	if h.Cases == 0 {
+		return h
+	}
+	n := float64(h.Cases)
+	h.HTTP2, h.Protobuf, h.Both, h.GRPC = math.Exp(logs[0]/n), math.Exp(logs[1]/n), math.Exp(logs[2]/n), math.Exp(logs[3]/n)
+	return h
+}
+
+// String says the split in one sentence.
+func (h Halves) String() string {
+	if h.Cases == 0 {
+		return ""
+	}
+	share := func(x float64) string {
+		if h.GRPC <= 1 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f%%", 100*math.Log(x)/math.Log(h.GRPC))
+	}
+	return fmt.Sprintf("Over REST/JSON on HTTP/1.1 keep-alive (geometric mean of %d unary cases' throughput): HTTP/2 alone %.2fx (%s of gRPC's lead), "+
+		"protobuf alone %.2fx (%s), both %.2fx (%s), gRPC %.2fx.", h.Cases, h.HTTP2, share(h.HTTP2), h.Protobuf, share(h.Protobuf), h.Both, share(h.Both), h.GRPC)
 }

@@ -13,14 +13,22 @@ import (
 // transportLabel and transportColor are the legend of the chart.
 var (
 	transportLabel = map[string]string{
-		TransportGRPC:      "gRPC (one HTTP/2 connection)",
-		TransportREST:      "REST/JSON, keep-alive",
-		TransportRESTClose: "REST/JSON, new connection per call",
+		TransportGRPC:         "gRPC (one HTTP/2 connection)",
+		TransportREST:         "REST/JSON, keep-alive",
+		TransportRESTClose:    "REST/JSON, new connection per call",
+		TransportRESTH2:       "REST/JSON over one h2c connection",
+		TransportRESTProto:    "REST/protobuf, keep-alive",
+		TransportRESTH2Proto:  "REST/protobuf over one h2c connection",
+		TransportRESTCloseTLS: "REST/JSON, new TLS connection per call",
 	}
 	transportColor = map[string]string{
-		TransportGRPC:      "#2563eb",
-		TransportREST:      "#ea580c",
-		TransportRESTClose: "#9ca3af",
+		TransportGRPC:         "#2563eb",
+		TransportREST:         "#ea580c",
+		TransportRESTClose:    "#9ca3af",
+		TransportRESTH2:       "#16a34a",
+		TransportRESTProto:    "#a855f7",
+		TransportRESTH2Proto:  "#0891b2",
+		TransportRESTCloseTLS: "#4b5563",
 	}
 	methodLabel = map[string]string{
 		MethodHello:  "sayHello",
@@ -112,7 +120,7 @@ const (
 func (r *Report) WriteSVG(w io.Writer) error {
 	panels := r.panels()
 	rows := (len(panels) + 1) / 2
-	height := chartTop + rows*panelHeight + 36
+	height := chartTop + (r.legendRows()-1)*legendRow + rows*panelHeight + 36
 	var b bytes.Buffer
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="system-ui, -apple-system, Segoe UI, sans-serif" role="img" aria-labelledby="bench-title">`+"\n",
 		chartWidth, height, chartWidth, height)
@@ -121,18 +129,11 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	text(&b, 20, 30, 18, "start", "#111827", "bold", "gRPC vs REST/JSON: throughput, higher is better (log scale)")
 	text(&b, 20, 50, 12, "start", "#4b5563", "", fmt.Sprintf("%s/%s, %d CPUs, %s, %gs per case after %gs warm-up; servers %s",
 		r.GOOS, r.GOARCH, r.CPUs, r.GoVersion, r.Duration, r.Warmup, map[bool]string{true: "in-process on loopback", false: "in another process"}[r.InProcess]))
-	x := 20.0
-	for _, t := range Transports {
-		if !slices.ContainsFunc(r.Cases, func(c Result) bool { return c.Transport == t }) {
-			continue
-		}
-		fmt.Fprintf(&b, `<rect x="%.0f" y="60" width="12" height="12" fill="%s"/>`+"\n", x, transportColor[t])
-		text(&b, x+17, 70.5, 12, "start", "#111827", "", transportLabel[t])
-		x += 17 + 7*float64(len(transportLabel[t])) + 24
-	}
+	legendRows := legend(&b, r)
+	top := chartTop + (legendRows-1)*legendRow
 	for i, p := range panels {
 		px := 10 + float64(i%2)*panelWidth
-		py := float64(chartTop + (i/2)*panelHeight)
+		py := float64(top + (i/2)*panelHeight)
 		drawPanel(&b, p, px, py)
 	}
 	text(&b, 20, float64(height-14), 11, "start", "#6b7280", "",
@@ -142,6 +143,46 @@ func (r *Report) WriteSVG(w io.Writer) error {
 	return err
 }
 
+// legendRow is the height of one row of the legend.
+const legendRow = 18
+
+// legendEntries lays out the legend of the transports in the report: each
+// entry's x and row.
+func (r *Report) legendEntries() (transports []string, xs []float64, rows []int) {
+	x, row := 20.0, 0
+	for _, t := range Transports {
+		if !slices.ContainsFunc(r.Cases, func(c Result) bool { return c.Transport == t }) {
+			continue
+		}
+		w := 17 + 7*float64(len(transportLabel[t])) + 24
+		if x+w > chartWidth-10 && x > 20 {
+			x, row = 20, row+1
+		}
+		transports, xs, rows = append(transports, t), append(xs, x), append(rows, row)
+		x += w
+	}
+	return transports, xs, rows
+}
+
+func (r *Report) legendRows() int {
+	_, _, rows := r.legendEntries()
+	if len(rows) == 0 {
+		return 1
+	}
+	return rows[len(rows)-1] + 1
+}
+
+// legend draws the legend and returns how many rows it took.
+func legend(b *bytes.Buffer, r *Report) int {
+	transports, xs, rows := r.legendEntries()
+	for i, t := range transports {
+		y := 60 + float64(rows[i]*legendRow)
+		fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="12" height="12" fill="%s"/>`+"\n", xs[i], y, transportColor[t])
+		text(b, xs[i]+17, y+10.5, 12, "start", "#111827", "", transportLabel[t])
+	}
+	return r.legendRows()
+}
+
 func drawPanel(b *bytes.Buffer, p panel, px, py float64) {
 	left, top := px+plotLeft, py+plotTop
 	width := panelWidth - plotLeft - plotRight - 10.0
@@ -149,22 +190,7 @@ func drawPanel(b *bytes.Buffer, p panel, px, py float64) {
 	bottom := top + height
 	text(b, px+plotLeft, py+20, 13, "start", "#111827", "bold", p.title)
 
-	lo, hi := math.Inf(1), 0.0
-	for _, g := range p.groups {
-		for _, c := range g.bars {
-			if v := throughput(c); v > 0 {
-				lo, hi = min(lo, v), max(hi, v)
-			}
-		}
-	}
-	if hi == 0 {
-		lo, hi = 1, 10
-	}
-	lo = math.Pow(10, math.Floor(math.Log10(lo)))
-	hi = math.Pow(10, math.Ceil(math.Log10(hi)))
-	if hi <= lo {
-		hi = lo * 10
-	}
+	lo, hi := p.scale()
 	y := func(v float64) float64 {
 		if v <= lo {
 			return bottom
@@ -203,6 +229,27 @@ func drawPanel(b *bytes.Buffer, p panel, px, py float64) {
 		}
 		text(b, gx+groupWidth/2, bottom+16, 11, "middle", "#111827", "", g.label)
 	}
+}
+
+// scale returns the powers of ten below and above the panel's bars.
+func (p panel) scale() (lo, hi float64) {
+	lo, hi = math.Inf(1), 0.0
+	for _, g := range p.groups {
+		for _, c := range g.bars {
+			if v := throughput(c); v > 0 {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+		}
+	}
+	if hi == 0 {
+		lo, hi = 1, 10
+	}
+	lo = math.Pow(10, math.Floor(math.Log10(lo)))
+	hi = math.Pow(10, math.Ceil(math.Log10(hi)))
+	if hi <= lo {
+		hi = lo * 10
+	}
+	return lo, hi
 }
 
 // round formats a whole number such as a length or a power of ten: 100k,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -19,6 +20,16 @@ type Comparer interface {
 	// Compare runs the benchmark until it is done or ctx ends, telling
 	// progress how far it is.
 	Compare(ctx context.Context, progress func(CompareProgress)) (*Comparison, error)
+}
+
+// LinkComparer is a Comparer that can also run across an emulated network
+// link between its client and its servers; /compare then offers the links.
+type LinkComparer interface {
+	Comparer
+	// Links names the links this machine can emulate or, when it can
+	// emulate none, says why.
+	Links() (names []string, why string)
+	CompareLink(ctx context.Context, link string, progress func(CompareProgress)) (*Comparison, error)
 }
 
 // CompareProgress says how far a run is.
@@ -63,6 +74,8 @@ type compareData struct {
 	Latest    *Comparison
 	LastError string
 	Interval  time.Duration
+	Links     []string // links the visitor may pick; none: loopback only
+	LinksNote string   // why there are none to pick
 }
 
 func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
@@ -77,6 +90,9 @@ func (s *Server) comparePage(w http.ResponseWriter, r *http.Request) {
 		Interval:  s.cfg.CompareInterval,
 	}
 	c.mu.Unlock()
+	if lc, ok := s.cfg.Compare.(LinkComparer); ok {
+		data.Links, data.LinksNote = lc.Links()
+	}
 	s.render(w, r, http.StatusOK, "compare.html", data)
 }
 
@@ -130,6 +146,10 @@ func (s *Server) startCompare(r *http.Request) error {
 	if err := s.sameSite(r); err != nil {
 		return err
 	}
+	link, err := s.pickedLink(r)
+	if err != nil {
+		return err
+	}
 	c := &s.compare
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -145,7 +165,7 @@ func (s *Server) startCompare(r *http.Request) error {
 	ctx, cancel := context.WithTimeout(s.liveCtx, compareTimeout)
 	c.runs.Go(func() {
 		defer cancel()
-		res, err := s.runComparer(ctx)
+		res, err := s.runComparer(ctx, link)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		c.running = false
@@ -161,20 +181,46 @@ func (s *Server) startCompare(r *http.Request) error {
 
 // runComparer runs the Comparer, turning a panic into an error: the run is
 // in a goroutine of its own, where a panic would end the whole process.
-func (s *Server) runComparer(ctx context.Context) (res *Comparison, err error) {
+func (s *Server) runComparer(ctx context.Context, link string) (res *Comparison, err error) {
 	err = recovered(func() error {
-		var runErr error
-		res, runErr = s.cfg.Compare.Compare(ctx, func(p CompareProgress) {
+		progress := func(p CompareProgress) {
 			s.compare.mu.Lock()
 			s.compare.progress = p
 			s.compare.mu.Unlock()
-		})
+		}
+		var runErr error
+		if link != "" {
+			res, runErr = s.cfg.Compare.(LinkComparer).CompareLink(ctx, link, progress)
+		} else {
+			res, runErr = s.cfg.Compare.Compare(ctx, progress)
+		}
 		return runErr
 	})()
 	if err == nil && res == nil {
 		err = errors.New("no result")
 	}
 	return res, err
+}
+
+// pickedLink is the link the form asks for ("" for loopback), checked
+// against those the Comparer offers.
+func (s *Server) pickedLink(r *http.Request) (string, error) {
+	r.Body = http.MaxBytesReader(nil, r.Body, 1<<10)
+	if err := r.ParseForm(); err != nil {
+		return "", badInput("the form could not be read: " + err.Error())
+	}
+	link := r.PostForm.Get("link")
+	if link == "" {
+		return "", nil
+	}
+	var names []string
+	if lc, ok := s.cfg.Compare.(LinkComparer); ok {
+		names, _ = lc.Links()
+	}
+	if !slices.Contains(names, link) {
+		return "", badInput(fmt.Sprintf("link %q is not one this server can emulate.", link))
+	}
+	return link, nil
 }
 
 func wantsJSON(r *http.Request) bool {

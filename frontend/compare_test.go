@@ -162,7 +162,7 @@ func TestCompareRunsOneAtATimeAndAtMostSoOften(t *testing.T) {
 		t.Errorf("second run while the first runs: %d %v, Retry-After %q", resp.StatusCode, body, resp.Header.Get("Retry-After"))
 	}
 	close(fake.release)
-	if st := waitIdle(t, ts.URL); st.Error != "" || st.Finished == "" || st.Done != st.Total || st.Total != 6 {
+	if st := waitIdle(t, ts.URL); st.Error != "" || st.Finished == "" || st.Done != st.Total || st.Total != len(sampleReport().Cases) {
 		t.Errorf("status after the run: %+v", st)
 	}
 	resp, body = postRun(t, ts.URL)
@@ -196,8 +196,80 @@ func TestCompareRunsOneAtATimeAndAtMostSoOften(t *testing.T) {
 	}
 
 	page, html := testkit.Get(t, ts.URL+"/compare")
-	if page.StatusCode != http.StatusOK || strings.Count(html, `class="bar"`) != 6 || !strings.Contains(html, "rest-close/items") {
+	if page.StatusCode != http.StatusOK || strings.Count(html, `class="bar"`) != len(sampleReport().Cases) || !strings.Contains(html, "rest-close/items") {
 		t.Errorf("page after the run: %d\n%s", page.StatusCode, html)
+	}
+}
+
+// linkComparer is fakeComparer offering links, or saying why it cannot.
+type linkComparer struct {
+	*fakeComparer
+	links []string
+	why   string
+	mu    sync.Mutex
+	got   []string // the link of each run
+}
+
+func (l *linkComparer) Links() ([]string, string) { return l.links, l.why }
+
+func (l *linkComparer) CompareLink(ctx context.Context, link string, progress func(CompareProgress)) (*Comparison, error) {
+	l.mu.Lock()
+	l.got = append(l.got, link)
+	l.mu.Unlock()
+	return l.Compare(ctx, progress)
+}
+
+func postLink(t *testing.T, url, link string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/compare/run", strings.NewReader("link="+link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp
+}
+
+func TestComparePicksALinkTheMachineOffers(t *testing.T) {
+	lc := &linkComparer{fakeComparer: newFakeComparer(), links: []string{"lan", "wan"}}
+	close(lc.release)
+	ts := newFrontend(t, Config{Compare: lc, CompareInterval: time.Nanosecond}, nil)
+	_, html := testkit.Get(t, ts.URL+"/compare")
+	if !strings.Contains(html, `id="compare-link"`) || !strings.Contains(html, `<option value="wan">wan</option>`) {
+		t.Errorf("the page offers no link:\n%s", html)
+	}
+	if resp := postLink(t, ts.URL, "mars"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("unknown link: %d", resp.StatusCode)
+	}
+	if resp := postLink(t, ts.URL, "wan"); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("wan: %d", resp.StatusCode)
+	}
+	waitIdle(t, ts.URL)
+	if resp := postLink(t, ts.URL, ""); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("loopback: %d", resp.StatusCode)
+	}
+	waitIdle(t, ts.URL)
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if len(lc.got) != 1 || lc.got[0] != "wan" || lc.runs != 2 {
+		t.Errorf("runs %d, links asked %q; want wan, then one on loopback", lc.runs, lc.got)
+	}
+}
+
+func TestCompareSaysWhenItCannotEmulateLinks(t *testing.T) {
+	lc := &linkComparer{fakeComparer: newFakeComparer(), why: "Only loopback here: links need root."}
+	ts := newFrontend(t, Config{Compare: lc}, nil)
+	_, html := testkit.Get(t, ts.URL+"/compare")
+	if strings.Contains(html, `id="compare-link"`) || !strings.Contains(html, `id="compare-links-note"`) || !strings.Contains(html, "links need root") {
+		t.Errorf("the page does not say why there are no links:\n%s", html)
+	}
+	if resp := postLink(t, ts.URL, "lan"); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("a link where none is offered: %d", resp.StatusCode)
 	}
 }
 
@@ -222,7 +294,7 @@ func TestShutdownEndsACompareRun(t *testing.T) {
 }
 
 // checkChart checks the chart and the table Chromium shows after a run.
-func checkChart(t *testing.T, ctx context.Context) {
+func checkChart(t *testing.T, ctx context.Context, cases int) {
 	width, err := chromedp.Run(ctx, chromedp.Evaluate[float64](`document.querySelector("#compare-chart svg").getBoundingClientRect().width`))
 	if err != nil || width < 300 {
 		t.Errorf("chart width %v, %v", width, err)
@@ -231,7 +303,7 @@ func checkChart(t *testing.T, ctx context.Context) {
 	if err != nil || barHeight <= 0 {
 		t.Errorf("bar height %v, %v", barHeight, err)
 	}
-	if got := count(t, ctx, "table.bench tbody tr"); got != 6 {
+	if got := count(t, ctx, "table.bench tbody tr"); got != cases {
 		t.Errorf("%d table rows", got)
 	}
 	screenshot(t, ctx, "GRPCPLAY_COMPARE_SCREENSHOT")
@@ -257,7 +329,8 @@ func TestCompareInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("progress: %q, %v", running, err)
 	}
-	if got := text(t, ctx, "compare-count"); got != "0 of 6 cases" {
+	cases := len(sampleReport().Cases)
+	if got := text(t, ctx, "compare-count"); got != "0 of "+itoa(cases)+" cases" {
 		t.Errorf("count %q", got)
 	}
 	close(fake.release)
@@ -272,10 +345,10 @@ func TestCompareInBrowser(t *testing.T) {
 		}
 		return testkit.Failf(bars != 0, "no bars drawn (%v)", err)
 	})
-	if bars != 6 {
-		t.Fatalf("%d bars, want 6", bars)
+	if bars != cases {
+		t.Fatalf("%d bars, want %d", bars, cases)
 	}
-	checkChart(t, ctx)
+	checkChart(t, ctx, cases)
 
 	// A second run at once is refused with a message, shown on the page.
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("compare-run"))); err != nil {

@@ -147,6 +147,9 @@ func New(cfg Config, svc api.ApiServer) *Server {
 		runtime.WithErrorHandler(s.logErrors),
 		runtime.WithForwardResponseOption(s.replyDeadline),
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, newCompactJSON()),
+		// Clients that ask for protobuf (Accept: application/x-protobuf)
+		// get the same messages in protobuf's binary form.
+		runtime.WithMarshalerOption(protobufType, &runtime.ProtoMarshaller{}),
 	)
 	// The generated in-process handlers cover the unary calls; their
 	// getStream route answers Unimplemented, so it is replaced below.
@@ -163,6 +166,9 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	s.http.RegisterOnShutdown(s.endStreams)
 	return s
 }
+
+// protobufType is the media type of protobuf replies.
+const protobufType = "application/x-protobuf"
 
 func mustHandle(err error) {
 	if err != nil {

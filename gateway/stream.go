@@ -37,6 +37,10 @@ const ndjsonContentType = "application/x-ndjson"
 // stream that writes each item to the HTTP response as it is sent.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	_, m := runtime.MarshalerForRequest(s.mux, r)
+	if _, binary := m.(*runtime.ProtoMarshaller); binary {
+		// Protobuf has no line delimiter: the stream stays NDJSON.
+		_, m = runtime.MarshalerForRequest(s.mux, &http.Request{Header: http.Header{}})
+	}
 	var req api.ApiRequest
 	if err := r.ParseForm(); err != nil {
 		s.badRequest(w, r, err.Error())

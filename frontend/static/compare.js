@@ -54,7 +54,7 @@
   form.addEventListener("submit", function (event) {
     event.preventDefault();
     button.disabled = true;
-    fetch("/compare/run", { method: "POST", headers: { Accept: "application/json" } })
+    fetch("/compare/run", { method: "POST", headers: { Accept: "application/json" }, body: new URLSearchParams(new FormData(form)) })
       .then(function (resp) {
         return resp.json().then(function (body) {
           if (!resp.ok) {

@@ -36,10 +36,12 @@ func (c *benchCmd) define(fs *flag.FlagSet, _ func(string) string) {
 	fs.DurationVar(&c.cfg.Warmup, "warmup", bench.DefaultWarmup, "load before each case's measured time, not counted")
 	fs.Var(listFlag[int32]{&c.cfg.Lengths, 32}, "lengths", "comma-separated lengths of getAll and getStream")
 	fs.Var(listFlag[int]{&c.cfg.Concurrency, 0}, "concurrency", "comma-separated numbers of calls in flight at once")
-	fs.Var(stringsFlag{&c.cfg.Cases}, "cases", "comma-separated cases to run: transports (grpc, rest, rest-close), methods (hello, items, stream) or TRANSPORT/METHOD; empty: all")
+	fs.Var(stringsFlag{&c.cfg.Cases}, "cases", "comma-separated cases to run: transports (grpc, rest, rest-close, rest-h2, rest-proto, rest-h2-proto), methods (hello, items, stream) or TRANSPORT/METHOD; empty: all")
 	fs.StringVar(&c.cfg.Target, "target", "", "gRPC target of a running backend (default: start one in-process on loopback)")
 	fs.StringVar(&c.cfg.RESTTarget, "rest-target", "", "base URL of the running backend's REST face, such as http://localhost:8080")
 	fs.IntVar(&c.cfg.ServerPID, "server-pid", 0, "with --target, the server's process id, to report its CPU time per call (Linux)")
+	fs.StringVar(&c.cfg.Link, "link", "", "emulated link between client and server: "+bench.LinkNames()+" (servers in their own process; see docs/network.md)")
+	fs.BoolVar(&c.cfg.Apart, "apart", false, "run the servers in their own process, pinned to another core than the client's")
 	fs.StringVar(&c.output, "o", "text", "output format: text or json")
 	fs.StringVar(&c.svg, "svg", "", "also write the chart to this SVG file")
 }
@@ -167,11 +169,43 @@ var pageBench = bench.Config{
 	Cases:       []string{bench.MethodItems, bench.MethodStream},
 }
 
+func linkFlag(link string) string {
+	if link == "" {
+		return ""
+	}
+	return " --link=" + link
+}
+
+func linkNote(r *bench.Report) string {
+	if r.Link == nil {
+		return "Link: loopback, servers in this process."
+	}
+	return "Link: " + r.Link.String() + "."
+}
+
 // benchComparer runs pageBench for the frontend's /compare page.
 type benchComparer struct{ cfg bench.Config }
 
 func (b benchComparer) Compare(ctx context.Context, progress func(frontend.CompareProgress)) (*frontend.Comparison, error) {
+	return b.CompareLink(ctx, "", progress)
+}
+
+// Links offers bench's emulated links where they can be made: they need
+// root, for network namespaces and tbf.
+func (b benchComparer) Links() ([]string, string) {
+	if os.Geteuid() != 0 {
+		return nil, "Only loopback here: emulated links need the server to run as root (network namespaces and tbf). `grpcplay bench --link` shows them on a terminal."
+	}
+	var names []string
+	for _, l := range bench.Links[1:] {
+		names = append(names, l.Name)
+	}
+	return names, ""
+}
+
+func (b benchComparer) CompareLink(ctx context.Context, link string, progress func(frontend.CompareProgress)) (*frontend.Comparison, error) {
 	cfg := b.cfg
+	cfg.Link = link
 	cfg.Progress = func(p bench.Progress) {
 		done := p.Index - 1
 		if p.Phase == bench.PhaseDone {
@@ -192,9 +226,10 @@ func (b benchComparer) Compare(ctx context.Context, progress func(frontend.Compa
 		Rows:   r.Rows(),
 		// Our own chart: its text is escaped and it has no style or script.
 		Chart: template.HTML(chart.String()),
-		Command: fmt.Sprintf("grpcplay bench --cases=%s --lengths=%s --concurrency=%s",
-			strings.Join(cfg.Cases, ","), listFlag[int32]{&cfg.Lengths, 32}, listFlag[int]{&cfg.Concurrency, 0}),
+		Command: fmt.Sprintf("grpcplay bench --cases=%s --lengths=%s --concurrency=%s%s",
+			strings.Join(cfg.Cases, ","), listFlag[int32]{&cfg.Lengths, 32}, listFlag[int]{&cfg.Concurrency, 0}, linkFlag(link)),
 		Notes: []string{
+			linkNote(r),
 			fmt.Sprintf("%gs per case after a %gs warm-up, on the machine that serves this page, next to whatever else it runs: a quick look, not a measurement.", r.Duration, r.Warmup),
 			"CPU/CALL: " + r.CPUNote + ".",
 		},

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpcplay/grpcplay/bench"
 	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
@@ -71,7 +72,12 @@ func TestBenchWritesJSONAndSVG(t *testing.T) {
 			t.Errorf("%s: %d calls, %d errors", c.Name, c.Calls, c.Errors)
 		}
 	}
-	want := "grpc/hello c=2 grpc/items len=1 c=2 rest/items len=1 c=2 rest-close/items len=1 c=2 grpc/items len=10 c=2 rest/items len=10 c=2 rest-close/items len=10 c=2"
+	want := "grpc/hello c=2"
+	for _, n := range []string{"1", "10"} {
+		for _, tr := range bench.Transports {
+			want += " " + tr + "/items len=" + n + " c=2"
+		}
+	}
 	if got := strings.Join(names, " "); got != want {
 		t.Errorf("cases\n%s\nwant\n%s", got, want)
 	}
@@ -136,12 +142,15 @@ func TestServeComparesOnDemand(t *testing.T) {
 		}
 		return testkit.Failf(!st.Running, "the bench did not end")
 	})
-	if st.Error != "" || st.Done != 12 || st.Total != 12 {
+	// items over every transport, stream over those that have it (not the
+	// protobuf ones), at two lengths.
+	const cases = 2 * (7 + 5)
+	if st.Error != "" || st.Done != cases || st.Total != cases {
 		t.Fatalf("status %+v", st)
 	}
 	_, page = testkit.Get(t, m.HTTPURL()+"/compare")
-	if n := strings.Count(page, `class="bar"`); n != 12 {
-		t.Errorf("the chart has %d bars, want 12", n)
+	if n := strings.Count(page, `class="bar"`); n != cases {
+		t.Errorf("the chart has %d bars, want %d", n, cases)
 	}
 	for _, want := range []string{"grpc/items", "rest/stream", "rest-close/items", "grpcplay bench --cases=items,stream --lengths=10,1000 --concurrency=8"} {
 		if !strings.Contains(page, want) {
