@@ -14,6 +14,7 @@ import (
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/internal/clientlimit"
 	"github.com/grpcplay/grpcplay/internal/clientlimit/clientlimittest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // manyEndless is an endlessBackend for many streams: ended gets one value
@@ -95,19 +96,12 @@ func TestSlowLiveReaderIsDropped(t *testing.T) {
 		t.Fatal("a reader that stopped reading still holds its stream after 30s")
 	}
 	// The slot is given back as the handler returns, just after.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testkit.Eventually(t, 10*time.Second, func() error {
 		next, err := http.Get(ts.URL + "/live/events?length=3")
 		if err != nil {
 			t.Fatal(err)
 		}
 		next.Body.Close()
-		if next.StatusCode == http.StatusOK {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the next stream: %d 10s after the stalled one ended, want 200", next.StatusCode)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return testkit.Failf(next.StatusCode == http.StatusOK, "the next stream: %d after the stalled one ended, want 200", next.StatusCode)
+	})
 }
