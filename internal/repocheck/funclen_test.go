@@ -23,12 +23,6 @@ const maxFuncLines = 60
 // generated is the line the Go tools write at the top of generated code.
 var generated = regexp.MustCompile(`(?m)^// Code generated .* DO NOT EDIT\.$`)
 
-// longFuncsBeingSplit lists functions of packages that other work reworks
-// at the same time (bench's load loop and chart, and their tests).
-// TEMPORARY: the entries go when that work lands; the test fails on an
-// entry that is no longer long, so the list only shrinks.
-var longFuncsBeingSplit = map[string]bool{}
-
 type funcLen struct {
 	name  string // file:Func, or file:Type.Method
 	lines int
@@ -40,11 +34,8 @@ func TestNoFunctionIsLongerThanMax(t *testing.T) {
 	for _, f := range funcs {
 		total += f.lines
 		longest = max(longest, f.lines)
-		switch {
-		case f.lines > maxFuncLines && !longFuncsBeingSplit[f.name]:
+		if f.lines > maxFuncLines {
 			t.Errorf("%s is %d lines long; split it into named steps of at most %d", f.name, f.lines, maxFuncLines)
-		case f.lines <= maxFuncLines && longFuncsBeingSplit[f.name]:
-			t.Errorf("%s is %d lines now: remove it from longFuncsBeingSplit", f.name, f.lines)
 		}
 	}
 	if len(funcs) > 0 {
