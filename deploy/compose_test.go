@@ -84,7 +84,7 @@ func TestCompose(t *testing.T) {
 		return
 	}
 
-	t.Run("stop one backend under load", func(t *testing.T) { stopOneUnderLoad(t, c, client) })
+	t.Run("stop one backend under load", func(t *testing.T) { stopOneUnderLoad(t, c) })
 
 	t.Run("down", func(t *testing.T) {
 		c.down(t)
@@ -134,28 +134,17 @@ func scaleOut(t *testing.T, c *compose, client *http.Client) {
 
 // stopOneUnderLoad stops one backend replica while pages are loaded, and
 // checks that no page request failed and that the replica exited cleanly.
-func stopOneUnderLoad(t *testing.T, c *compose, client *http.Client) {
+func stopOneUnderLoad(t *testing.T, c *compose) {
 	backends := c.containers(t, "backend")
 	if len(backends) != 3 {
 		t.Fatalf("%d backends, want 3", len(backends))
 	}
 	victim := backends[0]
-	result := loadWhile(t, client, func() {
+	loadWhile(t, pageURL, func() {
 		start := time.Now()
 		run(t, time.Minute, c.repo, nil, "docker", "stop", victim)
 		t.Logf("docker stop %s took %v", short(victim), time.Since(start).Round(time.Millisecond))
-	})
-	t.Logf("%d page requests during the stop, %d failed", result.ok+len(result.failures), len(result.failures))
-	for i, f := range result.failures {
-		if i == 10 {
-			t.Errorf("... and %d more", len(result.failures)-10)
-			break
-		}
-		t.Errorf("request failed: %s", f)
-	}
-	if result.ok < 20 {
-		t.Errorf("only %d requests succeeded: the load was too light to show anything", result.ok)
-	}
+	}).check(t, "the stop")
 	// SIGTERM is a graceful shutdown: exit status 0, not a SIGKILL's 137.
 	if code := strings.TrimSpace(run(t, 30*time.Second, c.repo, nil, "docker", "inspect", "--format", "{{.State.ExitCode}}", victim)); code != "0" {
 		t.Errorf("stopped backend exited with %s, want 0", code)
@@ -382,14 +371,15 @@ type loadResult struct {
 	failures []string
 }
 
-// loadWhile keeps two clients requesting the page while action runs: it
-// starts action once the load is flowing, and keeps the load on for a few
-// seconds after it, while the frontend settles on the remaining backends.
-func loadWhile(t *testing.T, client *http.Client, action func()) loadResult {
+// loadWhile keeps two clients, each with its own connections, requesting the
+// page at url while action runs: it starts action once the load is flowing,
+// and keeps the load on for a few seconds after it, while the frontends
+// settle on the remaining backends.
+func loadWhile(t *testing.T, url string, action func()) loadResult {
 	t.Helper()
 	const (
-		workers      = 2
-		maxPerWorker = 5000
+		clients      = 2
+		maxPerClient = 20000
 		after        = 3 * time.Second
 	)
 	var (
@@ -399,10 +389,12 @@ func loadWhile(t *testing.T, client *http.Client, action func()) loadResult {
 		failures []string
 		wg       sync.WaitGroup
 	)
-	for range workers {
+	for range clients {
+		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}}
 		wg.Go(func() {
-			for i := 0; i < maxPerWorker && !stop.Load(); i++ {
-				if _, err := getPage(client); err != nil {
+			defer client.CloseIdleConnections()
+			for i := 0; i < maxPerClient && !stop.Load(); i++ {
+				if _, err := getURL(client, url); err != nil {
 					mu.Lock()
 					failures = append(failures, fmt.Sprintf("%s: %v", time.Now().Format("15:04:05.000"), err))
 					mu.Unlock()
@@ -429,6 +421,23 @@ func loadWhile(t *testing.T, client *http.Client, action func()) loadResult {
 	mu.Lock()
 	defer mu.Unlock()
 	return loadResult{ok: int(ok.Load()), failures: failures}
+}
+
+// check fails t for each failed request (the first ten), and when too few
+// succeeded for the load to have shown anything.
+func (r loadResult) check(t *testing.T, during string) {
+	t.Helper()
+	t.Logf("%d page requests during %s, %d failed", r.ok+len(r.failures), during, len(r.failures))
+	for i, f := range r.failures {
+		if i == 10 {
+			t.Errorf("... and %d more", len(r.failures)-10)
+			break
+		}
+		t.Errorf("request failed: %s", f)
+	}
+	if r.ok < 20 {
+		t.Errorf("only %d requests succeeded: the load was too light to show anything", r.ok)
+	}
 }
 
 // builderStageLabel marks the Dockerfile's build stage, which the classic

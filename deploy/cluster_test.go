@@ -1,0 +1,461 @@
+package deploy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/grpcplay/grpcplay/internal/testkit"
+)
+
+// TestKubernetes applies deploy/k8s to the cluster KUBECONFIG names, as a
+// user would, and checks under page load what the manifests are for: every
+// pod Ready through its probe, calls reaching pods added by a scale-up, no
+// failed request during rollouts or a pod's deletion, a backend leaving DNS
+// before it stops serving, the restricted Pod Security Standard, and a
+// delete that leaves nothing. docs/kubernetes.md says how to run it on
+// scripts/k8s-cluster's cluster or on kind.
+func TestKubernetes(t *testing.T) {
+	if os.Getenv("GRPCPLAY_K8S_TESTS") != "1" {
+		t.Skip("set GRPCPLAY_K8S_TESTS=1 and KUBECONFIG to run the Kubernetes tests")
+	}
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := newKube(t)
+	image := clusterImage(t, repo)
+	overlay := writeOverlay(t, repo, k.ns, image)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("state at failure:\n%s\n%s", k.try(time.Minute, "get", "pods,endpointslices", "-o", "wide"),
+				k.try(time.Minute, "get", "events", "--sort-by=.lastTimestamp"))
+		}
+		k.try(5*time.Minute, "delete", "-k", overlay, "--ignore-not-found", "--wait=true", "--timeout=4m")
+	})
+
+	steps := []struct {
+		name string
+		run  func(t *testing.T, k *kube)
+	}{
+		{"apply -k: every pod Ready, the page served", func(t *testing.T, k *kube) { applyAndServe(t, k, overlay) }},
+		{"restricted Pod Security Standard", checkPodSecurity},
+		{"scale the backend 3 to 5: new pods get calls", scaleBackendUp},
+		{"rollout restart under load: no failed request", rolloutsUnderLoad},
+		{"delete a backend pod under load: no failed request", deleteBackendPodUnderLoad},
+		{"a stopping backend leaves DNS before it stops serving", leavesDNSBeforeStopping},
+		{"delete -k leaves nothing", func(t *testing.T, k *kube) { deleteLeavesNothing(t, k, overlay) }},
+	}
+	for _, step := range steps {
+		if !t.Run(step.name, func(t *testing.T) { step.run(t, k) }) {
+			return // the later steps build on the cluster state this one left
+		}
+	}
+}
+
+// kube runs kubectl against KUBECONFIG's cluster, in the test's namespace.
+type kube struct {
+	t       *testing.T
+	kubectl string
+	ns      string
+}
+
+func newKube(t *testing.T) *kube {
+	t.Helper()
+	if os.Getenv("KUBECONFIG") == "" {
+		t.Fatal("GRPCPLAY_K8S_TESTS=1 but KUBECONFIG is not set: point it at the cluster to test")
+	}
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Fatal("GRPCPLAY_K8S_TESTS=1 but kubectl is not on PATH")
+	}
+	suffix := make([]byte, 3)
+	if _, err := rand.Read(suffix); err != nil {
+		t.Fatal(err)
+	}
+	k := &kube{t: t, kubectl: kubectl, ns: "grpcplay-test-" + hex.EncodeToString(suffix)}
+	k.run(time.Minute, "version")
+	return k
+}
+
+func (k *kube) args(args []string) []string { return append([]string{"--namespace", k.ns}, args...) }
+
+func (k *kube) run(timeout time.Duration, args ...string) string {
+	k.t.Helper()
+	out, err := runErr(timeout, "", nil, k.kubectl, k.args(args)...)
+	if err != nil {
+		k.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, tail(out, 20))
+	}
+	return out
+}
+
+// try runs kubectl for cleanup and diagnostics, where a failure is only logged.
+func (k *kube) try(timeout time.Duration, args ...string) string {
+	out, err := runErr(timeout, "", nil, k.kubectl, k.args(args)...)
+	if err != nil {
+		k.t.Logf("kubectl %s: %v\n%s", strings.Join(args, " "), err, tail(out, 10))
+	}
+	return out
+}
+
+func (k *kube) jsonInto(v any, args ...string) {
+	k.t.Helper()
+	out, err := runErr(time.Minute, "", nil, k.kubectl, k.args(append(args, "-o", "json"))...)
+	if err != nil {
+		k.t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, tail(out, 10))
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		k.t.Fatalf("kubectl %s: %v", strings.Join(args, " "), err)
+	}
+}
+
+// clusterImage is the image the Dockerfile builds, copied into the cluster
+// by $GRPCPLAY_K8S_LOAD (such as `scripts/k8s-cluster load` or `kind load
+// docker-image`); or $GRPCPLAY_K8S_IMAGE, an image the cluster can pull.
+func clusterImage(t *testing.T, repo string) string {
+	t.Helper()
+	if image := os.Getenv("GRPCPLAY_K8S_IMAGE"); image != "" {
+		return image
+	}
+	load := strings.Fields(os.Getenv("GRPCPLAY_K8S_LOAD"))
+	if len(load) == 0 {
+		t.Fatal("set GRPCPLAY_K8S_LOAD to the command that copies a Docker image into the cluster, or GRPCPLAY_K8S_IMAGE to an image it can pull")
+	}
+	// The compose test's build, with the same arguments: after it, the
+	// layer cache makes this one free.
+	image := "grpcplay:" + testTag
+	start := time.Now()
+	run(t, 15*time.Minute, repo, nil, "docker", "build", "--force-rm", "-q",
+		"--build-arg", "GO_IMAGE="+goBuilderImage(t, repo), "--build-arg", "VERSION="+testTag, "-t", image, ".")
+	pruneStaleImages(t, repo, start)
+	run(t, 5*time.Minute, repo, nil, load[0], append(load[1:], image)...)
+	t.Logf("built %s and loaded it into the cluster in %v", image, time.Since(start).Round(time.Millisecond))
+	return image
+}
+
+// writeOverlay writes the only overlay the test needs over the base: a
+// namespace of its own that enforces the restricted Pod Security Standard,
+// and the image to run.
+func writeOverlay(t *testing.T, repo, ns, image string) string {
+	t.Helper()
+	dir := t.TempDir()
+	base, err := filepath.Rel(dir, filepath.Join(repo, k8sDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, tag, _ := strings.Cut(image, ":")
+	files := map[string]string{
+		"kustomization.yaml": fmt.Sprintf(`apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+namespace: %s
+resources:
+  - namespace.yaml
+  - %s
+images:
+  - name: grpcplay
+    newName: %s
+    newTag: %q
+`, ns, base, name, tag),
+		"namespace.yaml": fmt.Sprintf(`apiVersion: v1
+kind: Namespace
+metadata:
+  name: %s
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+    pod-security.kubernetes.io/enforce-version: latest
+    pod-security.kubernetes.io/warn: restricted
+`, ns),
+	}
+	for file, text := range files {
+		if err := os.WriteFile(filepath.Join(dir, file), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func applyAndServe(t *testing.T, k *kube, overlay string) {
+	start := time.Now()
+	k.run(2*time.Minute, "apply", "-k", overlay)
+	for _, d := range []string{"backend", "frontend"} {
+		k.run(5*time.Minute, "rollout", "status", "deployment/"+d, "--timeout=4m")
+	}
+	t.Logf("kubectl apply -k to every pod Ready: %v", time.Since(start).Round(100*time.Millisecond))
+	for _, component := range []string{"backend", "frontend"} {
+		pods := k.pods(component)
+		want := map[string]int{"backend": 3, "frontend": 2}[component]
+		if len(pods) != want {
+			t.Fatalf("%d %s pods, want %d", len(pods), component, want)
+		}
+		for _, p := range pods {
+			if !p.ready() {
+				t.Errorf("pod %s is not Ready", p.Metadata.Name)
+			}
+			probe := p.Spec.Containers[0].ReadinessProbe
+			if probe.GRPC == nil && probe.HTTPGet == nil {
+				t.Errorf("pod %s: readiness probe is neither gRPC nor HTTP", p.Metadata.Name)
+			}
+		}
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	body, err := getURL(client, k.pageURL())
+	if err != nil {
+		t.Fatalf("the page through the frontend Service: %v", err)
+	}
+	t.Logf("GET %s answered %d bytes", k.pageURL(), len(body))
+}
+
+type pod struct {
+	Metadata struct {
+		Name              string
+		DeletionTimestamp *time.Time
+	}
+	Spec struct {
+		Containers []struct {
+			ReadinessProbe struct {
+				GRPC    *struct{ Port int }
+				HTTPGet *struct{ Path string }
+			}
+		}
+	}
+	Status struct {
+		PodIP      string
+		Conditions []struct{ Type, Status string }
+	}
+}
+
+func (p pod) ready() bool {
+	return p.Metadata.DeletionTimestamp == nil && slices.ContainsFunc(p.Status.Conditions, func(c struct{ Type, Status string }) bool {
+		return c.Type == "Ready" && c.Status == "True"
+	})
+}
+
+// pods lists the component's pods, terminating ones included.
+func (k *kube) pods(component string) []pod {
+	var list struct{ Items []pod }
+	k.jsonInto(&list, "get", "pods", "-l", "app.kubernetes.io/component="+component)
+	return list.Items
+}
+
+func (k *kube) readyPods(component string) []pod {
+	return slices.DeleteFunc(k.pods(component), func(p pod) bool { return !p.ready() })
+}
+
+// serviceIP is a Service's virtual IP: the test reaches the frontend as
+// other pods do, through kube-proxy, so that rollouts are seen as they are.
+func (k *kube) serviceIP(ns, name string) string {
+	k.t.Helper()
+	ip := strings.TrimSpace(k.run(time.Minute, "--namespace", ns, "get", "service", name, "-o", "jsonpath={.spec.clusterIP}"))
+	if net.ParseIP(ip) == nil {
+		k.t.Fatalf("service %s/%s has no cluster IP (%q)", ns, name, ip)
+	}
+	return ip
+}
+
+func (k *kube) pageURL() string {
+	if u := os.Getenv("GRPCPLAY_K8S_PAGE_URL"); u != "" {
+		return u
+	}
+	return "http://" + net.JoinHostPort(k.serviceIP(k.ns, "frontend"), "5000") + "/"
+}
+
+// callCounts reads each backend pod's count of finished api.Api calls from
+// its metrics port, through the API server's pod proxy.
+func (k *kube) callCounts(pods []pod) map[string]int {
+	k.t.Helper()
+	counts := map[string]int{}
+	for _, p := range pods {
+		out := k.run(time.Minute, "get", "--raw", fmt.Sprintf("/api/v1/namespaces/%s/pods/%s:9464/proxy/metrics", k.ns, p.Metadata.Name))
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "grpc_server_handled_total{") && strings.Contains(line, `grpc_service="api.Api"`) {
+				var n float64
+				fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &n)
+				counts[p.Metadata.Name] += int(n)
+			}
+		}
+	}
+	return counts
+}
+
+// scaleBackendUp scales the backend from 3 to 5 under page load and waits
+// for the frontends' calls to reach every pod. A frontend learns of new pods
+// when its connections reach --max-connection-age (1m, plus up to 10%
+// jitter) and it resolves the headless Service again.
+func scaleBackendUp(t *testing.T, k *kube) {
+	loadWhile(t, k.pageURL(), func() {
+		k.run(time.Minute, "scale", "deployment/backend", "--replicas=5")
+		k.run(3*time.Minute, "rollout", "status", "deployment/backend", "--timeout=2m")
+		ready := time.Now()
+		pods := k.readyPods("backend")
+		if len(pods) != 5 {
+			t.Fatalf("%d backend pods Ready after scaling, want 5", len(pods))
+		}
+		baseline := k.callCounts(pods)
+		var counts map[string]int
+		testkit.Eventually(t, 66*time.Second+45*time.Second, func() error {
+			counts = k.callCounts(pods)
+			idle := slices.ContainsFunc(pods, func(p pod) bool { return counts[p.Metadata.Name] == baseline[p.Metadata.Name] })
+			return testkit.Failf(!idle, "api.Api calls per backend pod since all 5 were Ready: %v; want every pod", delta(counts, baseline))
+		})
+		t.Logf("all 5 backend pods served calls %v after the new ones were Ready: %v",
+			time.Since(ready).Round(time.Second), delta(counts, baseline))
+	}).check(t, "the scale-up")
+}
+
+func rolloutsUnderLoad(t *testing.T, k *kube) {
+	for _, d := range []string{"backend", "frontend"} {
+		loadWhile(t, k.pageURL(), func() {
+			start := time.Now()
+			k.run(time.Minute, "rollout", "restart", "deployment/"+d)
+			k.run(6*time.Minute, "rollout", "status", "deployment/"+d, "--timeout=5m")
+			t.Logf("rollout restart deployment/%s took %v", d, time.Since(start).Round(100*time.Millisecond))
+		}).check(t, "the rollout of "+d)
+	}
+}
+
+func deleteBackendPodUnderLoad(t *testing.T, k *kube) {
+	pods := k.readyPods("backend")
+	if len(pods) == 0 {
+		t.Fatal("no backend pod Ready")
+	}
+	victim := pods[0].Metadata.Name
+	loadWhile(t, k.pageURL(), func() {
+		start := time.Now()
+		k.run(2*time.Minute, "delete", "pod", victim, "--wait=true", "--timeout=90s")
+		k.run(3*time.Minute, "rollout", "status", "deployment/backend", "--timeout=2m")
+		t.Logf("deleting pod %s and its replacement Ready took %v", victim, time.Since(start).Round(100*time.Millisecond))
+	}).check(t, "the deletion of "+victim)
+}
+
+// leavesDNSBeforeStopping deletes a backend pod and watches two things at
+// once: the headless Service's DNS answers, through the cluster's DNS
+// Service, and the pod's own gRPC health, on a new connection each time.
+// Its address must leave the answers before the pod stops serving, or a
+// frontend that resolves in between would pick a pod that refuses it.
+func leavesDNSBeforeStopping(t *testing.T, k *kube) {
+	pods := k.readyPods("backend")
+	if len(pods) == 0 {
+		t.Fatal("no backend pod Ready")
+	}
+	victim := pods[0]
+	dns := net.JoinHostPort(k.serviceIP("kube-system", "kube-dns"), "53")
+	resolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, dns)
+	}}
+	name := "backend." + k.ns + ".svc.cluster.local"
+	inDNS := func() bool {
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+		defer cancel()
+		addrs, err := resolver.LookupHost(ctx, name)
+		if err != nil {
+			t.Fatalf("resolving %s at %s: %v", name, dns, err)
+		}
+		return slices.Contains(addrs, victim.Status.PodIP)
+	}
+	if !inDNS() {
+		t.Fatalf("%s (%s) is not in the DNS answers for %s before its deletion", victim.Metadata.Name, victim.Status.PodIP, name)
+	}
+	target := net.JoinHostPort(victim.Status.PodIP, "50051")
+	if err := healthCheck(t, target); err != nil {
+		t.Fatalf("%s before its deletion: %v", victim.Metadata.Name, err)
+	}
+
+	start := time.Now()
+	k.run(time.Minute, "delete", "pod", victim.Metadata.Name, "--wait=false")
+	var leftDNS, stopped time.Duration
+	testkit.Eventually(t, 60*time.Second, func() error {
+		if leftDNS == 0 && !inDNS() {
+			leftDNS = time.Since(start)
+		}
+		if stopped == 0 && healthCheck(t, target) != nil {
+			stopped = time.Since(start)
+		}
+		return testkit.Failf(leftDNS > 0 && stopped > 0, "after %v: left DNS at %v, stopped serving at %v", time.Since(start).Round(time.Millisecond), leftDNS, stopped)
+	})
+	t.Logf("%s left the DNS answers %v after its deletion began and stopped serving after %v",
+		victim.Metadata.Name, leftDNS.Round(10*time.Millisecond), stopped.Round(10*time.Millisecond))
+	if leftDNS >= stopped {
+		t.Errorf("the pod stopped serving (%v) before it left DNS (%v)", stopped, leftDNS)
+	}
+	k.run(3*time.Minute, "rollout", "status", "deployment/backend", "--timeout=2m")
+}
+
+// healthCheck asks target's grpc.health.v1 on a connection of its own, as a
+// frontend that has just resolved the name would connect.
+func healthCheck(t *testing.T, target string) error {
+	conn, err := grpc.NewClient("passthrough:///"+target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	reply, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return err
+	}
+	return testkit.Failf(reply.GetStatus() == healthpb.HealthCheckResponse_SERVING, "health: %v", reply.GetStatus())
+}
+
+func checkPodSecurity(t *testing.T, k *kube) {
+	labels := k.run(time.Minute, "get", "namespace", k.ns, "-o", "jsonpath={.metadata.labels.pod-security\\.kubernetes\\.io/enforce}")
+	if labels != "restricted" {
+		t.Fatalf("namespace %s enforces %q, want restricted", k.ns, labels)
+	}
+	for _, d := range []string{"backend", "frontend"} {
+		var dep struct {
+			Spec   struct{ Replicas int }
+			Status struct{ ReadyReplicas int }
+		}
+		k.jsonInto(&dep, "get", "deployment", d)
+		if dep.Status.ReadyReplicas != dep.Spec.Replicas {
+			t.Errorf("deployment/%s: %d of %d pods admitted and Ready", d, dep.Status.ReadyReplicas, dep.Spec.Replicas)
+		}
+	}
+	if events := k.run(time.Minute, "get", "events", "--field-selector", "reason=FailedCreate", "-o", "name"); strings.TrimSpace(events) != "" {
+		t.Errorf("pods were refused: %s", events)
+	}
+	// A pod that runs as root with its privileges is refused at admission
+	// (a server-side dry run: nothing is created).
+	rogue := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"rogue"},"spec":{"containers":[{"name":"c","image":"` +
+		"grpcplay:" + testTag + `","securityContext":{"privileged":true}}]}}`
+	cmd := exec.Command(k.kubectl, k.args([]string{"apply", "--dry-run=server", "-f", "-"})...)
+	cmd.Stdin = strings.NewReader(rogue)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `violates PodSecurity "restricted`) {
+		t.Errorf("a privileged pod was not refused by PodSecurity admission: %v\n%s", err, out)
+	} else {
+		t.Logf("a privileged pod is refused: %s", strings.TrimSpace(tail(string(out), 2)))
+	}
+}
+
+func deleteLeavesNothing(t *testing.T, k *kube, overlay string) {
+	start := time.Now()
+	k.run(5*time.Minute, "delete", "-k", overlay, "--wait=true", "--timeout=4m")
+	t.Logf("kubectl delete -k took %v", time.Since(start).Round(100*time.Millisecond))
+	if out, err := runErr(time.Minute, "", nil, k.kubectl, "get", "namespace", k.ns); err == nil || !strings.Contains(out, "NotFound") {
+		t.Errorf("namespace %s is still there: %s", k.ns, out)
+	}
+	left := k.run(time.Minute, "get", "all,pdb,endpointslices,configmaps,secrets,serviceaccounts", "--all-namespaces",
+		"-l", "app.kubernetes.io/part-of=grpcplay", "-o", "name")
+	if strings.TrimSpace(left) != "" {
+		t.Errorf("left after delete -k:\n%s", left)
+	}
+}
