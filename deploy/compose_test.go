@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -356,7 +357,7 @@ func getURL(client *http.Client, url string) (string, error) {
 		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET /: %s: %s", resp.Status, tail(string(body), 5))
+		return "", fmt.Errorf("GET /: %s: %s", resp.Status, errorMessages(string(body)))
 	}
 	for _, want := range []string{"Hello Gonzalo!", "name 1", "name 5", "name 10"} {
 		if !strings.Contains(string(body), want) {
@@ -365,6 +366,19 @@ func getURL(client *http.Client, url string) (string, error) {
 	}
 	return string(body), nil
 }
+
+// errorMessages is what the frontend's error page tells the user, or the
+// end of the body when it is not that page.
+func errorMessages(body string) string {
+	_, list, ok := strings.Cut(body, `id="error-messages">`)
+	if !ok {
+		return tail(body, 5)
+	}
+	list, _, _ = strings.Cut(list, "</ul>")
+	return strings.Join(strings.Fields(htmlTag.ReplaceAllString(list, " ")), " ")
+}
+
+var htmlTag = regexp.MustCompile(`<[^>]*>`)
 
 type loadResult struct {
 	ok       int
