@@ -192,18 +192,23 @@ metadata:
 	return dir
 }
 
+// replicas are the base's replica counts.
+var replicas = map[string]int{"backend": 3, "frontend": 2}
+
 func applyAndServe(t *testing.T, k *kube, overlay string) {
 	start := time.Now()
 	k.run(2*time.Minute, "apply", "-k", overlay)
+	// rollout status alone may report a Deployment that its controller has
+	// just created as rolled out; the pods themselves tell.
 	for _, d := range []string{"backend", "frontend"} {
 		k.run(5*time.Minute, "rollout", "status", "deployment/"+d, "--timeout=4m")
+		k.waitSettled(d, replicas[d])
 	}
 	t.Logf("kubectl apply -k to every pod Ready: %v", time.Since(start).Round(100*time.Millisecond))
 	for _, component := range []string{"backend", "frontend"} {
 		pods := k.pods(component)
-		want := map[string]int{"backend": 3, "frontend": 2}[component]
-		if len(pods) != want {
-			t.Fatalf("%d %s pods, want %d", len(pods), component, want)
+		if len(pods) != replicas[component] {
+			t.Fatalf("%d %s pods, want %d", len(pods), component, replicas[component])
 		}
 		for _, p := range pods {
 			if !p.ready() {
@@ -304,11 +309,9 @@ func scaleBackendUp(t *testing.T, k *kube) {
 	loadWhile(t, k.pageURL(), func() {
 		k.run(time.Minute, "scale", "deployment/backend", "--replicas=5")
 		k.run(3*time.Minute, "rollout", "status", "deployment/backend", "--timeout=2m")
+		k.waitSettled("backend", 5)
 		ready := time.Now()
 		pods := k.readyPods("backend")
-		if len(pods) != 5 {
-			t.Fatalf("%d backend pods Ready after scaling, want 5", len(pods))
-		}
 		baseline := k.callCounts(pods)
 		var counts map[string]int
 		testkit.Eventually(t, 66*time.Second+45*time.Second, func() error {
