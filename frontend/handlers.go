@@ -142,6 +142,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err, &form)
 		return
 	}
+	data.ItemCount, data.StreamCount = len(data.Items), len(data.Stream)
 	s.render(w, r, http.StatusOK, "index.html", data)
 }
 

@@ -172,6 +172,9 @@ type indexData struct {
 	Stream   []*api.Item
 	Length   int32
 	Streamed int32
+	// ItemCount and StreamCount are len(Items) and len(Stream): a field
+	// read costs the template less than a call of len.
+	ItemCount, StreamCount int
 }
 
 type liveData struct {

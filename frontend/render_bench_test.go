@@ -21,6 +21,7 @@ func BenchmarkRenderIndex(b *testing.B) {
 	for i := int32(1); i <= 5; i++ {
 		data.Stream = append(data.Stream, backend.NewItem(i))
 	}
+	data.ItemCount, data.StreamCount = len(data.Items), len(data.Stream)
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	b.ReportAllocs()
 	for b.Loop() {
