@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -71,6 +72,32 @@ func TestGetAllEncodedMatchesGetAll(t *testing.T) {
 		if _, err := s.getAllEncoded(&api.ApiRequest{Length: n}); status.Code(err) != codes.InvalidArgument {
 			t.Errorf("getAll(%d): %v, want InvalidArgument", n, err)
 		}
+	}
+}
+
+// sayHello's encoded reply is byte for byte the one SayHello builds, and it
+// refuses the same names.
+func TestSayHelloEncodedMatchesSayHello(t *testing.T) {
+	s := NewService(Limits{MaxItems: 1, MaxStreamItems: 1, MaxNameBytes: 300})
+	names := []string{"", "x", "Gonzalo", "héllo wörld", "<b>&amp;</b>", strings.Repeat("a", 120), strings.Repeat("é", 150)}
+	for _, name := range names {
+		req := &api.HelloRequest{Name: name}
+		reply, err := s.SayHello(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc, err := s.sayHelloEncoded(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := enc.Data.Materialize(), mustMarshal(t, reply); !bytes.Equal(got, want) {
+			t.Fatalf("sayHello(%q) = % x, want % x", name, got, want)
+		}
+	}
+	long := &api.HelloRequest{Name: strings.Repeat("x", 301)}
+	_, want := s.SayHello(context.Background(), long)
+	if _, err := s.sayHelloEncoded(long); status.Code(err) != codes.InvalidArgument || err.Error() != want.Error() {
+		t.Errorf("sayHello(301 bytes) = %v, want %v", err, want)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"testing"
 	"time"
 
@@ -158,6 +159,34 @@ func TestLogsOneLinePerCall(t *testing.T) {
 		}
 		if _, ok := line["trace_id"]; ok {
 			t.Errorf("%s logged a trace_id with tracing off: %v", tt.method, line)
+		}
+	}
+}
+
+// The line of an OK call, whose method and code are formatted once, reads
+// as any other call's: method, code, duration and peer, in that order.
+func TestCallLinesKeepTheirFieldOrder(t *testing.T) {
+	var logs telemetrytest.LogBuffer
+	log, err := telemetry.NewLogger(&logs, "text", slog.LevelDebug)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, srv := startServer(t, backend.Config{Logger: log})
+	c := api.NewApiClient(conn)
+	if _, err := c.SayHello(t.Context(), &api.HelloRequest{Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.GetAll(t.Context(), &api.ApiRequest{Length: -1})
+	wantCode(t, err, codes.InvalidArgument, "")
+	srv.Stop(time.Second)
+
+	text := logs.String()
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=call method=/api\.Api/sayHello code=OK duration=\S+ peer=127\.0\.0\.1:\d+$`),
+		regexp.MustCompile(`(?m)^time=\S+ level=DEBUG msg=call method=/api\.Api/getAll code=InvalidArgument duration=\S+ peer=127\.0\.0\.1:\d+$`),
+	} {
+		if !want.MatchString(text) {
+			t.Errorf("no line matches %s in:\n%s", want, text)
 		}
 	}
 }

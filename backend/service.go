@@ -62,20 +62,36 @@ type Service struct {
 	api.UnimplementedApiServer
 	limits   Limits
 	allItems *encodedItems
+	// The encoded unary methods' interceptor arguments (see encoded.go).
+	sayHello, getAll unaryMethod
 }
 
 // NewService returns a Service that refuses requests beyond limits.
 func NewService(limits Limits) *Service {
-	return &Service{limits: limits, allItems: &encodedItems{max: limits.MaxItems}}
+	s := &Service{limits: limits, allItems: &encodedItems{max: limits.MaxItems}}
+	s.sayHello = s.unaryMethod(api.Api_SayHello_FullMethodName, func(req any) (any, error) {
+		return s.sayHelloEncoded(req.(*api.HelloRequest))
+	})
+	s.getAll = s.unaryMethod(api.Api_GetAll_FullMethodName, func(req any) (any, error) {
+		return s.getAllEncoded(req.(*api.ApiRequest))
+	})
+	return s
 }
 
 // SayHello greets the caller by name.
 func (s *Service) SayHello(_ context.Context, req *api.HelloRequest) (*api.Hello, error) {
-	if n := len(req.GetName()); n > s.limits.MaxNameBytes {
-		return nil, status.Errorf(codes.InvalidArgument,
-			"name is %d bytes long; the limit is %d bytes", n, s.limits.MaxNameBytes)
+	if err := s.checkName(req.GetName()); err != nil {
+		return nil, err
 	}
 	return &api.Hello{Message: "Hello " + req.GetName() + "!"}, nil
+}
+
+func (s *Service) checkName(name string) error {
+	if n := len(name); n > s.limits.MaxNameBytes {
+		return status.Errorf(codes.InvalidArgument,
+			"name is %d bytes long; the limit is %d bytes", n, s.limits.MaxNameBytes)
+	}
+	return nil
 }
 
 // GetAll returns the items 1..length in one message.

@@ -164,7 +164,7 @@ func (c *Client) Conn() *grpc.ClientConn {
 
 // SayHello returns the server's greeting for name.
 func (c *Client) SayHello(ctx context.Context, name string) (string, error) {
-	ctx, cancel := withDefaultDeadline(ctx, c.timeout)
+	ctx, cancel := unaryDeadline(ctx, c.timeout)
 	defer cancel()
 	reply, err := c.api.SayHello(ctx, &api.HelloRequest{Name: name})
 	if err != nil {
@@ -175,7 +175,7 @@ func (c *Client) SayHello(ctx context.Context, name string) (string, error) {
 
 // GetAll returns the items 1..length.
 func (c *Client) GetAll(ctx context.Context, length int32) ([]*Item, error) {
-	ctx, cancel := withDefaultDeadline(ctx, c.timeout)
+	ctx, cancel := unaryDeadline(ctx, c.timeout)
 	defer cancel()
 	reply, err := c.api.GetAll(ctx, &api.ApiRequest{Length: length})
 	if err != nil {
@@ -230,9 +230,21 @@ func (c *Client) Ready(ctx context.Context) error {
 	return nil
 }
 
+// withDefaultDeadline gives ctx a deadline d from now unless it has one.
+// Its cancel ends what the context started, such as a stream left early.
 func withDefaultDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// unaryDeadline is withDefaultDeadline for a unary call, which has ended
+// when it returns: a context with a deadline is used as it is, since a
+// derived one to cancel would cost allocations and nothing else.
+func unaryDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, d)
 }

@@ -141,7 +141,7 @@ type Server struct {
 // broken template is a build error, so New panics on one.
 func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(),
+	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(defaultPageForm(cfg.MaxPageItems)),
 		hosts: newServedHosts(cfg.CompareHosts), crossOrigin: http.NewCrossOriginProtection()}
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)

@@ -50,7 +50,7 @@ type pageRequest struct {
 // post's value; one that is present must be valid, so that a typo is shown
 // to the user and not silently replaced.
 func (s *Server) parsePage(q url.Values) (pageForm, pageRequest, error) {
-	form := pageForm{Name: defaultName, Items: strconv.Itoa(defaultItems), Stream: strconv.Itoa(defaultStream), MaxItems: s.cfg.MaxPageItems}
+	form := defaultPageForm(s.cfg.MaxPageItems)
 	req := pageRequest{name: defaultName, items: defaultItems, stream: defaultStream}
 	var problems []string
 	if q.Has("name") {
@@ -80,6 +80,11 @@ func (s *Server) parsePage(q url.Values) (pageForm, pageRequest, error) {
 		return form, req, badInput(problems...)
 	}
 	return form, req, nil
+}
+
+// defaultPageForm is the form of the page without a query.
+func defaultPageForm(maxItems int32) pageForm {
+	return pageForm{Name: defaultName, Items: strconv.Itoa(defaultItems), Stream: strconv.Itoa(defaultStream), MaxItems: maxItems}
 }
 
 // checkName catches what the backend cannot be asked at all: gRPC refuses to
@@ -130,13 +135,14 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 	defer cancel()
-	data := indexData{Form: form, Length: req.items, Streamed: req.stream}
+	data := indexData{Form: form, FormHTML: s.pages.formHTML(form), Length: req.items, Streamed: req.stream}
 	// A bug in a backend client's call gets the page's own error page.
 	load := recovered(func() error { return s.loadIndex(ctx, req, &data) })
 	if err := load(); err != nil {
 		s.renderError(w, r, err, &form)
 		return
 	}
+	data.ItemCount, data.StreamCount = len(data.Items), len(data.Stream)
 	s.render(w, r, http.StatusOK, "index.html", data)
 }
 

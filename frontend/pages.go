@@ -58,6 +58,10 @@ type pages struct {
 	// reflective template calls (static, eq and their escapers) per page.
 	heads   map[head]template.HTML
 	version string
+	// defaultForm is the page-form template of the page without a query,
+	// the post's page and nearly every request, rendered once.
+	defaultForm     pageForm
+	defaultFormHTML template.HTML
 }
 
 // head is what the layout's head and navigation show.
@@ -76,7 +80,7 @@ var fixedHeads = []head{
 
 var pageNames = []string{"index.html", "live.html", "compare.html", "error.html", "debug.html"}
 
-func mustParsePages() *pages {
+func mustParsePages(defaultForm pageForm) *pages {
 	buildVersion := version.String()
 	funcs := template.FuncMap{
 		"static": func(name string) (string, error) {
@@ -104,7 +108,20 @@ func mustParsePages() *pages {
 		}
 		p.heads[h] = html
 	}
+	var b strings.Builder
+	if err := p.byName["index.html"].ExecuteTemplate(&b, "page-form", defaultForm); err != nil {
+		panic(err)
+	}
+	p.defaultForm, p.defaultFormHTML = defaultForm, template.HTML(b.String())
 	return p
+}
+
+// formHTML is form rendered, if it is the default one.
+func (p *pages) formHTML(form pageForm) template.HTML {
+	if form == p.defaultForm {
+		return p.defaultFormHTML
+	}
+	return ""
 }
 
 // head returns h rendered, from the cache when its title is a fixed one.
@@ -146,12 +163,18 @@ type liveForm struct {
 }
 
 type indexData struct {
-	Form     pageForm
+	Form pageForm
+	// FormHTML is Form rendered, when it is the default page's form, which
+	// is rendered once (pages.defaultForm); empty, the page renders Form.
+	FormHTML template.HTML
 	Greeting string
 	Items    []*api.Item
 	Stream   []*api.Item
 	Length   int32
 	Streamed int32
+	// ItemCount and StreamCount are len(Items) and len(Stream): a field
+	// read costs the template less than a call of len.
+	ItemCount, StreamCount int
 }
 
 type liveData struct {
@@ -184,10 +207,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
+	h["Content-Type"] = htmlContentType
 	// Every page shows the backend's answer of now; a cached copy would hide
 	// that the backend is down or back.
-	h.Set("Cache-Control", "no-store")
+	h["Cache-Control"] = noStore
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
 }
@@ -228,18 +251,34 @@ func staticHandler() http.Handler {
 	})
 }
 
-// secure adds the headers every response gets. The pages load nothing from
-// elsewhere and run no inline script or style, so the policy is strict.
+// Header values that never change are set as shared slices under their
+// canonical names: Header.Set would canonicalize the name and allocate the
+// value's slice on every response. net/http only reads them, and Set, Add
+// and Del on a header replace its slice rather than write into it.
+var (
+	htmlContentType = []string{"text/html; charset=utf-8"}
+	noStore         = []string{"no-store"}
+)
+
+// securityHeaders are the headers every response gets. The pages load
+// nothing from elsewhere and run no inline script or style, so the policy is
+// strict.
+var securityHeaders = http.Header{
+	"Content-Security-Policy": {"default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"},
+	"X-Content-Type-Options":  {"nosniff"},
+	// frame-ancestors 'none' denies framing; this says it to browsers older
+	// than CSP 2.
+	"X-Frame-Options": {"DENY"},
+	"Referrer-Policy": {"no-referrer"},
+}
+
+// secure adds securityHeaders to every response.
 func secure(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		h.Set("Content-Security-Policy",
-			"default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
-		h.Set("X-Content-Type-Options", "nosniff")
-		// frame-ancestors 'none' denies framing; this says it to browsers
-		// older than CSP 2.
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
+		for name, value := range securityHeaders {
+			h[name] = value
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -11,8 +11,9 @@ import (
 // BenchmarkRenderIndex renders the default page (a greeting, 10 items and 5
 // streamed items) without any network, to show what the template costs.
 func BenchmarkRenderIndex(b *testing.B) {
-	s := &Server{pages: mustParsePages()}
-	data := indexData{Form: pageForm{Name: defaultName, Items: "10", Stream: "5", MaxItems: 1000},
+	form := defaultPageForm(1000)
+	s := &Server{pages: mustParsePages(form)}
+	data := indexData{Form: form, FormHTML: s.pages.formHTML(form),
 		Greeting: "Hello " + defaultName + "!", Length: 10, Streamed: 5}
 	for i := int32(1); i <= 10; i++ {
 		data.Items = append(data.Items, backend.NewItem(i))
@@ -20,6 +21,7 @@ func BenchmarkRenderIndex(b *testing.B) {
 	for i := int32(1); i <= 5; i++ {
 		data.Stream = append(data.Stream, backend.NewItem(i))
 	}
+	data.ItemCount, data.StreamCount = len(data.Items), len(data.Stream)
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	b.ReportAllocs()
 	for b.Loop() {

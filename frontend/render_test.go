@@ -40,3 +40,37 @@ func TestItemRowsEscapesLikeTheTemplate(t *testing.T) {
 		}
 	}
 }
+
+// The default page's form, rendered once at start-up, is what the template
+// renders for it on each request; any other form is rendered per request.
+func TestDefaultFormRenderedOnceIsTheSame(t *testing.T) {
+	form := defaultPageForm(1000)
+	s := &Server{pages: mustParsePages(form)}
+	for _, f := range []pageForm{form, {Name: `<b>"x"</b>`, Items: "3", Stream: "2", MaxItems: 1000}} {
+		data := indexData{Form: f, Greeting: "Hello!", Length: 1, Streamed: 1}
+		perRequest := s.renderToString(t, data)
+		data.FormHTML = s.pages.formHTML(f)
+		if f == form && data.FormHTML == "" {
+			t.Fatal("the default form is not rendered once")
+		}
+		if f != form && data.FormHTML != "" {
+			t.Fatalf("form %+v has a cached rendering", f)
+		}
+		if got := s.renderToString(t, data); got != perRequest {
+			t.Fatalf("form %+v: cached page\n%s\nper-request page\n%s", f, got, perRequest)
+		}
+		if !strings.Contains(perRequest, `value="`+template.HTMLEscapeString(f.Name)+`"`) {
+			t.Fatalf("form %+v: the name field is not in the page:\n%s", f, perRequest)
+		}
+	}
+}
+
+func (s *Server) renderToString(t *testing.T, data indexData) string {
+	t.Helper()
+	var b strings.Builder
+	v := view{Data: data, Version: s.pages.version, Head: s.pages.heads[fixedHeads[0]]}
+	if err := s.pages.byName["index.html"].ExecuteTemplate(&b, "layout", v); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
