@@ -113,12 +113,13 @@ func TestMetricsSurviveARestartOnOneRegistry(t *testing.T) {
 	}
 }
 
-// Each call is one log line when it ends, with its method, code, duration
-// and peer: a stream too, however many items it sends. A client's mistake is
-// a debug line, so that no client can flood the log.
-func TestLogsOneLinePerCall(t *testing.T) {
-	var logs telemetrytest.LogBuffer
-	log, err := telemetry.NewLogger(&logs, "json", slog.LevelDebug)
+// logCalls makes an OK sayHello, a getAll that fails with InvalidArgument
+// and then more calls on a server logging in format at debug, and returns
+// the log once the server has stopped.
+func logCalls(t *testing.T, format string, more func(api.ApiClient)) *telemetrytest.LogBuffer {
+	t.Helper()
+	logs := &telemetrytest.LogBuffer{}
+	log, err := telemetry.NewLogger(logs, format, slog.LevelDebug)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,11 +130,20 @@ func TestLogsOneLinePerCall(t *testing.T) {
 	}
 	_, err = c.GetAll(t.Context(), &api.ApiRequest{Length: -1})
 	wantCode(t, err, codes.InvalidArgument, "")
-	if _, err := collect(c.GetStream(t.Context(), &api.ApiRequest{Length: 500})); err != nil {
-		t.Fatal(err)
-	}
+	more(c)
 	srv.Stop(time.Second)
+	return logs
+}
 
+// Each call is one log line when it ends, with its method, code, duration
+// and peer: a stream too, however many items it sends. A client's mistake is
+// a debug line, so that no client can flood the log.
+func TestLogsOneLinePerCall(t *testing.T) {
+	logs := logCalls(t, "json", func(c api.ApiClient) {
+		if _, err := collect(c.GetStream(t.Context(), &api.ApiRequest{Length: 500})); err != nil {
+			t.Fatal(err)
+		}
+	})
 	lines := logs.Lines(t)
 	for _, tt := range []struct {
 		method, code, level string
@@ -166,21 +176,7 @@ func TestLogsOneLinePerCall(t *testing.T) {
 // The line of an OK call, whose method and code are formatted once, reads
 // as any other call's: method, code, duration and peer, in that order.
 func TestCallLinesKeepTheirFieldOrder(t *testing.T) {
-	var logs telemetrytest.LogBuffer
-	log, err := telemetry.NewLogger(&logs, "text", slog.LevelDebug)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, srv := startServer(t, backend.Config{Logger: log})
-	c := api.NewApiClient(conn)
-	if _, err := c.SayHello(t.Context(), &api.HelloRequest{Name: "x"}); err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.GetAll(t.Context(), &api.ApiRequest{Length: -1})
-	wantCode(t, err, codes.InvalidArgument, "")
-	srv.Stop(time.Second)
-
-	text := logs.String()
+	text := logCalls(t, "text", func(api.ApiClient) {}).String()
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^time=\S+ level=INFO msg=call method=/api\.Api/sayHello code=OK duration=\S+ peer=127\.0\.0\.1:\d+$`),
 		regexp.MustCompile(`(?m)^time=\S+ level=DEBUG msg=call method=/api\.Api/getAll code=InvalidArgument duration=\S+ peer=127\.0\.0\.1:\d+$`),
