@@ -391,9 +391,11 @@ type loadResult struct {
 // settle on the remaining backends.
 func loadWhile(t *testing.T, url string, action func()) loadResult {
 	t.Helper()
+	// maxPerClient only bounds the loop should stop never come: a cluster's
+	// scale-up runs a minute or more at about a thousand pages a second.
 	const (
 		clients      = 2
-		maxPerClient = 20000
+		maxPerClient = 200000
 		after        = 3 * time.Second
 	)
 	var (
