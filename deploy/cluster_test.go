@@ -269,7 +269,7 @@ func (k *kube) readyPods(component string) []pod {
 // other pods do, through kube-proxy, so that rollouts are seen as they are.
 func (k *kube) serviceIP(ns, name string) string {
 	k.t.Helper()
-	ip := strings.TrimSpace(k.run(time.Minute, "--namespace", ns, "get", "service", name, "-o", "jsonpath={.spec.clusterIP}"))
+	ip := strings.TrimSpace(run(k.t, time.Minute, "", nil, k.kubectl, "--namespace", ns, "get", "service", name, "-o", "jsonpath={.spec.clusterIP}"))
 	if net.ParseIP(ip) == nil {
 		k.t.Fatalf("service %s/%s has no cluster IP (%q)", ns, name, ip)
 	}
