@@ -289,7 +289,7 @@ func (s *Server) finish(ctx context.Context, method string, start time.Time, err
 	if id := telemetry.TraceID(ctx); id != "" {
 		attrs = append(attrs, slog.String("trace_id", id))
 	}
-	log.LogAttrs(ctx, level, "call", attrs...)
+	telemetry.LogLine(ctx, log, level, "call", attrs...)
 }
 
 // okLoggers makes Server.okLoggers: the line of an OK call is the same as

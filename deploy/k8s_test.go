@@ -162,6 +162,7 @@ func checkFrontendManifests(t *testing.T, m manifests) {
 		t.Errorf("replicas = %v, want at least 2 so that a rollout or drain keeps one", d.Spec.Replicas)
 	}
 	c := onlyContainer(t, d)
+	checkGoMemoryLimit(t, c)
 	if got := c.Args; len(got) == 0 || got[0] != "frontend" {
 		t.Errorf("args = %v, want the frontend subcommand", got)
 	}
@@ -196,6 +197,20 @@ func checkFrontendManifests(t *testing.T, m manifests) {
 	checkSelectors(t, d, svc, m.pdbs["frontend"])
 }
 
+// checkGoMemoryLimit: the Go runtime's soft limit is the container's memory
+// limit, so that the servers' GOGC of 200 cannot grow the heap past it.
+func checkGoMemoryLimit(t *testing.T, c *corev1.Container) {
+	t.Helper()
+	i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
+	if i < 0 || c.Env[i].ValueFrom == nil || c.Env[i].ValueFrom.ResourceFieldRef == nil ||
+		c.Env[i].ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
+		t.Errorf("%s: want env GOMEMLIMIT from resourceFieldRef limits.memory", c.Name)
+	}
+	if _, ok := c.Resources.Limits[corev1.ResourceMemory]; !ok {
+		t.Errorf("%s: no memory limit for GOMEMLIMIT to follow", c.Name)
+	}
+}
+
 func checkBackendManifests(t *testing.T, m manifests) {
 	d, svc := m.deployments["backend"], m.services["backend"]
 	if d.Spec.Replicas == nil || *d.Spec.Replicas != 3 {
@@ -205,6 +220,7 @@ func checkBackendManifests(t *testing.T, m manifests) {
 		t.Errorf("Service clusterIP = %q, want None: round_robin needs every pod's address", svc.Spec.ClusterIP)
 	}
 	c := onlyContainer(t, d)
+	checkGoMemoryLimit(t, c)
 	if got := c.Args; len(got) == 0 || got[0] != "backend" {
 		t.Errorf("args = %v, want the backend subcommand", got)
 	}

@@ -246,6 +246,7 @@ func (m *Main) server() *serverFlags {
 // runs any other command to completion.
 func (m *Main) Run(ctx context.Context) error {
 	if s := m.server(); s != nil {
+		setServerGC()
 		if err := m.servers.startTracing(ctx, m.Getenv, s.service); err != nil {
 			return err
 		}

@@ -177,7 +177,7 @@ func (o *httpObserver) record(r *http.Request, status int, start time.Time) {
 	if id := TraceID(ctx); id != "" {
 		attrs = append(attrs, slog.String("trace_id", id))
 	}
-	o.log.LogAttrs(ctx, level, o.cfg.LogMessage, attrs...)
+	LogLine(ctx, o.log, level, o.cfg.LogMessage, attrs...)
 }
 
 // clientError is a status that answers the client's own mistake (a 404 of

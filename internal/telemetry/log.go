@@ -1,9 +1,11 @@
 package telemetry
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 )
 
 // LogFormats are the formats NewLogger writes.
@@ -27,4 +29,15 @@ func NewLogger(w io.Writer, format string, level slog.Leveler) (*slog.Logger, er
 		h = flushOnWarn{Handler: h, out: b}
 	}
 	return slog.New(h), nil
+}
+
+// LogLine writes one line of a server's hot path, a call or a request, as
+// Logger.LogAttrs would but without the source position: LogAttrs unwinds
+// the stack for it on every line (runtime.Callers, a twentieth of a
+// sayHello's instructions), and no handler here prints it. The caller has
+// checked Logger.Enabled.
+func LogLine(ctx context.Context, log *slog.Logger, level slog.Level, msg string, attrs ...slog.Attr) {
+	r := slog.NewRecord(time.Now(), level, msg, 0)
+	r.AddAttrs(attrs...)
+	_ = log.Handler().Handle(ctx, r)
 }
