@@ -20,13 +20,21 @@ const (
 
 // BufferedWriter batches writes to w. It is safe for concurrent use. Close
 // it to write what is left; writes after Close go straight to w.
+//
+// A flush writes to w outside mu, the lock every log line takes, so that
+// handlers logging while a 64 KiB write goes out are not parked behind it;
+// writeMu keeps the flushes in order and lends the written buffer back as
+// the next one.
 type BufferedWriter struct {
-	mu      sync.Mutex
-	w       io.Writer
+	mu      sync.Mutex // guards buf, pending and closed
 	buf     []byte
 	timer   *time.Timer
 	pending bool
 	closed  bool
+
+	writeMu sync.Mutex // guards w and spare; taken while mu is held
+	w       io.Writer
+	spare   []byte
 }
 
 // NewBufferedWriter returns a BufferedWriter that writes to w.
@@ -40,45 +48,54 @@ func NewBufferedWriter(w io.Writer) *BufferedWriter {
 // Write buffers p, and writes the buffer once it is large or old enough.
 func (b *BufferedWriter) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.closed {
+		b.writeMu.Lock()
+		b.mu.Unlock()
+		defer b.writeMu.Unlock()
 		return b.w.Write(p)
 	}
 	b.buf = append(b.buf, p...)
 	if len(b.buf) >= flushAtLength {
-		return len(p), b.flushLocked()
+		return len(p), b.flushAndUnlock()
 	}
 	if !b.pending {
 		b.pending = true
 		b.timer.Reset(flushDelay)
 	}
+	b.mu.Unlock()
 	return len(p), nil
 }
 
 // Flush writes what is buffered now.
 func (b *BufferedWriter) Flush() error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.flushLocked()
+	return b.flushAndUnlock()
 }
 
-func (b *BufferedWriter) flushLocked() error {
+// flushAndUnlock writes the buffer out and releases mu, which the caller
+// holds, before the write.
+func (b *BufferedWriter) flushAndUnlock() error {
 	b.pending = false
 	b.timer.Stop()
 	if len(b.buf) == 0 {
+		b.mu.Unlock()
 		return nil
 	}
-	_, err := b.w.Write(b.buf)
-	b.buf = b.buf[:0]
+	b.writeMu.Lock()
+	out := b.buf
+	b.buf, b.spare = b.spare[:0], nil
+	b.mu.Unlock()
+	defer b.writeMu.Unlock()
+	_, err := b.w.Write(out)
+	b.spare = out[:0]
 	return err
 }
 
 // Close writes what is buffered; later writes are not buffered.
 func (b *BufferedWriter) Close() error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.closed = true
-	return b.flushLocked()
+	return b.flushAndUnlock()
 }
 
 // flushOnWarn writes a buffered log out at once after a record at warn or

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,5 +118,44 @@ func TestBufferedLogOutput(t *testing.T) {
 	log.Info("after close")
 	if !strings.Contains(out.String(), "after close") {
 		t.Fatal("a line after Close was held back")
+	}
+}
+
+// Lines written from many goroutines while the buffer flushes, many times
+// over, all come out once, whole, and in each writer's order.
+func TestBufferedWriterUnderConcurrentFlushes(t *testing.T) {
+	var out telemetrytest.LogBuffer
+	w := telemetry.NewBufferedWriter(&out)
+	const writers, lines = 8, 5000 // about 6 flushes' worth of 64 KiB
+	var wg sync.WaitGroup
+	for g := range writers {
+		wg.Go(func() {
+			for i := range lines {
+				if _, err := fmt.Fprintf(w, "writer=%d line=%d\n", g, i); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	next := make([]int, writers)
+	for _, line := range strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n") {
+		var g, i int
+		if _, err := fmt.Sscanf(line, "writer=%d line=%d", &g, &i); err != nil || g < 0 || g >= writers {
+			t.Fatalf("line %q is not one that was written", line)
+		}
+		if i != next[g] {
+			t.Fatalf("writer %d: line %d came out where line %d was due", g, i, next[g])
+		}
+		next[g]++
+	}
+	for g, n := range next {
+		if n != lines {
+			t.Errorf("writer %d: %d of its %d lines came out", g, n, lines)
+		}
 	}
 }
