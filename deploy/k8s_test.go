@@ -198,7 +198,8 @@ func checkFrontendManifests(t *testing.T, m manifests) {
 }
 
 // checkGoMemoryLimit: the Go runtime's soft limit is the container's memory
-// limit, so that the servers' GOGC of 200 cannot grow the heap past it.
+// limit, so that with the servers' GOGC of 200 the GC works harder as the
+// heap nears it.
 func checkGoMemoryLimit(t *testing.T, c *corev1.Container) {
 	t.Helper()
 	i := slices.IndexFunc(c.Env, func(e corev1.EnvVar) bool { return e.Name == "GOMEMLIMIT" })
