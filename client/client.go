@@ -184,6 +184,78 @@ func (c *Client) GetAll(ctx context.Context, length int32) ([]*Item, error) {
 	return reply.GetItems(), nil
 }
 
+// Pending is a unary call on its way: its request has been sent, and Wait
+// reads its reply. HTTP/2 carries many calls at once on one connection, so
+// a caller that needs several replies sends every request before it waits
+// for any, and pays one round trip instead of one per call; on loopback the
+// requests and replies also share reads and writes, which saves CPU on both
+// sides. Wait must be called, or ctx ended, to release the call.
+//
+// A pending call runs the connection's stream interceptors, not its unary
+// ones: grpc-go has no unary call that returns before its reply.
+type Pending[T any] struct {
+	stream grpc.ClientStream
+	cancel context.CancelFunc
+	read   func(grpc.ClientStream) (T, error)
+	err    error
+}
+
+// Wait returns the call's reply, or its error, once it has arrived.
+func (p *Pending[T]) Wait() (T, error) {
+	if p.err != nil {
+		var zero T
+		return zero, p.err
+	}
+	defer p.cancel()
+	return p.read(p.stream)
+}
+
+// unaryCall describes a call with one request and one reply, which is what
+// grpc-go's streams do when neither side streams.
+var unaryCall = &grpc.StreamDesc{}
+
+// send starts a unary call of method with req; read decodes its reply.
+func send[T any](c *Client, ctx context.Context, method string, req any, read func(grpc.ClientStream) (T, error)) *Pending[T] {
+	ctx, cancel := withDefaultDeadline(ctx, c.timeout)
+	stream, err := c.conn.NewStream(ctx, unaryCall, method)
+	// io.EOF means the server has already answered; the reply or its
+	// status is read by Wait.
+	if err == nil {
+		if err = stream.SendMsg(req); errors.Is(err, io.EOF) {
+			err = nil
+		}
+	}
+	if err != nil {
+		cancel()
+		return &Pending[T]{err: err}
+	}
+	return &Pending[T]{stream: stream, cancel: cancel, read: read}
+}
+
+// SendSayHello sends SayHello's request; Wait returns the greeting.
+func (c *Client) SendSayHello(ctx context.Context, name string) *Pending[string] {
+	return send(c, ctx, api.Api_SayHello_FullMethodName, &api.HelloRequest{Name: name},
+		func(s grpc.ClientStream) (string, error) {
+			var reply api.Hello
+			if err := s.RecvMsg(&reply); err != nil {
+				return "", err
+			}
+			return reply.GetMessage(), nil
+		})
+}
+
+// SendGetAll sends GetAll's request; Wait returns the items.
+func (c *Client) SendGetAll(ctx context.Context, length int32) *Pending[[]*Item] {
+	return send(c, ctx, api.Api_GetAll_FullMethodName, &api.ApiRequest{Length: length},
+		func(s grpc.ClientStream) ([]*Item, error) {
+			var reply api.Items
+			if err := s.RecvMsg(&reply); err != nil {
+				return nil, err
+			}
+			return reply.GetItems(), nil
+		})
+}
+
 // GetStream streams the items 1..length as they arrive. An error ends the
 // sequence as its last element. Leaving the loop early cancels the stream,
 // so the server stops sending.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -265,5 +266,53 @@ func TestClientAddsDefaultStreamDeadline(t *testing.T) {
 	// The stream gets its own, longer deadline, not the unary one.
 	if d := <-rec.deadlines; d <= time.Minute || d > 3*time.Minute {
 		t.Fatalf("stream without a deadline reached the server with %v left, want (1m, 3m]", d)
+	}
+}
+
+// Pending calls are in flight together: the server answers neither until
+// both have arrived, which calls made one after the other never manage.
+func TestPendingCallsShareTheConnection(t *testing.T) {
+	c := testkit.NewClient(t, backendtest.StartRendezvous(t, 2), client.WithTimeout(5*time.Second))
+	greeting := c.SendSayHello(t.Context(), "Gonzalo")
+	items := c.SendGetAll(t.Context(), 3)
+	msg, err := greeting.Wait()
+	if err != nil || msg != "Hello Gonzalo!" {
+		t.Fatalf("SendSayHello().Wait() = %q, %v", msg, err)
+	}
+	got, err := items.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkItems(t, got, 3)
+
+	// The same calls one after the other never meet.
+	alone := testkit.NewClient(t, backendtest.StartRendezvous(t, 2), client.WithTimeout(200*time.Millisecond))
+	if _, err := alone.SayHello(t.Context(), "Gonzalo"); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("SayHello alone = %v, want DeadlineExceeded", err)
+	}
+}
+
+// A pending call's error is the server's, code and message.
+func TestPendingCallErrorsKeepTheirCode(t *testing.T) {
+	c := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
+	_, err := c.SendGetAll(t.Context(), -1).Wait()
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "length") {
+		t.Fatalf("SendGetAll(-1).Wait() error = %v, want InvalidArgument about the length", err)
+	}
+	_, err = c.SendSayHello(t.Context(), strings.Repeat("x", backend.DefaultLimits.MaxNameBytes+1)).Wait()
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("SendSayHello(a long name).Wait() error = %v, want InvalidArgument", err)
+	}
+}
+
+// A pending call on a closed client fails at once, with Wait's error.
+func TestPendingCallOnAClosedClient(t *testing.T) {
+	c, err := client.New(backendtest.Start(t, backend.Config{}).Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if _, err := c.SendSayHello(t.Context(), "Gonzalo").Wait(); status.Code(err) != codes.Canceled {
+		t.Fatalf("SendSayHello on a closed client: %v, want Canceled", err)
 	}
 }

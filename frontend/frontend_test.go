@@ -154,6 +154,30 @@ func TestPageMapsBackendInvalidArgumentTo400(t *testing.T) {
 	}
 }
 
+// The page's three calls are in flight at once: the backend answers none
+// of them until all three have arrived.
+func TestPageCallsAreInFlightTogether(t *testing.T) {
+	ts := newFrontend(t, Config{Timeout: 5 * time.Second}, testkit.NewClient(t, backendtest.StartRendezvous(t, 3)))
+	resp, body := testkit.Get(t, ts.URL+"/")
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `<h1 id="greeting">Hello Gonzalo!</h1>`) {
+		t.Fatalf("status %d, body:\n%s", resp.StatusCode, body)
+	}
+}
+
+// When several of the page's calls fail, the page shows the first in the
+// page's order, whichever reply came first.
+func TestPageShowsTheFirstFailureInPageOrder(t *testing.T) {
+	b := backendtest.Start(t, backend.Config{Limits: backend.Limits{MaxItems: 5, MaxNameBytes: 3}})
+	ts := newFrontend(t, Config{}, testkit.NewClient(t, b.Addr))
+	resp, body := testkit.Get(t, ts.URL+"/?name=Gonzalo&items=6&stream=6")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("status %d, want 400", resp.StatusCode)
+	}
+	if !strings.Contains(body, "name is 7 bytes long; the limit is 3 bytes") || strings.Contains(body, "length 6") {
+		t.Errorf("body should give sayHello's error alone:\n%s", body)
+	}
+}
+
 func TestHTTPStatus(t *testing.T) {
 	tests := []struct {
 		err  error

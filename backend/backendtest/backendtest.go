@@ -13,7 +13,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
+	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
 )
 
@@ -77,4 +79,48 @@ func DialCounting(tb testing.TB, addr string) (*grpc.ClientConn, *atomic.Int32) 
 	}
 	tb.Cleanup(func() { _ = conn.Close() })
 	return conn, dials
+}
+
+// StartRendezvous serves api.Api (backend.Service at backend.DefaultLimits)
+// on a free loopback port until the test ends, answering no call until n
+// calls are in flight at once. A client that makes its calls one after
+// another never gets n of them there: its first call fails when its
+// deadline passes.
+func StartRendezvous(tb testing.TB, n int) string {
+	tb.Helper()
+	var arrived atomic.Int32
+	all := make(chan struct{})
+	meet := func(ctx context.Context) error {
+		if arrived.Add(1) == int32(n) {
+			close(all)
+		}
+		select {
+		case <-all:
+			return nil
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+	srv := grpc.NewServer(
+		grpc.UnaryInterceptor(func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+			if err := meet(ctx); err != nil {
+				return nil, err
+			}
+			return handler(ctx, req)
+		}),
+		grpc.StreamInterceptor(func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+			if err := meet(ss.Context()); err != nil {
+				return err
+			}
+			return handler(srv, ss)
+		}))
+	api.RegisterApiServer(srv, backend.NewService(backend.DefaultLimits))
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("listen for the rendezvous server: %v", err)
+	}
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(lis) }()
+	tb.Cleanup(func() { srv.Stop(); <-served })
+	return lis.Addr().String()
 }

@@ -135,8 +135,11 @@ func (mm *methodMetrics) done(err error, elapsed time.Duration, received, sent i
 	}
 }
 
-func streamType(clientStreams, serverStreams bool) string {
+func callType(clientStreams, serverStreams bool) string {
 	switch {
+	case !clientStreams && !serverStreams:
+		// A unary method, or a unary call made on a stream (client.Pending).
+		return "unary"
 	case clientStreams && !serverStreams:
 		return "client_stream"
 	case !clientStreams && serverStreams:
@@ -150,11 +153,7 @@ func streamType(clientStreams, serverStreams bool) string {
 func (m *rpcMetrics) initialize(s *grpc.Server) {
 	for service, info := range s.GetServiceInfo() {
 		for _, mi := range info.Methods {
-			typ := "unary"
-			if mi.IsClientStream || mi.IsServerStream {
-				typ = streamType(mi.IsClientStream, mi.IsServerStream)
-			}
-			m.method("/"+service+"/"+mi.Name, typ)
+			m.method("/"+service+"/"+mi.Name, callType(mi.IsClientStream, mi.IsServerStream))
 		}
 	}
 }
@@ -173,7 +172,7 @@ func (m *rpcMetrics) unaryServer(ctx context.Context, req any, info *grpc.UnaryS
 }
 
 func (m *rpcMetrics) streamServer(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	mm := m.method(info.FullMethod, streamType(info.IsClientStream, info.IsServerStream))
+	mm := m.method(info.FullMethod, callType(info.IsClientStream, info.IsServerStream))
 	mm.started.Inc()
 	start := time.Now()
 	counted := &countedServerStream{ServerStream: ss}
@@ -219,7 +218,7 @@ func (m *rpcMetrics) unaryClient(ctx context.Context, method string, req, reply 
 }
 
 func (m *rpcMetrics) streamClient(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
-	mm := m.method(method, streamType(desc.ClientStreams, desc.ServerStreams))
+	mm := m.method(method, callType(desc.ClientStreams, desc.ServerStreams))
 	mm.started.Inc()
 	start := time.Now()
 	cs, err := streamer(ctx, desc, cc, method, opts...)
