@@ -114,3 +114,24 @@ func ExampleClient_GetStream() {
 	// 1 name 1
 	// 2 name 2
 }
+
+// A caller that needs several replies sends every request first, then
+// waits: the calls share one round trip on the connection.
+func ExamplePending() {
+	c, stop := connect()
+	defer stop()
+
+	ctx := context.Background()
+	greeting := c.SendSayHello(ctx, "Gonzalo")
+	items := c.SendGetAll(ctx, 2)
+	msg, err := greeting.Wait()
+	if err != nil {
+		log.Fatal(err)
+	}
+	all, err := items.Wait()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(msg, len(all), "items")
+	// Output: Hello Gonzalo! 2 items
+}
