@@ -216,7 +216,9 @@ var unaryCall = &grpc.StreamDesc{}
 
 // send starts a unary call of method with req; read decodes its reply.
 func send[T any](c *Client, ctx context.Context, method string, req any, read func(grpc.ClientStream) (T, error)) *Pending[T] {
-	ctx, cancel := withDefaultDeadline(ctx, c.timeout)
+	// As for a unary call, a context with a deadline is used as it is: the
+	// stream ends with its reply, or with the context.
+	ctx, cancel := unaryDeadline(ctx, c.timeout)
 	stream, err := c.conn.NewStream(ctx, unaryCall, method)
 	// io.EOF means the server has already answered; the reply or its
 	// status is read by Wait.
