@@ -214,8 +214,9 @@ func (p *Pending[T]) Wait() (T, error) {
 // grpc-go's streams do when neither side streams.
 var unaryCall = &grpc.StreamDesc{}
 
-// send starts a unary call of method with req; read decodes its reply.
-func send[T any](c *Client, ctx context.Context, method string, req any, read func(grpc.ClientStream) (T, error)) *Pending[T] {
+// send starts a unary call of method with req. Its reply is a Reply, of
+// which Wait returns what answer takes from it.
+func send[Reply, T any](c *Client, ctx context.Context, method string, req any, answer func(*Reply) T) *Pending[T] {
 	// As for a unary call, a context with a deadline is used as it is: the
 	// stream ends with its reply, or with the context.
 	ctx, cancel := unaryDeadline(ctx, c.timeout)
@@ -231,31 +232,25 @@ func send[T any](c *Client, ctx context.Context, method string, req any, read fu
 		cancel()
 		return &Pending[T]{err: err}
 	}
+	read := func(s grpc.ClientStream) (T, error) {
+		reply := new(Reply)
+		if err := s.RecvMsg(reply); err != nil {
+			var zero T
+			return zero, err
+		}
+		return answer(reply), nil
+	}
 	return &Pending[T]{stream: stream, cancel: cancel, read: read}
 }
 
 // SendSayHello sends SayHello's request; Wait returns the greeting.
 func (c *Client) SendSayHello(ctx context.Context, name string) *Pending[string] {
-	return send(c, ctx, api.Api_SayHello_FullMethodName, &api.HelloRequest{Name: name},
-		func(s grpc.ClientStream) (string, error) {
-			var reply api.Hello
-			if err := s.RecvMsg(&reply); err != nil {
-				return "", err
-			}
-			return reply.GetMessage(), nil
-		})
+	return send(c, ctx, api.Api_SayHello_FullMethodName, &api.HelloRequest{Name: name}, (*api.Hello).GetMessage)
 }
 
 // SendGetAll sends GetAll's request; Wait returns the items.
 func (c *Client) SendGetAll(ctx context.Context, length int32) *Pending[[]*Item] {
-	return send(c, ctx, api.Api_GetAll_FullMethodName, &api.ApiRequest{Length: length},
-		func(s grpc.ClientStream) ([]*Item, error) {
-			var reply api.Items
-			if err := s.RecvMsg(&reply); err != nil {
-				return nil, err
-			}
-			return reply.GetItems(), nil
-		})
+	return send(c, ctx, api.Api_GetAll_FullMethodName, &api.ApiRequest{Length: length}, (*api.Items).GetItems)
 }
 
 // GetStream streams the items 1..length as they arrive. An error ends the

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"io"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,5 +54,51 @@ func TestRPCMetricsAddAStreamsMessagesWhenItEnds(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.handled.WithLabelValues("server_stream", "api.Api", "getStream", "OK")); got != 1 {
 		t.Errorf("handled OK = %v, want 1", got)
+	}
+}
+
+// replyStream is a client stream whose one reply has arrived.
+type replyStream struct {
+	grpc.ClientStream
+	replied bool
+}
+
+func (*replyStream) SendMsg(any) error { return nil }
+
+func (s *replyStream) RecvMsg(any) error {
+	if s.replied {
+		return io.EOF
+	}
+	s.replied = true
+	return nil
+}
+
+// A unary call made on a stream (client.Pending) is counted as the unary
+// call it is, in the same series as one made with Invoke.
+func TestRPCMetricsCountAUnaryCallOnAStreamAsUnary(t *testing.T) {
+	m := clientMetrics(prometheus.NewRegistry())
+	streamer := func(context.Context, *grpc.StreamDesc, *grpc.ClientConn, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+		return &replyStream{}, nil
+	}
+	cs, err := m.streamClient(context.Background(), &grpc.StreamDesc{}, nil, "/api.Api/sayHello", streamer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SendMsg(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.RecvMsg(nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(m.handled.WithLabelValues("unary", "api.Api", "sayHello", "OK")); got != 1 {
+		t.Errorf(`handled{grpc_type="unary",grpc_code="OK"} = %v, want 1`, got)
+	}
+	if got := testutil.CollectAndCount(m.handled, "grpc_client_handled_total"); got != int(codes.Unauthenticated)+1 {
+		t.Errorf("handled has %d series, want the %d codes of one method and type", got, int(codes.Unauthenticated)+1)
+	}
+	for name, vec := range map[string]*prometheus.CounterVec{"msg_received": m.received, "msg_sent": m.sent} {
+		if got := testutil.ToFloat64(vec.WithLabelValues("unary", "api.Api", "sayHello")); got != 1 {
+			t.Errorf("%s = %v, want 1", name, got)
+		}
 	}
 }
