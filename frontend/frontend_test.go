@@ -69,6 +69,9 @@ func TestPageShowsThePostsCalls(t *testing.T) {
 			if got := resp.Header.Get("Content-Type"); got != "text/html; charset=utf-8" {
 				t.Errorf("Content-Type %q", got)
 			}
+			if resp.ContentLength != int64(len(body)) {
+				t.Errorf("Content-Length %d, body %d bytes: the page should be sent whole, not chunked", resp.ContentLength, len(body))
+			}
 			if !strings.Contains(body, `<h1 id="greeting">`+tt.greeting+`</h1>`) {
 				t.Errorf("greeting %q missing from body:\n%s", tt.greeting, body)
 			}
@@ -96,6 +99,10 @@ func TestPageHead(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("HEAD / status %d", resp.StatusCode)
+	}
+	// RFC 9110, section 9.3.2: HEAD answers with the length GET would send.
+	if resp.ContentLength <= 0 {
+		t.Errorf("HEAD / Content-Length %d, want the page's length", resp.ContentLength)
 	}
 }
 

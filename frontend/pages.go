@@ -211,6 +211,9 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name s
 	// Every page shows the backend's answer of now; a cached copy would hide
 	// that the backend is down or back.
 	h["Cache-Control"] = noStore
+	// The page is whole before it is sent, so its length is known: the
+	// browser gets it, and the body is sent without chunked framing.
+	h["Content-Length"] = []string{strconv.Itoa(buf.Len())}
 	w.WriteHeader(code)
 	_, _ = w.Write(buf.Bytes())
 }
