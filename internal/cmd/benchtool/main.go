@@ -1,12 +1,15 @@
 // Command benchtool is what scripts/bench-vs-bare and scripts/callgrind-vs-bare
 // need besides the servers: a bare grpc-go server of our own (the baseline
-// when no peer servers are given, as on a fresh CI machine), a typed gRPC
-// load client, and an HTTP load loop for the page. Its loops are bench's
+// when no peer servers are given, as on a fresh CI machine), the floor page
+// (the least a Go page of this proto does: the bound of what any Go page can
+// reach against the post's Flask page), a typed gRPC load client, and an
+// HTTP load loop for the page. Its loops are bench's
 // workers and histogram; the gRPC client keeps grpc-go's standard codec on
 // purpose, so that it loads grpcplay and the bare servers alike. Every load
 // is bounded by a duration or a call count and prints one JSON line.
 //
 //	benchtool bare-server -addr 127.0.0.1:0
+//	benchtool floor-page -addr 127.0.0.1:0 -backend ADDR
 //	benchtool grpc-load -target ADDR -method sayHello|getAll|getStream -length N -c C -warmup D (-d D | -n N)
 //	benchtool http-load -url URL -c C -warmup D (-d D | -n N)
 //	benchtool free-port
@@ -37,7 +40,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: benchtool bare-server|grpc-load|http-load [flags]")
+		fmt.Fprintln(os.Stderr, "usage: benchtool bare-server|floor-page|grpc-load|http-load|free-port|wait [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -48,6 +51,8 @@ func main() {
 		err = grpcLoad(os.Args[2:])
 	case "http-load":
 		err = httpLoad(os.Args[2:])
+	case "floor-page":
+		err = floorPage(os.Args[2:])
 	case "free-port":
 		err = freePort()
 	case "wait":
