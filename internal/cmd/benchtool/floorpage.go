@@ -25,8 +25,8 @@ import (
 // proto can do: net/http and grpc-go with their defaults, the three calls in
 // turn, and the Flask template's HTML written by hand, with no html/template,
 // log line, metrics or headers of its own. It is not a page to deploy; it is
-// the bound a real Go page is measured against: what net/http and grpc-go
-// cost a page on this machine, whatever the page adds.
+// what a real Go page is measured against: what net/http and grpc-go alone
+// cost a page on this machine, before the page adds anything.
 func floorPage(args []string) error {
 	fs := flag.NewFlagSet("floor-page", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:5003", "listen address")

@@ -1,9 +1,9 @@
 // Command benchtool is what scripts/bench-vs-bare and scripts/callgrind-vs-bare
 // need besides the servers: a bare grpc-go server of our own (the baseline
 // when no peer servers are given, as on a fresh CI machine), the floor page
-// (the least a Go page of this proto does: the bound of what any Go page can
-// reach against the post's Flask page), a typed gRPC load client, and an
-// HTTP load loop for the page. Its loops are bench's
+// (the post's Flask page with net/http and grpc-go alone, to show how far a
+// Go page leads Flask before it adds anything), a typed gRPC load client,
+// and an HTTP load loop for the page. Its loops are bench's
 // workers and histogram; the gRPC client keeps grpc-go's standard codec on
 // purpose, so that it loads grpcplay and the bare servers alike. Every load
 // is bounded by a duration or a call count and prints one JSON line.
