@@ -3,11 +3,11 @@ package backend
 import (
 	"context"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -23,6 +23,12 @@ import (
 // handle runs as each HEADERS frame is read.
 type guard struct {
 	cfg Config
+	// streaming holds the full names of the streaming methods the server
+	// hosts, and apiStreams those of api.Api, which the stream budgets
+	// count: both set by learn before the server serves.
+	streaming, apiStreams map[string]bool
+	// streams counts api.Api's streaming calls running in the process.
+	streams atomic.Int32
 	// conns finds the connection behind a call by its remote address: the
 	// same net.Addr value the listener saw and the call's peer carries, so
 	// the lookup allocates nothing.
@@ -61,6 +67,7 @@ type guardedConn struct {
 	// on every call.
 	peer      string
 	aborts    tokenBucket
+	streams   atomic.Int32 // api.Api's streaming calls running on it
 	closeOnce sync.Once
 	cut       atomic.Bool // closed for its resets: logged once
 }
@@ -98,7 +105,7 @@ func (g *guard) tap(ctx context.Context, info *tap.Info) (context.Context, error
 		return nil, status.Error(codes.ResourceExhausted, "too many cancelled calls on this connection")
 	}
 	limit := g.cfg.MaxCallDuration
-	if g.streaming(info.FullMethodName) {
+	if g.streaming[info.FullMethodName] {
 		limit = g.cfg.MaxStreamDuration
 	}
 	// A client deadline (grpc-timeout) that comes first already ends the
@@ -135,12 +142,48 @@ func (g *guard) cut(c *guardedConn) {
 	_ = c.Close()
 }
 
-// streaming says whether method is a streaming call: getStream, the health
-// Watch and reflection.
-func (g *guard) streaming(method string) bool {
-	return method == api.Api_GetStream_FullMethodName ||
-		strings.HasSuffix(method, "/Watch") ||
-		strings.Contains(method, "ServerReflection")
+// learn finds the streaming methods among the services the server hosts.
+func (g *guard) learn(services map[string]grpc.ServiceInfo) {
+	g.streaming, g.apiStreams = map[string]bool{}, map[string]bool{}
+	for name, info := range services {
+		for _, m := range info.Methods {
+			if m.IsClientStream || m.IsServerStream {
+				g.streaming["/"+name+"/"+m.Name] = true
+			}
+		}
+	}
+	for _, st := range api.Api_ServiceDesc.Streams {
+		g.apiStreams["/"+api.Api_ServiceDesc.ServiceName+"/"+st.StreamName] = true
+	}
+}
+
+// budgeted says whether calls of method count against the stream budgets.
+func (g *guard) budgeted(method string) bool { return g.apiStreams[method] }
+
+// takeStream admits a streaming call of api.Api within the budgets of its
+// connection and of the process, and returns its connection (nil when not
+// known) for releaseStream; over either, it refuses the call.
+func (g *guard) takeStream(ctx context.Context) (*guardedConn, error) {
+	c := g.conn(ctx)
+	if c != nil && c.streams.Add(1) > int32(g.cfg.MaxStreamingCallsPerConn) {
+		c.streams.Add(-1)
+		return nil, status.Errorf(codes.ResourceExhausted,
+			"this connection already runs %d streaming calls, the limit; try again when one ends", g.cfg.MaxStreamingCallsPerConn)
+	}
+	if g.streams.Add(1) > int32(g.cfg.MaxStreamingCalls) {
+		g.releaseStream(c)
+		return nil, status.Errorf(codes.ResourceExhausted,
+			"the server already runs %d streaming calls, the limit; try again when one ends", g.cfg.MaxStreamingCalls)
+	}
+	return c, nil
+}
+
+// releaseStream gives back what takeStream took.
+func (g *guard) releaseStream(c *guardedConn) {
+	g.streams.Add(-1)
+	if c != nil {
+		c.streams.Add(-1)
+	}
 }
 
 // tokenBucket allows burst events at once and rate a second after that.

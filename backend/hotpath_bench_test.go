@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/vtcodec"
 )
 
 // discardStream is a server stream that encodes each message with codec and
@@ -83,5 +84,5 @@ func BenchmarkGetAllHandler(b *testing.B) {
 
 // registeredHandlers returns what New registers and encodes with.
 func registeredHandlers() (grpc.ServiceDesc, any, encoding.CodecV2) {
-	return *encodedServiceDesc(), NewService(DefaultLimits), api.Codec{}
+	return api.Api_ServiceDesc, NewService(DefaultLimits), vtcodec.Codec{}
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/grpcplay/grpcplay/internal/connlimit"
 	"github.com/grpcplay/grpcplay/internal/settings"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
+	"github.com/grpcplay/grpcplay/internal/vtcodec"
 )
 
 // Config holds the server's settings. A zero field takes its default, so
@@ -64,6 +65,14 @@ type Config struct {
 	// cancel calls; one that cancels faster is closed (rapid reset).
 	MaxResetsPerSecond int
 	MaxResetBurst      int
+	// MaxStreamingCallsPerConn and MaxStreamingCalls bound api.Api's
+	// streaming calls (getStream) running at once on one connection and in
+	// the process; one over either is refused with ResourceExhausted. A
+	// stream whose reader stalled keeps grpc-go's 64 KiB write quota of
+	// small items queued, several times the memory of any other call
+	// (docs/RELIABILITY.md).
+	MaxStreamingCallsPerConn int
+	MaxStreamingCalls        int
 	// TLS, when set, serves TLS with this config (see internal/tlsconfig);
 	// nil serves plaintext, as the post does.
 	TLS *tls.Config
@@ -103,6 +112,11 @@ var DefaultConfig = Config{
 	// deadline passes: a handful a second. The attack is tens of thousands.
 	MaxResetsPerSecond: 200,
 	MaxResetBurst:      1000,
+	// A frontend's 100 live streams fit on its one connection; the process
+	// holds four such clients' worth, which bounds what stalled streams pin
+	// (docs/RELIABILITY.md).
+	MaxStreamingCallsPerConn: 100,
+	MaxStreamingCalls:        400,
 }
 
 // defaultMaxStreamDuration is the client's own default stream deadline
@@ -153,11 +167,13 @@ func New(cfg Config) *Server {
 	}
 	s.grpc = grpc.NewServer(opts...)
 	s.svc = NewService(cfg.Limits)
-	s.grpc.RegisterService(encodedServiceDesc(), s.svc)
+	api.RegisterApiServer(s.grpc, s.svc)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	observing(s.grpc)
-	s.okLoggers = okLoggers(s.log, s.grpc.GetServiceInfo())
+	services := s.grpc.GetServiceInfo()
+	s.okLoggers = okLoggers(s.log, services)
+	s.guard.learn(services)
 	s.health.SetServingStatus(api.Api_ServiceDesc.ServiceName, healthpb.HealthCheckResponse_SERVING)
 	return s
 }
@@ -190,10 +206,10 @@ func (s *Server) options(cfg Config) []grpc.ServerOption {
 			PermitWithoutStream: true,
 		}),
 		grpc.InTapHandle(s.guard.tap),
-		// api.Codec writes the same bytes as the standard codec without
-		// protobuf's reflection, and sends the replies encodedServiceDesc
-		// encodes itself.
-		grpc.ForceServerCodecV2(api.Codec{}),
+		// The same bytes as the standard codec, without protobuf's
+		// reflection for api's messages. ForceServerCodecV2 is experimental
+		// in grpc-go; no stable option picks a server's codec.
+		grpc.ForceServerCodecV2(vtcodec.Codec{}),
 		// Calls run on goroutines that are kept, whose stacks have already
 		// grown, instead of a new goroutine each: growing a fresh stack was
 		// a sixth of sayHello's CPU time. A call that finds every worker
@@ -259,6 +275,13 @@ func (s *Server) unaryInterceptor(ctx context.Context, req any, info *grpc.Unary
 
 func (s *Server) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 	defer s.finish(ss.Context(), info.FullMethod, time.Now(), &err)
+	if s.guard.budgeted(info.FullMethod) {
+		c, err := s.guard.takeStream(ss.Context())
+		if err != nil {
+			return err
+		}
+		defer s.guard.releaseStream(c)
+	}
 	return handler(srv, ss)
 }
 

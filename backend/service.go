@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -60,22 +61,12 @@ var DefaultLimits = Limits{
 // Service implements api.ApiServer with the post's outputs.
 type Service struct {
 	api.UnimplementedApiServer
-	limits   Limits
-	allItems *encodedItems
-	// The encoded unary methods' interceptor arguments (see encoded.go).
-	sayHello, getAll unaryMethod
+	limits Limits
 }
 
 // NewService returns a Service that refuses requests beyond limits.
 func NewService(limits Limits) *Service {
-	s := &Service{limits: limits, allItems: &encodedItems{max: limits.MaxItems}}
-	s.sayHello = s.unaryMethod(api.Api_SayHello_FullMethodName, func(req any) (any, error) {
-		return s.sayHelloEncoded(req.(*api.HelloRequest))
-	})
-	s.getAll = s.unaryMethod(api.Api_GetAll_FullMethodName, func(req any) (any, error) {
-		return s.getAllEncoded(req.(*api.ApiRequest))
-	})
-	return s
+	return &Service{limits: limits}
 }
 
 // SayHello greets the caller by name.
@@ -86,10 +77,15 @@ func (s *Service) SayHello(_ context.Context, req *api.HelloRequest) (*api.Hello
 	return &api.Hello{Message: "Hello " + req.GetName() + "!"}, nil
 }
 
+// checkName refuses a name over the limit, and one that is not UTF-8: proto3
+// strings must be, and the server's codec (internal/vtcodec) does not check.
 func (s *Service) checkName(name string) error {
 	if n := len(name); n > s.limits.MaxNameBytes {
 		return status.Errorf(codes.InvalidArgument,
 			"name is %d bytes long; the limit is %d bytes", n, s.limits.MaxNameBytes)
+	}
+	if !utf8.ValidString(name) {
+		return status.Error(codes.InvalidArgument, "name is not valid UTF-8")
 	}
 	return nil
 }

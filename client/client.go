@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/internal/vtcodec"
 )
 
 // Item is one item of getAll or getStream.
@@ -128,9 +129,10 @@ func New(target string, opts ...Option) (*Client, error) {
 		// getAll's largest allowed reply fits; a bigger one from some other
 		// server fails with ResourceExhausted instead of using up memory.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(api.MaxReplyBytes),
-			// api.Codec decodes replies without protobuf's reflection; on
-			// the wire it is the standard protobuf encoding.
-			grpc.ForceCodecV2(api.Codec{})),
+			// vtcodec decodes replies without protobuf's reflection; on the
+			// wire it is the standard protobuf encoding. ForceCodecV2 is
+			// experimental in grpc-go; no stable option picks a codec.
+			grpc.ForceCodecV2(vtcodec.Codec{})),
 		// gRPC's default reconnect backoff grows to two minutes; a frontend
 		// should notice a returning backend within seconds.
 		grpc.WithConnectParams(grpc.ConnectParams{
