@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -19,15 +20,15 @@ var fuzzLimits = backend.Limits{MaxItems: 1000, MaxStreamItems: 2000, MaxNameByt
 
 // FuzzService checks the service's validation on any length and name: the
 // answer is InvalidArgument with a message, exactly when the input is out of
-// its limits, or else exactly the post's answer. Never a panic, another
-// code, or a wrong item. Its seeds are in testdata/fuzz/FuzzService.
+// its limits or the name is not UTF-8, or else exactly the post's answer.
+// Never a panic, another code, or a wrong item. Its seeds are in testdata/fuzz/FuzzService.
 func FuzzService(f *testing.F) {
 	svc := backend.NewService(fuzzLimits)
 	f.Fuzz(func(t *testing.T, length int32, name string) {
 		ctx := context.Background()
 
 		hello, err := svc.SayHello(ctx, &api.HelloRequest{Name: name})
-		if len(name) > fuzzLimits.MaxNameBytes {
+		if len(name) > fuzzLimits.MaxNameBytes || !utf8.ValidString(name) {
 			wantInvalid(t, err, "name")
 		} else if err != nil || hello.GetMessage() != "Hello "+name+"!" {
 			t.Fatalf("sayHello(%q) = %q, %v", name, hello.GetMessage(), err)

@@ -16,6 +16,8 @@ import (
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/backend/backendtest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
+	"github.com/grpcplay/grpcplay/internal/vtcodec"
 )
 
 func TestServerRefusesOversizedRequest(t *testing.T) {
@@ -143,4 +145,74 @@ func TestAgeGraceCoversTheStreamDeadline(t *testing.T) {
 	if d.MaxConnectionAgeGrace < d.MaxStreamDuration {
 		t.Fatalf("MaxConnectionAgeGrace %v is shorter than MaxStreamDuration %v", d.MaxConnectionAgeGrace, d.MaxStreamDuration)
 	}
+}
+
+// openStream starts getStream(10,000,000) on conn and reads its first item,
+// so that the call is running on the server when it returns.
+func openStream(t *testing.T, conn *grpc.ClientConn) error {
+	t.Helper()
+	stream, err := api.NewApiClient(conn).GetStream(t.Context(), &api.ApiRequest{Length: 10_000_000})
+	if err != nil {
+		return err
+	}
+	_, err = stream.Recv()
+	return err
+}
+
+// Every streaming method of api.Api counts against both budgets: one
+// connection runs at most MaxStreamingCallsPerConn, the process at most
+// MaxStreamingCalls, and a call over either is refused with
+// ResourceExhausted saying which; a slot frees when a stream ends.
+func TestServerBudgetsStreamingCalls(t *testing.T) {
+	if n := len(api.Api_ServiceDesc.Streams); n != 1 {
+		t.Fatalf("api.Api has %d streaming methods; this test opens getStream only", n)
+	}
+	conn, b := startServer(t, backend.Config{MaxStreamingCallsPerConn: 2, MaxStreamingCalls: 3})
+	for range 2 {
+		if err := openStream(t, conn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantCode(t, openStream(t, conn), codes.ResourceExhausted, "this connection already runs 2 streaming calls")
+	// Unary calls are not counted.
+	if _, err := api.NewApiClient(conn).SayHello(t.Context(), &api.HelloRequest{Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+
+	other, err := grpc.NewClient(b.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	stream, err := api.NewApiClient(other).GetStream(ctx, &api.ApiRequest{Length: 10_000_000})
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, openStream(t, other), codes.ResourceExhausted, "the server already runs 3 streaming calls")
+
+	// The slot frees once the server has seen the cancel.
+	cancel()
+	testkit.Eventually(t, 10*time.Second, func() error {
+		err := openStream(t, other)
+		return testkit.Failf(err == nil, "after a stream ended: %v", err)
+	})
+}
+
+// The server's codec does not check UTF-8, as protobuf's does, so the
+// Service refuses a name that is not, with a message. vtcodec on the client
+// sends it as it is, as any client could on the wire.
+func TestServerRefusesNonUTF8Name(t *testing.T) {
+	b := backendtest.Start(t, backend.Config{})
+	conn, err := grpc.NewClient(b.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.ForceCodecV2(vtcodec.Codec{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = api.NewApiClient(conn).SayHello(t.Context(), &api.HelloRequest{Name: "caf\xe9"})
+	wantCode(t, err, codes.InvalidArgument, "name is not valid UTF-8")
 }
