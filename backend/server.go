@@ -113,10 +113,10 @@ var DefaultConfig = Config{
 	MaxResetsPerSecond: 200,
 	MaxResetBurst:      1000,
 	// A frontend's 100 live streams fit on its one connection; the process
-	// holds four such clients' worth, which bounds what stalled streams pin
-	// (docs/RELIABILITY.md).
+	// holds two such clients' worth and more, which bounds what stalled
+	// streams pin (docs/RELIABILITY.md).
 	MaxStreamingCallsPerConn: 100,
-	MaxStreamingCalls:        400,
+	MaxStreamingCalls:        256,
 }
 
 // defaultMaxStreamDuration is the client's own default stream deadline

@@ -21,13 +21,22 @@ import (
 // bounds asserted are those docs/RELIABILITY.md computes.
 
 // Per-stream bounds measured on grpcplay's defaults (docs/RELIABILITY.md,
-// "What one hostile client can hold"): a stalled getStream holds at most
-// maxQueuedItems items queued, about 85 KB; a stream whose headers are the
-// 8 KiB limit and whose request never comes, about 30 KB.
+// "The worst case the limits allow"): a stalled getStream keeps grpc-go's
+// 64 KiB write quota of small items queued, about 700 KB; a call whose 64 KiB
+// request never finishes, with 8 KiB of headers, about 100 KB; a stream
+// whose headers are a bomb, at most its 8 KiB limit.
 const (
-	worstStreamBytes  = 192 << 10 // the bound tested, with room for noise
-	headerStreamBytes = 64 << 10
-	baseSlack         = 40 << 20 // the runtime's own growth while it works
+	stalledStreamBytes = 1 << 20   // the bound tested, with room for noise
+	heldRequestBytes   = 192 << 10 // the same
+	headerStreamBytes  = 64 << 10
+	baseSlack          = 40 << 20 // the runtime's own growth while it works
+)
+
+// The stream budgets of `grpcplay serve`'s defaults (backend.DefaultConfig).
+const (
+	streamsPerConn    = 100
+	streamsPerProcess = 256
+	streamsPerHTTP2   = 128 // MaxConcurrentStreams
 )
 
 // started is how many calls of method the backend has started, from its
@@ -71,60 +80,117 @@ func (p *serveProc) settledRSS(t *testing.T) int64 {
 	return prev
 }
 
-// TestHostileWorstCase makes every stream hold all that the limits let it,
-// in one of the two ways a stream can hold most: its headers just under the
-// 8 KiB header-list limit, and either its getStream(10,000,000) reply
-// stalled (no WINDOW_UPDATE, so the server may send 64 KiB a connection and
-// must queue the rest), or a request that declares the largest size, 64
-// KiB, and never ends, all but its last bytes sent. It opens the 128
-// streams a connection allows, half of each kind, on conns of the 64
-// connections allowed: the worst case of docs/RELIABILITY.md scaled down by
-// 64/conns, since what is held is per stream and nothing is shared between
-// connections.
+// TestHostileWorstCase makes the calls that hold most hold all that the
+// limits let them, each with headers just under the 8 KiB limit: getStreams
+// whose reply stalls (no WINDOW_UPDATE, so the server may send 64 KiB a
+// connection and must queue the rest) up to the process's stream budget, on
+// as few connections as the per-connection budget allows, and on every other
+// stream the connections allow a sayHello whose request declares the
+// largest size, 64 KiB, and never ends. One getStream over each budget must
+// be refused with ResourceExhausted. It measures what each kind holds, from
+// which docs/RELIABILITY.md computes the worst case at the 64 connections
+// allowed.
 func TestHostileWorstCase(t *testing.T) {
-	const conns, streams = 8, 128
+	const heldConns = 4
 	p := startServe(t)
 	c := startCanary(t, p)
 	c.waitAfter(t, time.Now(), 2)
 	base := p.status(t, "VmHWM")
+	rssBase := p.settledRSS(t)
 	before := p.started(t, "getStream")
-	for range conns {
+
+	var stalled, held []*rawConn
+	for left := streamsPerProcess; left > 0; left -= streamsPerConn {
 		rc := dialRaw(t, p.grpc)
-		for i := range streams {
-			if !holdStream(rc, i%2 == 0) {
+		stalled = append(stalled, rc)
+		for range min(left, streamsPerConn) {
+			if !holdStream(rc) {
 				t.Fatal("the server closed the connection of a client within every limit")
 			}
 		}
 	}
 	testkit.Eventually(t, 20*time.Second, func() error {
-		return testkit.Failf(p.started(t, "getStream")-before >= conns*streams, "not every stream started")
+		return testkit.Failf(p.started(t, "getStream")-before >= streamsPerProcess, "not every stream started")
 	})
+	rssStalled := p.settledRSS(t)
+
+	// One getStream over each budget: the connection's, then the process's.
+	refused := []uint32{holdStreamID(stalled[0])}
+	for range heldConns {
+		held = append(held, dialRaw(t, p.grpc))
+	}
+	refused = append(refused, holdStreamID(held[0]))
+	for i, rc := range []*rawConn{stalled[0], held[0]} {
+		select {
+		case tr := <-rc.trailers:
+			if tr.stream != refused[i] || tr.status != "8" {
+				t.Errorf("stream %d ended with grpc-status %q; want stream %d refused with 8 (ResourceExhausted)", tr.stream, tr.status, refused[i])
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the getStream over the budget was not refused within 20s")
+		}
+	}
+	// Every other stream the connections allow holds a request.
+	nHeld := 0
+	for i, rc := range append(stalled, held...) {
+		free := streamsPerHTTP2
+		if i < len(stalled) {
+			free -= min(streamsPerProcess-i*streamsPerConn, streamsPerConn)
+		}
+		for range free {
+			if !holdRequest(rc) {
+				t.Fatal("the server closed the connection of a client within every limit")
+			}
+			nHeld++
+		}
+	}
 	rss := p.settledRSS(t)
-	c.waitAfter(t, time.Now(), 3)
 	peak := p.status(t, "VmHWM")
-	perStream := (peak - base) / (conns * streams)
-	t.Logf("%d streams holding all they may: peak RSS %d MB (from %d MB), now %d MB: %d KB a stream; at 64 connections: %d MB",
-		conns*streams, peak>>20, base>>20, rss>>20, perStream>>10, (64*streams*perStream)>>20)
-	if limit := base + conns*streams*worstStreamBytes + baseSlack; peak > limit {
+	perStalled := (rssStalled - rssBase) / streamsPerProcess
+	perHeld := max(rss-rssStalled, 0) / int64(nHeld)
+	worst := streamsPerProcess*perStalled + (64*streamsPerHTTP2-streamsPerProcess)*perHeld
+	t.Logf("%d stalled getStreams: %d KB each; %d held requests: %d KB each; peak RSS %d MB (from %d MB); at 64 connections: %d MB",
+		streamsPerProcess, perStalled>>10, nHeld, perHeld>>10, peak>>20, base>>20, worst>>20)
+	if limit := base + streamsPerProcess*stalledStreamBytes + int64(nHeld)*heldRequestBytes + baseSlack; peak > limit {
 		t.Errorf("peak RSS %d MB over the bound %d MB", peak>>20, limit>>20)
 	}
-	c.assertAllSucceeded(t)
+
+	// While the stalled streams hold the process's budget, the page's own
+	// getStream is refused too: that is the budget's price. Every other face
+	// keeps serving, and the page is back once the attacker goes.
+	for _, rc := range append(stalled, held...) {
+		_ = rc.conn.Close()
+	}
+	c.assertSucceededBut(t, time.Now(), 2*time.Second, "page/fresh", "page/long")
 }
 
-// holdStream opens a getStream that holds all a stream may, stalled or
-// with its request never finished: see TestHostileWorstCase.
-func holdStream(rc *rawConn, stalled bool) bool {
-	fields := append(grpcHeaders(api.Api_GetStream_FullMethodName),
+// bigHeaders are a call's headers with a 7 KiB token: just under the 8 KiB
+// header-list limit.
+func bigHeaders(method string) []hpack.HeaderField {
+	return append(grpcHeaders(method),
 		hpack.HeaderField{Name: "authorization", Value: "Bearer " + strings.Repeat("x", 7<<10)})
-	id := rc.open(fields, false)
+}
+
+// holdStream opens a getStream(10,000,000) that it never reads: see
+// TestHostileWorstCase.
+func holdStream(rc *rawConn) bool { return holdStreamID(rc) != 0 }
+
+func holdStreamID(rc *rawConn) uint32 {
+	id := rc.open(bigHeaders(api.Api_GetStream_FullMethodName), false)
+	if id == 0 || !rc.request(id, getStreamRequest(10_000_000)) {
+		return 0
+	}
+	return id
+}
+
+// holdRequest opens a sayHello whose request declares 64 KiB, the server's
+// limit, then sends all but its last KiB, in frames of the default 16 KiB
+// size.
+func holdRequest(rc *rawConn) bool {
+	id := rc.open(bigHeaders(api.Api_SayHello_FullMethodName), false)
 	if id == 0 {
 		return false
 	}
-	if stalled {
-		return rc.request(id, getStreamRequest(10_000_000))
-	}
-	// A message prefix declaring 64 KiB, the server's limit, then all but
-	// the last KiB of it, in frames of the default 16 KiB size.
 	const size = 64 << 10
 	prefix := []byte{0, 0, 0, 0, 0}
 	wire.BigEndian.PutUint32(prefix[1:], size)
