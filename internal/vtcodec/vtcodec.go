@@ -3,7 +3,8 @@
 // UnmarshalVT methods, which skip protobuf's reflection, and hands every other
 // message (health, reflection) to grpc-go's standard proto codec. It writes
 // the same bytes as the standard codec and keeps its name, "proto", so peers
-// see the standard content-type.
+// see the standard content-type. vtprotobuf's own codec/grpc would fail on
+// the messages of health and reflection, which have no VT methods.
 //
 // grpc-go marks codec installation (grpc.ForceServerCodecV2,
 // grpc.ForceCodecV2) and the CodecV2 interface experimental. No stable API
