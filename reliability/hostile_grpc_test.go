@@ -24,8 +24,8 @@ import (
 
 // Per-stream bounds measured on grpcplay's defaults (docs/RELIABILITY.md,
 // "The worst case the limits allow"): a stalled getStream keeps grpc-go's
-// 64 KiB write quota of small items queued, about 700 KB; a call whose 64 KiB
-// request never finishes, with 8 KiB of headers, about 100 KB; a stream
+// 64 KiB write quota of small items queued, about 850 KB; a call whose 64 KiB
+// request never finishes, with 8 KiB of headers, about 90 KB; a stream
 // whose headers are a bomb, at most its 8 KiB limit.
 const (
 	stalledStreamBytes = 1 << 20   // the bound tested, with room for noise
@@ -93,63 +93,22 @@ func (p *serveProc) settledRSS(t *testing.T) int64 {
 // which docs/RELIABILITY.md computes the worst case at the 64 connections
 // allowed.
 func TestHostileWorstCase(t *testing.T) {
-	const heldConns = 4
 	p := startServe(t)
 	c := startCanary(t, p)
 	c.waitAfter(t, time.Now(), 2)
 	base := p.status(t, "VmHWM")
 	rssBase := p.settledRSS(t)
-	before := p.started(t, "getStream")
 	cpuBefore := p.cpu(t)
 
-	var stalled, held []*rawConn
-	for left := streamsPerProcess; left > 0; left -= streamsPerConn {
-		rc := dialRaw(t, p.grpc)
-		stalled = append(stalled, rc)
-		for range min(left, streamsPerConn) {
-			if !holdStream(rc) {
-				t.Fatal("the server closed the connection of a client within every limit")
-			}
-		}
-	}
-	testkit.Eventually(t, 20*time.Second, func() error {
-		return testkit.Failf(p.started(t, "getStream")-before >= streamsPerProcess, "not every stream started")
-	})
+	stalled := stallStreams(t, p)
 	rssStalled := p.settledRSS(t)
 	settled, burst := time.Now(), p.cpu(t)-cpuBefore
-
-	// One getStream over each budget: the connection's, then the process's.
-	refused := []uint32{holdStreamID(stalled[0])}
-	for range heldConns {
-		held = append(held, dialRaw(t, p.grpc))
-	}
-	refused = append(refused, holdStreamID(held[0]))
-	for i, rc := range []*rawConn{stalled[0], held[0]} {
-		select {
-		case tr := <-rc.trailers:
-			if tr.stream != refused[i] || tr.status != "8" {
-				t.Errorf("stream %d ended with grpc-status %q; want stream %d refused with 8 (ResourceExhausted)", tr.stream, tr.status, refused[i])
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("the getStream over the budget was not refused within 20s")
-		}
-	}
-	// Every other stream the connections allow holds a request.
-	nHeld := 0
-	for i, rc := range append(stalled, held...) {
-		free := streamsPerHTTP2
-		if i < len(stalled) {
-			free -= min(streamsPerProcess-i*streamsPerConn, streamsPerConn)
-		}
-		for range free {
-			if !holdRequest(rc) {
-				t.Fatal("the server closed the connection of a client within every limit")
-			}
-			nHeld++
-		}
-	}
+	held := refuseOverBudgets(t, p, stalled[0])
+	conns := append(stalled, held...)
+	nHeld := holdRequests(t, conns, len(stalled))
 	rss := p.settledRSS(t)
 	peak := p.status(t, "VmHWM")
+
 	perStalled := (rssStalled - rssBase) / streamsPerProcess
 	perHeld := max(rss-rssStalled, 0) / int64(nHeld)
 	worst := streamsPerProcess*perStalled + (64*streamsPerHTTP2-streamsPerProcess)*perHeld
@@ -164,7 +123,7 @@ func TestHostileWorstCase(t *testing.T) {
 	// serves from when the streams have queued all they may (while they fill
 	// their write quotas, the CPU is theirs, as it would be for streams that
 	// are read), and the page is back once the attacker goes.
-	for _, rc := range append(stalled, held...) {
+	for _, rc := range conns {
 		_ = rc.conn.Close()
 	}
 	back := time.Now().Add(2 * time.Second)
@@ -178,6 +137,72 @@ func TestHostileWorstCase(t *testing.T) {
 		}
 	}
 	t.Logf("canary: %d probes from then; %d failed in all: the page's while the budget was held, any while the streams filled", total, len(all))
+}
+
+// stallStreams opens the process's budget of stalled getStreams, the
+// connection's budget on each connection, and waits until all have started.
+func stallStreams(t *testing.T, p *serveProc) []*rawConn {
+	t.Helper()
+	before := p.started(t, "getStream")
+	var stalled []*rawConn
+	for left := streamsPerProcess; left > 0; left -= streamsPerConn {
+		rc := dialRaw(t, p.grpc)
+		stalled = append(stalled, rc)
+		for range min(left, streamsPerConn) {
+			if !holdStream(rc) {
+				t.Fatal("the server closed the connection of a client within every limit")
+			}
+		}
+	}
+	testkit.Eventually(t, 20*time.Second, func() error {
+		return testkit.Failf(p.started(t, "getStream")-before >= streamsPerProcess, "not every stream started")
+	})
+	return stalled
+}
+
+// refuseOverBudgets opens one getStream over the connection's budget, on
+// full, and one over the process's, on a new connection: both must be
+// refused with ResourceExhausted. It returns that connection and the others
+// that hold requests.
+func refuseOverBudgets(t *testing.T, p *serveProc, full *rawConn) []*rawConn {
+	t.Helper()
+	const heldConns = 4
+	var held []*rawConn
+	for range heldConns {
+		held = append(held, dialRaw(t, p.grpc))
+	}
+	for _, rc := range []*rawConn{full, held[0]} {
+		id := holdStreamID(rc)
+		select {
+		case tr := <-rc.trailers:
+			if tr.stream != id || tr.status != "8" {
+				t.Errorf("stream %d ended with grpc-status %q; want stream %d refused with 8 (ResourceExhausted)", tr.stream, tr.status, id)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("the getStream over the budget was not refused within 20s")
+		}
+	}
+	return held
+}
+
+// holdRequests holds a request on every other stream conns allow, the first
+// nStalled of which hold the stalled streams, and returns how many.
+func holdRequests(t *testing.T, conns []*rawConn, nStalled int) int {
+	t.Helper()
+	n := 0
+	for i, rc := range conns {
+		free := streamsPerHTTP2
+		if i < nStalled {
+			free -= min(streamsPerProcess-i*streamsPerConn, streamsPerConn)
+		}
+		for range free {
+			if !holdRequest(rc) {
+				t.Fatal("the server closed the connection of a client within every limit")
+			}
+			n++
+		}
+	}
+	return n
 }
 
 // cpu is the CPU time the process has used.
