@@ -59,7 +59,8 @@ func startLocal(host string) (*Local, error) {
 	// The servers' limits on calls in flight protect a shared server; here
 	// they would hold back or turn away the bench's own workers, which all
 	// share one gRPC connection.
-	grpcSrv := backend.New(backend.Config{MaxConcurrentStreams: MaxConcurrency})
+	grpcSrv := backend.New(backend.Config{MaxConcurrentStreams: MaxConcurrency,
+		MaxStreamingCallsPerConn: MaxConcurrency, MaxStreamingCalls: MaxConcurrency})
 	restCfg := gateway.Config{MaxInFlight: MaxConcurrency, MaxStreams: MaxConcurrency, MaxStreamsPerClient: MaxConcurrency}
 	l := &Local{
 		GRPCAddr: grpcLis.Addr().String(),
