@@ -112,10 +112,12 @@ var DefaultConfig = Config{
 	// deadline passes: a handful a second. The attack is tens of thousands.
 	MaxResetsPerSecond: 200,
 	MaxResetBurst:      1000,
-	// A frontend's 100 live streams fit on its one connection; the process
-	// holds two such clients' worth and more, which bounds what stalled
+	// As many as MaxConcurrentStreams lets one connection run, so that a
+	// frontend's calls (its live streams and its pages' getStreams) wait
+	// for a stream, as grpc-go makes them, and are never refused; the
+	// process runs two such connections' worth, which bounds what stalled
 	// streams pin (docs/RELIABILITY.md).
-	MaxStreamingCallsPerConn: 100,
+	MaxStreamingCallsPerConn: 128,
 	MaxStreamingCalls:        256,
 }
 
