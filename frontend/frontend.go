@@ -15,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/grpcplay/grpcplay/api"
-	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/internal/clientlimit"
 	"github.com/grpcplay/grpcplay/internal/connlimit"
 	"github.com/grpcplay/grpcplay/internal/httpserver"
@@ -28,14 +27,6 @@ type Backend interface {
 	GetAll(ctx context.Context, length int32) ([]*api.Item, error)
 	GetStream(ctx context.Context, length int32) iter.Seq2[*api.Item, error]
 	Ready(ctx context.Context) error
-}
-
-// pipelined is a Backend that can also send a unary call and read its reply
-// later, as *client.Client can. The page then has its three calls in
-// flight at once, on the one connection, instead of one after the other.
-type pipelined interface {
-	SendSayHello(ctx context.Context, name string) *client.Pending[string]
-	SendGetAll(ctx context.Context, length int32) *client.Pending[[]*api.Item]
 }
 
 // Config holds the frontend's settings. A zero field takes its default;

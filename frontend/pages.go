@@ -175,6 +175,9 @@ type indexData struct {
 	// ItemCount and StreamCount are len(Items) and len(Stream): a field
 	// read costs the template less than a call of len.
 	ItemCount, StreamCount int
+	// GreetingNote, ItemsNote and StreamNote, when set, take the place of
+	// their call's part of the page: the backend does not offer the call.
+	GreetingNote, ItemsNote, StreamNote string
 }
 
 type liveData struct {
