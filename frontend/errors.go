@@ -46,11 +46,6 @@ func badInput(problems ...string) *pageError {
 	return &pageError{status: http.StatusBadRequest, messages: problems}
 }
 
-// tooSoon refuses a request that may be made again after retryAfter.
-func tooSoon(message string, retryAfter time.Duration) *pageError {
-	return &pageError{status: http.StatusTooManyRequests, messages: []string{message}, retryAfter: retryAfter}
-}
-
 var (
 	// errNotFound is a request for a path the frontend does not serve.
 	errNotFound = &pageError{status: http.StatusNotFound, cause: errors.New("no such page"),
@@ -59,10 +54,6 @@ var (
 	// Config.MaxLiveStreams.
 	errTooManyLiveStreams = &pageError{status: http.StatusServiceUnavailable, cause: errors.New("too many live streams are open"),
 		messages: []string{"Too many live streams are open right now. Try again in a moment."}}
-	// errCompareUnavailable is a run asked of a frontend without a
-	// Comparer.
-	errCompareUnavailable = &pageError{status: http.StatusNotImplemented, cause: errors.New("the comparison is not available in this process"),
-		messages: []string{"The comparison is not available here: run grpcplay serve, or grpcplay bench in a terminal."}}
 )
 
 // panicError is a panic caught in one of a request's goroutines. Left alone,

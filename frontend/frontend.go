@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,15 +67,9 @@ type Config struct {
 	// addresses its target resolved to and the calls made so far.
 	DebugPage bool
 
-	// Compare, if set, lets /compare run a short gRPC-against-REST bench;
-	// CompareInterval is the least time between two runs (default 30s).
-	Compare         Comparer
-	CompareInterval time.Duration
-	// CompareHosts are the names, besides this machine's own name, IP
-	// addresses and localhost, that a request to start a run may be for
-	// (its Host header): the names the page is served under, such as a
-	// proxy's. See hosts.go.
-	CompareHosts []string
+	// Pages are served besides the frontend's own, each linked from the
+	// navigation: grpcplay's CLI mounts /compare (bench/compare) here.
+	Pages []Page
 	// MaxConns caps the connections the page's listener holds open; at the
 	// cap, new ones wait in the kernel's backlog (see internal/connlimit).
 	MaxConns int
@@ -91,7 +86,6 @@ var DefaultConfig = Config{
 	// live pages open each.
 	MaxLiveStreamsPerClient: 20,
 	SlowReader:              clientlimit.DefaultMinRate,
-	CompareInterval:         30 * time.Second,
 	// An eighth of the descriptors, so that the four ports together leave
 	// half to the process; 4096 idle browsers cost about 80 MB.
 	MaxConns: connlimit.Share(8, 4096),
@@ -124,25 +118,24 @@ type Server struct {
 	pages   *pages
 	handler http.Handler
 	http    *http.Server
-	// liveCtx ends when Shutdown starts. Live streams watch it because they
-	// run far longer than any request and http.Server.Shutdown waits for
-	// them; page requests do not, so that they finish within the grace.
+	// liveCtx ends when Shutdown starts. Live streams and the Pages' work
+	// in the background (Site.Go) watch it because they run far longer
+	// than any request and http.Server.Shutdown waits for them; page
+	// requests do not, so that they finish within the grace.
 	liveCtx   context.Context
 	endLive   context.CancelFunc
 	liveSlots chan struct{}
 	// liveClients holds each client's share of liveSlots.
 	liveClients *clientlimit.Limiter
-	compare     comparing
-	hosts       servedHosts
-	crossOrigin *http.CrossOriginProtection
+	// background holds what Pages run past their requests (Site.Go).
+	background sync.WaitGroup
 }
 
 // New builds a Server that calls b. Templates are parsed here, once; a
 // broken template is a build error, so New panics on one.
 func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(defaultPageForm(cfg.MaxPageItems)),
-		hosts: newServedHosts(cfg.CompareHosts), crossOrigin: http.NewCrossOriginProtection()}
+	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(defaultPageForm(cfg.MaxPageItems), cfg.Pages)}
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)
 	s.liveClients = clientlimit.New(cfg.MaxLiveStreamsPerClient)
@@ -169,7 +162,8 @@ func (s *Server) Serve(lis net.Listener) error {
 // the requests in flight. When ctx ends first, it closes every connection.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := httpserver.Shutdown(ctx, s.http, s.log, "grace period over; closing connections")
-	// Shutdown has cancelled a /compare run in the background; it ends soon.
-	s.compare.runs.Wait()
+	// Shutdown has ended the context of the Pages' background work; it
+	// ends soon.
+	s.background.Wait()
 	return err
 }

@@ -28,9 +28,6 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /live", s.live)
 	mux.HandleFunc("GET /live/events", s.liveEvents)
-	mux.HandleFunc("GET /compare", s.comparePage)
-	mux.HandleFunc("GET /compare/status", s.compareStatus)
-	mux.HandleFunc("POST /compare/run", s.compareRun)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /static/", staticHandler())
@@ -39,6 +36,9 @@ func (s *Server) routes() http.Handler {
 	}
 	if s.cfg.DebugPage {
 		mux.HandleFunc("GET /debug", s.debug)
+	}
+	for _, p := range s.cfg.Pages {
+		p.Mount(mux, &Site{s})
 	}
 	mux.HandleFunc(notFoundPattern, s.notFound)
 	return s.observe(s.recoverPanics(secure(mux)))

@@ -57,6 +57,7 @@ type pages struct {
 	// title is fixed, rendered once: rendering them made a dozen
 	// reflective template calls (static, eq and their escapers) per page.
 	heads   map[head]template.HTML
+	links   []navLink // the Pages' links, after the frontend's own
 	version string
 	// defaultForm is the page-form template of the page without a query,
 	// the post's page and nearly every request, rendered once.
@@ -66,21 +67,24 @@ type pages struct {
 
 // head is what the layout's head and navigation show.
 type head struct {
-	Nav   string
-	Title string
+	Nav    string
+	Title  string
+	Script string // a Page's script, or ""
 }
+
+// navLink is a Page's link in the navigation.
+type navLink struct{ Path, Label string }
 
 // fixedHeads are the heads of the pages with a fixed title.
 var fixedHeads = []head{
-	{"page", "grpcplay"},
-	{"live", "Live stream · grpcplay"},
-	{"debug", "Debug · grpcplay"},
-	{"compare", "gRPC vs REST · grpcplay"},
+	{Nav: "page", Title: "grpcplay"},
+	{Nav: "live", Title: "Live stream · grpcplay"},
+	{Nav: "debug", Title: "Debug · grpcplay"},
 }
 
-var pageNames = []string{"index.html", "live.html", "compare.html", "error.html", "debug.html"}
+var pageNames = []string{"index.html", "live.html", "content.html", "error.html", "debug.html"}
 
-func mustParsePages(defaultForm pageForm) *pages {
+func mustParsePages(defaultForm pageForm, extra []Page) *pages {
 	buildVersion := version.String()
 	funcs := template.FuncMap{
 		"static": func(name string) (string, error) {
@@ -96,6 +100,9 @@ func mustParsePages(defaultForm pageForm) *pages {
 		"itemRows": itemRows,
 	}
 	p := &pages{byName: map[string]*template.Template{}, heads: map[head]template.HTML{}, version: buildVersion}
+	for _, e := range extra {
+		p.links = append(p.links, navLink{e.Path, e.Label})
+	}
 	for _, name := range pageNames {
 		t := template.Must(template.New(name).Funcs(funcs).ParseFS(templateFiles,
 			"templates/layout.html", "templates/forms.html", "templates/"+name))
@@ -136,7 +143,11 @@ func (p *pages) head(h head) (template.HTML, error) {
 // like the rest of the page; the layout then writes it as it is.
 func (p *pages) renderHead(h head) (template.HTML, error) {
 	var b strings.Builder
-	if err := p.byName["index.html"].ExecuteTemplate(&b, "head", h); err != nil {
+	data := struct {
+		head
+		Links []navLink
+	}{h, p.links}
+	if err := p.byName["index.html"].ExecuteTemplate(&b, "head", data); err != nil {
 		return "", err
 	}
 	return template.HTML(b.String()), nil
@@ -230,8 +241,8 @@ func headOf(data any) head {
 		return fixedHeads[1]
 	case debugData:
 		return fixedHeads[2]
-	case compareData:
-		return fixedHeads[3]
+	case Content:
+		return head{Nav: d.Nav, Title: d.Title + " · grpcplay", Script: d.Script}
 	case errorData:
 		h := head{Title: d.Title + " · grpcplay"}
 		if d.LiveForm != nil {

@@ -12,7 +12,7 @@ import (
 // streamed items) without any network, to show what the template costs.
 func BenchmarkRenderIndex(b *testing.B) {
 	form := defaultPageForm(1000)
-	s := &Server{pages: mustParsePages(form)}
+	s := &Server{pages: mustParsePages(form, nil)}
 	data := indexData{Form: form, FormHTML: s.pages.formHTML(form),
 		Greeting: "Hello " + defaultName + "!", Length: 10, Streamed: 5}
 	for i := int32(1); i <= 10; i++ {

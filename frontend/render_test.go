@@ -45,7 +45,7 @@ func TestItemRowsEscapesLikeTheTemplate(t *testing.T) {
 // renders for it on each request; any other form is rendered per request.
 func TestDefaultFormRenderedOnceIsTheSame(t *testing.T) {
 	form := defaultPageForm(1000)
-	s := &Server{pages: mustParsePages(form)}
+	s := &Server{pages: mustParsePages(form, nil)}
 	for _, f := range []pageForm{form, {Name: `<b>"x"</b>`, Items: "3", Stream: "2", MaxItems: 1000}} {
 		data := indexData{Form: f, Greeting: "Hello!", Length: 1, Streamed: 1}
 		perRequest := s.renderToString(t, data)
