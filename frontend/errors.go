@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -65,18 +64,6 @@ type panicError struct {
 
 func (e *panicError) Error() string {
 	return fmt.Sprintf("panic: %v\n%s", e.value, e.stack)
-}
-
-// recovered runs f and turns its panic into a *panicError.
-func recovered(f func() error) func() error {
-	return func() (err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				err = &panicError{value: p, stack: debug.Stack()}
-			}
-		}()
-		return f()
-	}
 }
 
 // statusClientClosedRequest is nginx's status for a client that left before
@@ -165,13 +152,15 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error, 
 	f := failure(err)
 	s.logFailure(r, f.status, err)
 	data := errorData{Status: f.status, Title: f.title, Messages: f.messages}
+	v := view{Title: f.title + " · grpcplay"}
 	switch f := form.(type) {
 	case *pageForm:
-		data.PageForm = f
+		data.PageForm, v.Nav = f, "page"
 	case *liveForm:
-		data.LiveForm = f
+		data.LiveForm, v.Nav = f, "live"
 	}
-	s.render(w, r, f.status, "error.html", data)
+	v.Data = data
+	s.render(w, r, f.status, "error.html", v)
 }
 
 // plainError fails a request whose client is a program, not a person, such as

@@ -5,6 +5,7 @@ package frontend
 
 import (
 	"context"
+	"html/template"
 	"iter"
 	"log/slog"
 	"net"
@@ -94,8 +95,8 @@ var DefaultConfig = Config{
 // Defaults of the page's query parameters: what the post's page shows.
 const (
 	defaultName        = "Gonzalo"
-	defaultItems       = 10
-	defaultStream      = 5
+	defaultItems       = "10"
+	defaultStream      = "5"
 	defaultLiveLength  = 100
 	readyTimeout       = 2 * time.Second
 	writeTimeoutMargin = 10 * time.Second
@@ -115,7 +116,7 @@ type Server struct {
 	cfg     Config
 	backend Backend
 	log     *slog.Logger
-	pages   *pages
+	pages   map[string]*template.Template // by file name
 	handler http.Handler
 	http    *http.Server
 	// liveCtx ends when Shutdown starts. Live streams and the Pages' work
@@ -135,7 +136,7 @@ type Server struct {
 // broken template is a build error, so New panics on one.
 func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(defaultPageForm(cfg.MaxPageItems), cfg.Pages)}
+	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(cfg.Pages)}
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)
 	s.liveClients = clientlimit.New(cfg.MaxLiveStreamsPerClient)

@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -9,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,52 +47,42 @@ func (s *Server) routes() http.Handler {
 	return s.observe(s.recoverPanics(secure(mux)))
 }
 
-// pageRequest is a validated request of the page.
-type pageRequest struct {
-	name   string
-	items  int32
-	stream int32
+// pageForm is the page's form as the user filled it in, shown back as it
+// was, so that a typo can be corrected.
+type pageForm struct {
+	Name, Items, Stream string
+	MaxItems            int32
+}
+
+// indexData is what the page shows. A call's note, when set, takes the
+// place of its part of the page: the backend does not offer the call.
+type indexData struct {
+	Form                                pageForm
+	Length, Streamed                    int32 // the lengths asked of getAll and getStream
+	Greeting                            string
+	Items, Stream                       []*api.Item
+	GreetingNote, ItemsNote, StreamNote string
 }
 
 // parsePage reads the page's query. A parameter that is absent takes the
 // post's value; one that is present must be valid, so that a typo is shown
 // to the user and not silently replaced.
-func (s *Server) parsePage(q url.Values) (pageForm, pageRequest, error) {
-	form := defaultPageForm(s.cfg.MaxPageItems)
-	req := pageRequest{name: defaultName, items: defaultItems, stream: defaultStream}
-	var problems []string
-	if q.Has("name") {
-		form.Name = q.Get("name")
-		req.name = form.Name
-		if p := checkName(req.name); p != "" {
-			problems = append(problems, p)
+func (s *Server) parsePage(q url.Values) (indexData, error) {
+	param := func(name, post string) string {
+		if q.Has(name) {
+			return q.Get(name)
 		}
+		return post
 	}
-	if q.Has("items") {
-		form.Items = q.Get("items")
-		n, p := parseLength("items", form.Items, s.cfg.MaxPageItems)
-		req.items = n
-		if p != "" {
-			problems = append(problems, p)
-		}
+	d := indexData{Form: pageForm{Name: param("name", defaultName), Items: param("items", defaultItems), Stream: param("stream", defaultStream), MaxItems: s.cfg.MaxPageItems}}
+	var itemsProblem, streamProblem string
+	d.Length, itemsProblem = parseLength("items", d.Form.Items, s.cfg.MaxPageItems)
+	d.Streamed, streamProblem = parseLength("stream", d.Form.Stream, s.cfg.MaxPageItems)
+	problems := slices.DeleteFunc([]string{checkName(d.Form.Name), itemsProblem, streamProblem}, func(p string) bool { return p == "" })
+	if len(problems) > 0 {
+		return d, badInput(problems...)
 	}
-	if q.Has("stream") {
-		form.Stream = q.Get("stream")
-		n, p := parseLength("stream", form.Stream, s.cfg.MaxPageItems)
-		req.stream = n
-		if p != "" {
-			problems = append(problems, p)
-		}
-	}
-	if problems != nil {
-		return form, req, badInput(problems...)
-	}
-	return form, req, nil
-}
-
-// defaultPageForm is the form of the page without a query.
-func defaultPageForm(maxItems int32) pageForm {
-	return pageForm{Name: defaultName, Items: strconv.Itoa(defaultItems), Stream: strconv.Itoa(defaultStream), MaxItems: maxItems}
+	return d, nil
 }
 
 // checkName catches what the backend cannot be asked at all: gRPC refuses to
@@ -127,22 +120,18 @@ func parseLength(field, raw string, limit int32) (int32, string) {
 // deadline, so the page answers within it even when the backend is down or
 // slow.
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	form, req, err := s.parsePage(r.URL.Query())
+	data, err := s.parsePage(r.URL.Query())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
+		defer cancel()
+		// A bug in a backend client's call gets the page's own error page.
+		err = recovered(func() error { return s.loadIndex(ctx, &data) })()
+	}
 	if err != nil {
-		s.renderError(w, r, err, &form)
+		s.renderError(w, r, err, &data.Form)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
-	defer cancel()
-	data := indexData{Form: form, FormHTML: s.pages.formHTML(form), Length: req.items, Streamed: req.stream}
-	// A bug in a backend client's call gets the page's own error page.
-	load := recovered(func() error { return s.loadIndex(ctx, req, &data) })
-	if err := load(); err != nil {
-		s.renderError(w, r, err, &form)
-		return
-	}
-	data.ItemCount, data.StreamCount = len(data.Items), len(data.Stream)
-	s.render(w, r, http.StatusOK, "index.html", data)
+	s.render(w, r, http.StatusOK, "index.html", view{Title: "grpcplay", Nav: "page", Data: data})
 }
 
 // loadIndex makes the page's three calls at once, the unary two on
@@ -150,16 +139,16 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 // instead of three. All three run to their end and the page shows the first
 // error in the page's order, so that what a user sees does not depend on
 // which reply arrived first.
-func (s *Server) loadIndex(ctx context.Context, req pageRequest, data *indexData) error {
+func (s *Server) loadIndex(ctx context.Context, data *indexData) error {
 	var helloErr, allErr, streamErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		helloErr = recovered(func() (err error) { data.Greeting, err = s.backend.SayHello(ctx, req.name); return err })()
+		helloErr = recovered(func() (err error) { data.Greeting, err = s.backend.SayHello(ctx, data.Form.Name); return err })()
 	})
 	wg.Go(func() {
-		allErr = recovered(func() (err error) { data.Items, err = s.backend.GetAll(ctx, req.items); return err })()
+		allErr = recovered(func() (err error) { data.Items, err = s.backend.GetAll(ctx, data.Length); return err })()
 	})
-	for item, err := range s.backend.GetStream(ctx, req.stream) {
+	for item, err := range s.backend.GetStream(ctx, data.Streamed) {
 		if err != nil {
 			streamErr = err
 			break
@@ -173,6 +162,18 @@ func (s *Server) loadIndex(ctx context.Context, req pageRequest, data *indexData
 	return cmp.Or(helloErr, allErr, streamErr)
 }
 
+// recovered runs f and turns its panic into a *panicError.
+func recovered(f func() error) func() error {
+	return func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = &panicError{value: p, stack: debug.Stack()}
+			}
+		}()
+		return f()
+	}
+}
+
 // unoffered turns a call the backend does not implement (an older backend,
 // or the post's Python server lacking a newer RPC) into a note for its part
 // of the page, so that the rest of the page still shows.
@@ -181,6 +182,32 @@ func unoffered(method string, err error) (string, error) {
 		return "This backend does not offer " + method + ".", nil
 	}
 	return "", err
+}
+
+// view is what the layout shows: the page's title, the navigation link
+// marked as the current page's, a script of its own, and its data.
+type view struct {
+	Title, Nav, Script string
+	Data               any
+}
+
+// render writes a whole page or, when the template fails, a plain 500: the
+// page is built in memory first, so the user never gets half of one.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name string, v view) {
+	var page bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&page, "layout", v); err != nil {
+		s.logFailure(r, http.StatusInternalServerError, fmt.Errorf("render %s: %w", name, err))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	// Every page shows the backend's answer of now; a cached copy would hide
+	// that the backend is down or back.
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(page.Len()))
+	w.WriteHeader(code)
+	_, _ = w.Write(page.Bytes())
 }
 
 func (s *Server) parseLive(q url.Values) (liveForm, int32, error) {
@@ -203,7 +230,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err, &form)
 		return
 	}
-	s.render(w, r, http.StatusOK, "live.html", liveData{Form: form, Length: n})
+	s.render(w, r, http.StatusOK, "live.html", view{Title: "Live stream · grpcplay", Nav: "live", Data: liveData{Form: form, Length: n}})
 }
 
 // liveEvents streams getStream to the browser as Server-Sent Events, one

@@ -33,7 +33,7 @@ type Content struct {
 
 // Render writes c, in the layout, with status code.
 func (site *Site) Render(w http.ResponseWriter, r *http.Request, code int, c Content) {
-	site.s.render(w, r, code, "content.html", c)
+	site.s.render(w, r, code, "content.html", view{Title: c.Title + " · grpcplay", Nav: c.Nav, Script: c.Script, Data: c})
 }
 
 // Error writes the error page with code and message, and logs the failure
