@@ -124,8 +124,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
 		defer cancel()
-		// A bug in a backend client's call gets the page's own error page.
-		err = recovered(func() error { return s.loadIndex(ctx, &data) })()
+		err = s.loadIndex(ctx, &data)
 	}
 	if err != nil {
 		s.renderError(w, r, err, &data.Form)
@@ -143,18 +142,26 @@ func (s *Server) loadIndex(ctx context.Context, data *indexData) error {
 	var helloErr, allErr, streamErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		helloErr = recovered(func() (err error) { data.Greeting, err = s.backend.SayHello(ctx, data.Form.Name); return err })()
+		helloErr = recovered(func() (err error) {
+			data.Greeting, err = s.backend.SayHello(ctx, data.Form.Name)
+			return err
+		})
 	})
 	wg.Go(func() {
-		allErr = recovered(func() (err error) { data.Items, err = s.backend.GetAll(ctx, data.Length); return err })()
+		allErr = recovered(func() (err error) {
+			data.Items, err = s.backend.GetAll(ctx, data.Length)
+			return err
+		})
 	})
-	for item, err := range s.backend.GetStream(ctx, data.Streamed) {
-		if err != nil {
-			streamErr = err
-			break
+	streamErr = recovered(func() error {
+		for item, err := range s.backend.GetStream(ctx, data.Streamed) {
+			if err != nil {
+				return err
+			}
+			data.Stream = append(data.Stream, item)
 		}
-		data.Stream = append(data.Stream, item)
-	}
+		return nil
+	})
 	wg.Wait()
 	data.GreetingNote, helloErr = unoffered("sayHello", helloErr)
 	data.ItemsNote, allErr = unoffered("getAll", allErr)
@@ -162,16 +169,15 @@ func (s *Server) loadIndex(ctx context.Context, data *indexData) error {
 	return cmp.Or(helloErr, allErr, streamErr)
 }
 
-// recovered runs f and turns its panic into a *panicError.
-func recovered(f func() error) func() error {
-	return func() (err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				err = &panicError{value: p, stack: debug.Stack()}
-			}
-		}()
-		return f()
-	}
+// recovered runs f and turns its panic, a bug in a backend client, into a
+// *panicError: the page's own error page, not a crash of the process.
+func recovered(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicError{value: p, stack: debug.Stack()}
+		}
+	}()
+	return f()
 }
 
 // unoffered turns a call the backend does not implement (an older backend,
