@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -269,50 +269,32 @@ func TestClientAddsDefaultStreamDeadline(t *testing.T) {
 	}
 }
 
-// Pending calls are in flight together: the server answers neither until
-// both have arrived, which calls made one after the other never manage.
-func TestPendingCallsShareTheConnection(t *testing.T) {
-	c := testkit.NewClient(t, backendtest.StartRendezvous(t, 2), client.WithTimeout(5*time.Second))
-	greeting := c.SendSayHello(t.Context(), "Gonzalo")
-	items := c.SendGetAll(t.Context(), 3)
-	msg, err := greeting.Wait()
-	if err != nil || msg != "Hello Gonzalo!" {
-		t.Fatalf("SendSayHello().Wait() = %q, %v", msg, err)
+// Calls made at once on goroutines share the connection (the server answers
+// neither until both have arrived) and each passes the unary interceptors.
+func TestConcurrentCallsShareTheConnectionAndItsInterceptors(t *testing.T) {
+	var mu sync.Mutex
+	var seen []string
+	record := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		mu.Lock()
+		seen = append(seen, method)
+		mu.Unlock()
+		return invoker(ctx, method, req, reply, cc, opts...)
 	}
-	got, err := items.Wait()
-	if err != nil {
-		t.Fatal(err)
+	c := testkit.NewClient(t, backendtest.StartRendezvous(t, 2), client.WithTimeout(5*time.Second),
+		client.WithDialOptions(grpc.WithUnaryInterceptor(record)))
+	var wg sync.WaitGroup
+	var msg string
+	var items []*client.Item
+	var helloErr, allErr error
+	wg.Go(func() { msg, helloErr = c.SayHello(t.Context(), "Gonzalo") })
+	wg.Go(func() { items, allErr = c.GetAll(t.Context(), 3) })
+	wg.Wait()
+	if helloErr != nil || allErr != nil || msg != "Hello Gonzalo!" {
+		t.Fatalf("SayHello = %q, %v; GetAll: %v", msg, helloErr, allErr)
 	}
-	checkItems(t, got, 3)
-
-	// The same calls one after the other never meet.
-	alone := testkit.NewClient(t, backendtest.StartRendezvous(t, 2), client.WithTimeout(200*time.Millisecond))
-	if _, err := alone.SayHello(t.Context(), "Gonzalo"); status.Code(err) != codes.DeadlineExceeded {
-		t.Fatalf("SayHello alone = %v, want DeadlineExceeded", err)
-	}
-}
-
-// A pending call's error is the server's, code and message.
-func TestPendingCallErrorsKeepTheirCode(t *testing.T) {
-	c := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
-	_, err := c.SendGetAll(t.Context(), -1).Wait()
-	if status.Code(err) != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "length") {
-		t.Fatalf("SendGetAll(-1).Wait() error = %v, want InvalidArgument about the length", err)
-	}
-	_, err = c.SendSayHello(t.Context(), strings.Repeat("x", backend.DefaultLimits.MaxNameBytes+1)).Wait()
-	if status.Code(err) != codes.InvalidArgument {
-		t.Fatalf("SendSayHello(a long name).Wait() error = %v, want InvalidArgument", err)
-	}
-}
-
-// A pending call on a closed client fails at once, with Wait's error.
-func TestPendingCallOnAClosedClient(t *testing.T) {
-	c, err := client.New(backendtest.Start(t, backend.Config{}).Addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	if _, err := c.SendSayHello(t.Context(), "Gonzalo").Wait(); status.Code(err) != codes.Canceled {
-		t.Fatalf("SendSayHello on a closed client: %v, want Canceled", err)
+	checkItems(t, items, 3)
+	slices.Sort(seen)
+	if want := []string{api.Api_GetAll_FullMethodName, api.Api_SayHello_FullMethodName}; !slices.Equal(seen, want) {
+		t.Errorf("unary interceptor saw %v, want %v", seen, want)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/client"
 )
@@ -115,21 +117,19 @@ func ExampleClient_GetStream() {
 	// 2 name 2
 }
 
-// A caller that needs several replies sends every request first, then
-// waits: the calls share one round trip on the connection.
-func ExamplePending() {
+// A caller that needs several replies makes the calls on goroutines of
+// their own: they share the one connection and wait one round trip, not
+// one each.
+func Example_concurrentCalls() {
 	c, stop := connect()
 	defer stop()
 
-	ctx := context.Background()
-	greeting := c.SendSayHello(ctx, "Gonzalo")
-	items := c.SendGetAll(ctx, 2)
-	msg, err := greeting.Wait()
-	if err != nil {
-		log.Fatal(err)
-	}
-	all, err := items.Wait()
-	if err != nil {
+	var msg string
+	var all []*client.Item
+	g, ctx := errgroup.WithContext(context.Background())
+	g.Go(func() (err error) { msg, err = c.SayHello(ctx, "Gonzalo"); return err })
+	g.Go(func() (err error) { all, err = c.GetAll(ctx, 2); return err })
+	if err := g.Wait(); err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(msg, len(all), "items")

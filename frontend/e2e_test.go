@@ -2,8 +2,6 @@ package frontend
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,74 +13,11 @@ import (
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/backend/backendtest"
 	"github.com/grpcplay/grpcplay/internal/testkit"
+	"github.com/grpcplay/grpcplay/internal/testkit/browser"
 )
 
-const chromiumPath = "/usr/bin/chromium"
-
-// newBrowser starts a headless Chromium for the test and returns a tab.
-// Without Chromium the test is skipped on a laptop but fails in CI, where a
-// skipped end-to-end test would hide that it never ran.
-func newBrowser(t *testing.T) context.Context {
-	t.Helper()
-	path := chromiumPath
-	if _, err := os.Stat(path); err != nil {
-		if p, lookErr := exec.LookPath("chromium"); lookErr == nil {
-			path = p
-		} else if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is missing (%v); install it with apt-get install -y chromium", err)
-		} else {
-			t.Skipf("chromium is missing (%v); install it with apt-get install -y chromium", err)
-		}
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(path),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1100, 900),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(allocCtx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(func() {
-		cancelTimeout()
-		cancelTab()
-		cancelAlloc()
-	})
-	return ctx
-}
-
-// navigate loads url and returns the HTTP status of the document.
-func navigate(t *testing.T, ctx context.Context, url string) int64 {
-	t.Helper()
-	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(url))
-	if err != nil {
-		t.Fatalf("navigate to %s: %v", url, err)
-	}
-	return resp.Status
-}
-
-func text(t *testing.T, ctx context.Context, id string) string {
-	t.Helper()
-	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID(id)))
-	if err != nil {
-		t.Fatalf("text of #%s: %v", id, err)
-	}
-	return strings.TrimSpace(s)
-}
-
-func count(t *testing.T, ctx context.Context, css string) int {
-	t.Helper()
-	n, err := chromedp.Run(ctx, chromedp.Evaluate[int]("document.querySelectorAll("+strconv.Quote(css)+").length"))
-	if err != nil {
-		t.Fatalf("count %s: %v", css, err)
-	}
-	return n
-}
-
 func TestBrowser(t *testing.T) {
-	ctx := newBrowser(t)
+	ctx := browser.New(t)
 	b := backendtest.Start(t, backend.Config{})
 	c := testkit.NewClient(t, b.Addr)
 	ts := newFrontend(t, Config{Timeout: 3 * time.Second, MaxLiveItems: 5000}, c)
@@ -96,19 +31,19 @@ func TestBrowser(t *testing.T) {
 	t.Run("backend down and back", func(t *testing.T) {
 		addr := b.Addr
 		b.Stop(5 * time.Second)
-		if status := navigate(t, ctx, ts.URL+"/"); status != 503 {
+		if status := browser.Navigate(t, ctx, ts.URL+"/"); status != 503 {
 			t.Fatalf("status %d, want 503", status)
 		}
-		if got := text(t, ctx, "error-messages"); !strings.HasPrefix(got, "The backend is unreachable right now.") {
+		if got := browser.Text(t, ctx, "error-messages"); !strings.HasPrefix(got, "The backend is unreachable right now.") {
 			t.Errorf("message %q", got)
 		}
-		if got := text(t, ctx, "error-title"); got != "Backend unreachable" {
+		if got := browser.Text(t, ctx, "error-title"); got != "Backend unreachable" {
 			t.Errorf("title %q", got)
 		}
 
 		backendtest.StartAt(t, addr, backend.Config{})
 		reloadUntilOK(t, ctx, ts.URL+"/", c.Conn())
-		if got := text(t, ctx, "greeting"); got != "Hello Gonzalo!" {
+		if got := browser.Text(t, ctx, "greeting"); got != "Hello Gonzalo!" {
 			t.Errorf("greeting %q", got)
 		}
 	})
@@ -117,39 +52,39 @@ func TestBrowser(t *testing.T) {
 func browserLive(t *testing.T, ctx context.Context, base string) {
 	for _, n := range []int{0, 40, 1200} {
 		url := base + "/live?length=" + itoa(n)
-		if status := navigate(t, ctx, url); status != 200 {
+		if status := browser.Navigate(t, ctx, url); status != 200 {
 			t.Fatalf("%s: status %d", url, status)
 		}
 		state, err := chromedp.Run(ctx, chromedp.Poll[string](`document.body.dataset.live`,
 			chromedp.WithPollingInterval(20*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
 		if err != nil || state != "done" {
-			t.Fatalf("%s: state %q, %v; status %q", url, state, err, text(t, ctx, "live-status"))
+			t.Fatalf("%s: state %q, %v; status %q", url, state, err, browser.Text(t, ctx, "live-status"))
 		}
-		if got, want := text(t, ctx, "live-status"), "Done: received "+itoa(n)+" items."; got != want {
+		if got, want := browser.Text(t, ctx, "live-status"), "Done: received "+itoa(n)+" items."; got != want {
 			t.Errorf("%s: status %q, want %q", url, got, want)
 		}
-		if got := text(t, ctx, "live-count"); got != itoa(n) {
+		if got := browser.Text(t, ctx, "live-count"); got != itoa(n) {
 			t.Errorf("%s: count %q", url, got)
 		}
-		if got, want := count(t, ctx, "#live-items tr"), min(n, 500); got != want {
+		if got, want := browser.Count(t, ctx, "#live-items tr"), min(n, 500); got != want {
 			t.Errorf("%s: %d rows, want %d", url, got, want)
 		}
 		if n > 0 {
-			if got := text(t, ctx, "live-items"); !strings.HasSuffix(got, "name "+itoa(n)) {
+			if got := browser.Text(t, ctx, "live-items"); !strings.HasSuffix(got, "name "+itoa(n)) {
 				t.Errorf("%s: rows end with %q", url, got[max(0, len(got)-40):])
 			}
 		}
 	}
-	if status := navigate(t, ctx, base+"/live?length=5001"); status != 400 {
+	if status := browser.Navigate(t, ctx, base+"/live?length=5001"); status != 400 {
 		t.Errorf("over the limit: status %d", status)
 	}
-	if got := text(t, ctx, "error-messages"); got != "length must be at most 5000, got 5001." {
+	if got := browser.Text(t, ctx, "error-messages"); got != "length must be at most 5000, got 5001." {
 		t.Errorf("message %q", got)
 	}
 }
 
 func browserForm(t *testing.T, ctx context.Context, base string) {
-	if status := navigate(t, ctx, base+"/"); status != 200 {
+	if status := browser.Navigate(t, ctx, base+"/"); status != 200 {
 		t.Fatalf("status %d", status)
 	}
 	if err := chromedp.Do(ctx,
@@ -163,10 +98,10 @@ func browserForm(t *testing.T, ctx context.Context, base string) {
 	if err != nil || resp.Status != 200 {
 		t.Fatalf("submit: %v %v", resp, err)
 	}
-	if got := text(t, ctx, "greeting"); got != "Hello Ada!" {
+	if got := browser.Text(t, ctx, "greeting"); got != "Hello Ada!" {
 		t.Errorf("greeting %q", got)
 	}
-	if got := count(t, ctx, "table.items tbody tr"); got != 5 {
+	if got := browser.Count(t, ctx, "table.items tbody tr"); got != 5 {
 		t.Errorf("%d item rows, want 3 + 2", got)
 	}
 
@@ -182,7 +117,7 @@ func browserForm(t *testing.T, ctx context.Context, base string) {
 	if resp.Status != 400 {
 		t.Errorf("status %d, want 400", resp.Status)
 	}
-	if got := text(t, ctx, "error-messages"); got != "items must be 0 or more, got -3." {
+	if got := browser.Text(t, ctx, "error-messages"); got != "items must be 0 or more, got -3." {
 		t.Errorf("message %q", got)
 	}
 	// The form keeps what the user typed, so it can be corrected.
@@ -192,16 +127,16 @@ func browserForm(t *testing.T, ctx context.Context, base string) {
 }
 
 func browserPage(t *testing.T, ctx context.Context, base string) {
-	if status := navigate(t, ctx, base+"/"); status != 200 {
+	if status := browser.Navigate(t, ctx, base+"/"); status != 200 {
 		t.Fatalf("status %d", status)
 	}
-	if got := text(t, ctx, "greeting"); got != "Hello Gonzalo!" {
+	if got := browser.Text(t, ctx, "greeting"); got != "Hello Gonzalo!" {
 		t.Errorf("greeting %q", got)
 	}
-	if got := count(t, ctx, "table.items tbody tr"); got != 15 {
+	if got := browser.Count(t, ctx, "table.items tbody tr"); got != 15 {
 		t.Errorf("%d item rows, want 10 + 5", got)
 	}
-	if got := text(t, ctx, "all-count") + " / " + text(t, ctx, "stream-count"); got != "10 items / 5 items" {
+	if got := browser.Text(t, ctx, "all-count") + " / " + browser.Text(t, ctx, "stream-count"); got != "10 items / 5 items" {
 		t.Errorf("counts %q", got)
 	}
 	// The stylesheet loaded from the binary: the card has a border.
@@ -209,24 +144,7 @@ func browserPage(t *testing.T, ctx context.Context, base string) {
 	if err != nil || border != "solid" {
 		t.Errorf("stylesheet not applied: border %q, %v", border, err)
 	}
-	screenshot(t, ctx, "GRPCPLAY_SCREENSHOT")
-}
-
-// screenshot saves the page as a PNG to the file named by the variable
-// env, when it is set, to look at what the test saw.
-func screenshot(t *testing.T, ctx context.Context, env string) {
-	t.Helper()
-	path := os.Getenv(env)
-	if path == "" {
-		return
-	}
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	browser.Screenshot(t, ctx, "GRPCPLAY_SCREENSHOT")
 }
 
 // reloadUntilOK reloads url, as a user would, until the page is back. Nothing
@@ -238,7 +156,7 @@ func reloadUntilOK(t *testing.T, ctx context.Context, url string, conn *grpc.Cli
 	defer cancel()
 	for {
 		state := conn.GetState()
-		status := navigate(t, ctx, url)
+		status := browser.Navigate(t, ctx, url)
 		if status == 200 {
 			return
 		}

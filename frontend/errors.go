@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -46,11 +45,6 @@ func badInput(problems ...string) *pageError {
 	return &pageError{status: http.StatusBadRequest, messages: problems}
 }
 
-// tooSoon refuses a request that may be made again after retryAfter.
-func tooSoon(message string, retryAfter time.Duration) *pageError {
-	return &pageError{status: http.StatusTooManyRequests, messages: []string{message}, retryAfter: retryAfter}
-}
-
 var (
 	// errNotFound is a request for a path the frontend does not serve.
 	errNotFound = &pageError{status: http.StatusNotFound, cause: errors.New("no such page"),
@@ -59,10 +53,6 @@ var (
 	// Config.MaxLiveStreams.
 	errTooManyLiveStreams = &pageError{status: http.StatusServiceUnavailable, cause: errors.New("too many live streams are open"),
 		messages: []string{"Too many live streams are open right now. Try again in a moment."}}
-	// errCompareUnavailable is a run asked of a frontend without a
-	// Comparer.
-	errCompareUnavailable = &pageError{status: http.StatusNotImplemented, cause: errors.New("the comparison is not available in this process"),
-		messages: []string{"The comparison is not available here: run grpcplay serve, or grpcplay bench in a terminal."}}
 )
 
 // panicError is a panic caught in one of a request's goroutines. Left alone,
@@ -74,18 +64,6 @@ type panicError struct {
 
 func (e *panicError) Error() string {
 	return fmt.Sprintf("panic: %v\n%s", e.value, e.stack)
-}
-
-// recovered runs f and turns its panic into a *panicError.
-func recovered(f func() error) func() error {
-	return func() (err error) {
-		defer func() {
-			if p := recover(); p != nil {
-				err = &panicError{value: p, stack: debug.Stack()}
-			}
-		}()
-		return f()
-	}
 }
 
 // statusClientClosedRequest is nginx's status for a client that left before
@@ -174,13 +152,15 @@ func (s *Server) renderError(w http.ResponseWriter, r *http.Request, err error, 
 	f := failure(err)
 	s.logFailure(r, f.status, err)
 	data := errorData{Status: f.status, Title: f.title, Messages: f.messages}
+	v := view{Title: f.title + " · grpcplay"}
 	switch f := form.(type) {
 	case *pageForm:
-		data.PageForm = f
+		data.PageForm, v.Nav = f, "page"
 	case *liveForm:
-		data.LiveForm = f
+		data.LiveForm, v.Nav = f, "live"
 	}
-	s.render(w, r, f.status, "error.html", data)
+	v.Data = data
+	s.render(w, r, f.status, "error.html", v)
 }
 
 // plainError fails a request whose client is a program, not a person, such as

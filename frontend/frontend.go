@@ -5,17 +5,18 @@ package frontend
 
 import (
 	"context"
+	"html/template"
 	"iter"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/grpcplay/grpcplay/api"
-	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/internal/clientlimit"
 	"github.com/grpcplay/grpcplay/internal/connlimit"
 	"github.com/grpcplay/grpcplay/internal/httpserver"
@@ -28,14 +29,6 @@ type Backend interface {
 	GetAll(ctx context.Context, length int32) ([]*api.Item, error)
 	GetStream(ctx context.Context, length int32) iter.Seq2[*api.Item, error]
 	Ready(ctx context.Context) error
-}
-
-// pipelined is a Backend that can also send a unary call and read its reply
-// later, as *client.Client can. The page then has its three calls in
-// flight at once, on the one connection, instead of one after the other.
-type pipelined interface {
-	SendSayHello(ctx context.Context, name string) *client.Pending[string]
-	SendGetAll(ctx context.Context, length int32) *client.Pending[[]*api.Item]
 }
 
 // Config holds the frontend's settings. A zero field takes its default;
@@ -75,15 +68,9 @@ type Config struct {
 	// addresses its target resolved to and the calls made so far.
 	DebugPage bool
 
-	// Compare, if set, lets /compare run a short gRPC-against-REST bench;
-	// CompareInterval is the least time between two runs (default 30s).
-	Compare         Comparer
-	CompareInterval time.Duration
-	// CompareHosts are the names, besides this machine's own name, IP
-	// addresses and localhost, that a request to start a run may be for
-	// (its Host header): the names the page is served under, such as a
-	// proxy's. See hosts.go.
-	CompareHosts []string
+	// Pages are served besides the frontend's own, each linked from the
+	// navigation: grpcplay's CLI mounts /compare (bench/compare) here.
+	Pages []Page
 	// MaxConns caps the connections the page's listener holds open; at the
 	// cap, new ones wait in the kernel's backlog (see internal/connlimit).
 	MaxConns int
@@ -100,7 +87,6 @@ var DefaultConfig = Config{
 	// live pages open each.
 	MaxLiveStreamsPerClient: 20,
 	SlowReader:              clientlimit.DefaultMinRate,
-	CompareInterval:         30 * time.Second,
 	// An eighth of the descriptors, so that the four ports together leave
 	// half to the process; 4096 idle browsers cost about 80 MB.
 	MaxConns: connlimit.Share(8, 4096),
@@ -109,8 +95,8 @@ var DefaultConfig = Config{
 // Defaults of the page's query parameters: what the post's page shows.
 const (
 	defaultName        = "Gonzalo"
-	defaultItems       = 10
-	defaultStream      = 5
+	defaultItems       = "10"
+	defaultStream      = "5"
 	defaultLiveLength  = 100
 	readyTimeout       = 2 * time.Second
 	writeTimeoutMargin = 10 * time.Second
@@ -130,28 +116,27 @@ type Server struct {
 	cfg     Config
 	backend Backend
 	log     *slog.Logger
-	pages   *pages
+	pages   map[string]*template.Template // by file name
 	handler http.Handler
 	http    *http.Server
-	// liveCtx ends when Shutdown starts. Live streams watch it because they
-	// run far longer than any request and http.Server.Shutdown waits for
-	// them; page requests do not, so that they finish within the grace.
+	// liveCtx ends when Shutdown starts. Live streams and the Pages' work
+	// in the background (Site.Go) watch it because they run far longer
+	// than any request and http.Server.Shutdown waits for them; page
+	// requests do not, so that they finish within the grace.
 	liveCtx   context.Context
 	endLive   context.CancelFunc
 	liveSlots chan struct{}
 	// liveClients holds each client's share of liveSlots.
 	liveClients *clientlimit.Limiter
-	compare     comparing
-	hosts       servedHosts
-	crossOrigin *http.CrossOriginProtection
+	// background holds what Pages run past their requests (Site.Go).
+	background sync.WaitGroup
 }
 
 // New builds a Server that calls b. Templates are parsed here, once; a
 // broken template is a build error, so New panics on one.
 func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(defaultPageForm(cfg.MaxPageItems)),
-		hosts: newServedHosts(cfg.CompareHosts), crossOrigin: http.NewCrossOriginProtection()}
+	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(cfg.Pages)}
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)
 	s.liveClients = clientlimit.New(cfg.MaxLiveStreamsPerClient)
@@ -178,7 +163,8 @@ func (s *Server) Serve(lis net.Listener) error {
 // the requests in flight. When ctx ends first, it closes every connection.
 func (s *Server) Shutdown(ctx context.Context) error {
 	err := httpserver.Shutdown(ctx, s.http, s.log, "grace period over; closing connections")
-	// Shutdown has cancelled a /compare run in the background; it ends soon.
-	s.compare.runs.Wait()
+	// Shutdown has ended the context of the Pages' background work; it
+	// ends soon.
+	s.background.Wait()
 	return err
 }

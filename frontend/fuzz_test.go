@@ -43,8 +43,8 @@ func FuzzRequest(f *testing.F) {
 		q := req.URL.Query()
 		switch req.URL.Path {
 		case "/":
-			_, pr, err := s.parsePage(q)
-			tooLong := len(pr.name) > backend.DefaultLimits.MaxNameBytes
+			d, err := s.parsePage(q)
+			tooLong := len(d.Form.Name) > backend.DefaultLimits.MaxNameBytes
 			if err == nil && !tooLong && code != http.StatusOK {
 				t.Fatalf("GET / ? %q: parsePage accepted it, but the status is %d\n%s", rawQuery, code, body)
 			}

@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -9,10 +10,16 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/internal/clientlimit"
@@ -24,9 +31,6 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", s.index)
 	mux.HandleFunc("GET /live", s.live)
 	mux.HandleFunc("GET /live/events", s.liveEvents)
-	mux.HandleFunc("GET /compare", s.comparePage)
-	mux.HandleFunc("GET /compare/status", s.compareStatus)
-	mux.HandleFunc("POST /compare/run", s.compareRun)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /static/", staticHandler())
@@ -36,56 +40,49 @@ func (s *Server) routes() http.Handler {
 	if s.cfg.DebugPage {
 		mux.HandleFunc("GET /debug", s.debug)
 	}
+	for _, p := range s.cfg.Pages {
+		p.Mount(mux, &Site{s})
+	}
 	mux.HandleFunc(notFoundPattern, s.notFound)
 	return s.observe(s.recoverPanics(secure(mux)))
 }
 
-// pageRequest is a validated request of the page.
-type pageRequest struct {
-	name   string
-	items  int32
-	stream int32
+// pageForm is the page's form as the user filled it in, shown back as it
+// was, so that a typo can be corrected.
+type pageForm struct {
+	Name, Items, Stream string
+	MaxItems            int32
+}
+
+// indexData is what the page shows. A call's note, when set, takes the
+// place of its part of the page: the backend does not offer the call.
+type indexData struct {
+	Form                                pageForm
+	Length, Streamed                    int32 // the lengths asked of getAll and getStream
+	Greeting                            string
+	Items, Stream                       []*api.Item
+	GreetingNote, ItemsNote, StreamNote string
 }
 
 // parsePage reads the page's query. A parameter that is absent takes the
 // post's value; one that is present must be valid, so that a typo is shown
 // to the user and not silently replaced.
-func (s *Server) parsePage(q url.Values) (pageForm, pageRequest, error) {
-	form := defaultPageForm(s.cfg.MaxPageItems)
-	req := pageRequest{name: defaultName, items: defaultItems, stream: defaultStream}
-	var problems []string
-	if q.Has("name") {
-		form.Name = q.Get("name")
-		req.name = form.Name
-		if p := checkName(req.name); p != "" {
-			problems = append(problems, p)
+func (s *Server) parsePage(q url.Values) (indexData, error) {
+	param := func(name, post string) string {
+		if q.Has(name) {
+			return q.Get(name)
 		}
+		return post
 	}
-	if q.Has("items") {
-		form.Items = q.Get("items")
-		n, p := parseLength("items", form.Items, s.cfg.MaxPageItems)
-		req.items = n
-		if p != "" {
-			problems = append(problems, p)
-		}
+	d := indexData{Form: pageForm{Name: param("name", defaultName), Items: param("items", defaultItems), Stream: param("stream", defaultStream), MaxItems: s.cfg.MaxPageItems}}
+	var itemsProblem, streamProblem string
+	d.Length, itemsProblem = parseLength("items", d.Form.Items, s.cfg.MaxPageItems)
+	d.Streamed, streamProblem = parseLength("stream", d.Form.Stream, s.cfg.MaxPageItems)
+	problems := slices.DeleteFunc([]string{checkName(d.Form.Name), itemsProblem, streamProblem}, func(p string) bool { return p == "" })
+	if len(problems) > 0 {
+		return d, badInput(problems...)
 	}
-	if q.Has("stream") {
-		form.Stream = q.Get("stream")
-		n, p := parseLength("stream", form.Stream, s.cfg.MaxPageItems)
-		req.stream = n
-		if p != "" {
-			problems = append(problems, p)
-		}
-	}
-	if problems != nil {
-		return form, req, badInput(problems...)
-	}
-	return form, req, nil
-}
-
-// defaultPageForm is the form of the page without a query.
-func defaultPageForm(maxItems int32) pageForm {
-	return pageForm{Name: defaultName, Items: strconv.Itoa(defaultItems), Stream: strconv.Itoa(defaultStream), MaxItems: maxItems}
+	return d, nil
 }
 
 // checkName catches what the backend cannot be asked at all: gRPC refuses to
@@ -123,69 +120,100 @@ func parseLength(field, raw string, limit int32) (int32, string) {
 // deadline, so the page answers within it even when the backend is down or
 // slow.
 func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	form, req, err := s.parsePage(r.URL.Query())
+	data, err := s.parsePage(r.URL.Query())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
+		defer cancel()
+		err = s.loadIndex(ctx, &data)
+	}
 	if err != nil {
-		s.renderError(w, r, err, &form)
+		s.renderError(w, r, err, &data.Form)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.Timeout)
-	defer cancel()
-	data := indexData{Form: form, FormHTML: s.pages.formHTML(form), Length: req.items, Streamed: req.stream}
-	// A bug in a backend client's call gets the page's own error page.
-	load := recovered(func() error { return s.loadIndex(ctx, req, &data) })
-	if err := load(); err != nil {
-		s.renderError(w, r, err, &form)
-		return
-	}
-	data.ItemCount, data.StreamCount = len(data.Items), len(data.Stream)
-	s.render(w, r, http.StatusOK, "index.html", data)
+	s.render(w, r, http.StatusOK, "index.html", view{Title: "grpcplay", Nav: "page", Data: data})
 }
 
-// reply is a unary call's result, read once it is needed.
-type reply[T any] interface{ Wait() (T, error) }
-
-// result is a reply already in hand.
-type result[T any] struct {
-	value T
-	err   error
-}
-
-func (r result[T]) Wait() (T, error) { return r.value, r.err }
-
-// loadIndex makes the page's three calls. All three run to their end and
-// the page shows the first error in the page's order, so that what a user
-// sees does not depend on which reply arrived first.
-//
-// The three requests go out before any reply is read (a pipelined
-// backend), all on the handler's goroutine: the page waits one round trip
-// instead of three, and the requests and replies share the connection's
-// reads and writes on both sides. Calls on goroutines of their own would
-// save the same round trips but cost each page two new goroutines, whose
-// stacks grow through gRPC's deep call paths: a sixth of the page's CPU
-// when that was measured.
-func (s *Server) loadIndex(ctx context.Context, req pageRequest, data *indexData) error {
-	var greeting reply[string]
-	var items reply[[]*api.Item]
-	if b, ok := s.backend.(pipelined); ok {
-		greeting, items = b.SendSayHello(ctx, req.name), b.SendGetAll(ctx, req.items)
-	} else {
-		g, err := s.backend.SayHello(ctx, req.name)
-		greeting = result[string]{g, err}
-		all, err := s.backend.GetAll(ctx, req.items)
-		items = result[[]*api.Item]{all, err}
-	}
-	var streamErr error
-	for item, err := range s.backend.GetStream(ctx, req.stream) {
-		if err != nil {
-			streamErr = err
-			break
+// loadIndex makes the page's three calls at once, the unary two on
+// goroutines of their own, so that the page waits about one round trip
+// instead of three. All three run to their end and the page shows the first
+// error in the page's order, so that what a user sees does not depend on
+// which reply arrived first.
+func (s *Server) loadIndex(ctx context.Context, data *indexData) error {
+	var helloErr, allErr, streamErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		helloErr = recovered(func() (err error) {
+			data.Greeting, err = s.backend.SayHello(ctx, data.Form.Name)
+			return err
+		})
+	})
+	wg.Go(func() {
+		allErr = recovered(func() (err error) {
+			data.Items, err = s.backend.GetAll(ctx, data.Length)
+			return err
+		})
+	})
+	streamErr = recovered(func() error {
+		for item, err := range s.backend.GetStream(ctx, data.Streamed) {
+			if err != nil {
+				return err
+			}
+			data.Stream = append(data.Stream, item)
 		}
-		data.Stream = append(data.Stream, item)
+		return nil
+	})
+	wg.Wait()
+	data.GreetingNote, helloErr = unoffered("sayHello", helloErr)
+	data.ItemsNote, allErr = unoffered("getAll", allErr)
+	data.StreamNote, streamErr = unoffered("getStream", streamErr)
+	return cmp.Or(helloErr, allErr, streamErr)
+}
+
+// recovered runs f and turns its panic, a bug in a backend client, into a
+// *panicError: the page's own error page, not a crash of the process.
+func recovered(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &panicError{value: p, stack: debug.Stack()}
+		}
+	}()
+	return f()
+}
+
+// unoffered turns a call the backend does not implement (an older backend,
+// or the post's Python server lacking a newer RPC) into a note for its part
+// of the page, so that the rest of the page still shows.
+func unoffered(method string, err error) (string, error) {
+	if status.Code(err) == codes.Unimplemented {
+		return "This backend does not offer " + method + ".", nil
 	}
-	var greetingErr, itemsErr error
-	data.Greeting, greetingErr = greeting.Wait()
-	data.Items, itemsErr = items.Wait()
-	return cmp.Or(greetingErr, itemsErr, streamErr)
+	return "", err
+}
+
+// view is what the layout shows: the page's title, the navigation link
+// marked as the current page's, a script of its own, and its data.
+type view struct {
+	Title, Nav, Script string
+	Data               any
+}
+
+// render writes a whole page or, when the template fails, a plain 500: the
+// page is built in memory first, so the user never gets half of one.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, code int, name string, v view) {
+	var page bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&page, "layout", v); err != nil {
+		s.logFailure(r, http.StatusInternalServerError, fmt.Errorf("render %s: %w", name, err))
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	// Every page shows the backend's answer of now; a cached copy would hide
+	// that the backend is down or back.
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(page.Len()))
+	w.WriteHeader(code)
+	_, _ = w.Write(page.Bytes())
 }
 
 func (s *Server) parseLive(q url.Values) (liveForm, int32, error) {
@@ -208,7 +236,7 @@ func (s *Server) live(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, err, &form)
 		return
 	}
-	s.render(w, r, http.StatusOK, "live.html", liveData{Form: form, Length: n})
+	s.render(w, r, http.StatusOK, "live.html", view{Title: "Live stream · grpcplay", Nav: "live", Data: liveData{Form: form, Length: n}})
 }
 
 // liveEvents streams getStream to the browser as Server-Sent Events, one

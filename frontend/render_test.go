@@ -11,7 +11,7 @@ import (
 )
 
 // itemRows must show every name as text, whatever it holds, as the range in
-// html/template that it replaces did: the same text once unescaped, and no
+// html/template that it replaces would: the same text once unescaped, and no
 // markup of the name's own.
 func TestItemRowsEscapesLikeTheTemplate(t *testing.T) {
 	ref := template.Must(template.New("rows").Parse(
@@ -39,38 +39,4 @@ func TestItemRowsEscapesLikeTheTemplate(t *testing.T) {
 			t.Fatalf("a name's markup got through: %s", got)
 		}
 	}
-}
-
-// The default page's form, rendered once at start-up, is what the template
-// renders for it on each request; any other form is rendered per request.
-func TestDefaultFormRenderedOnceIsTheSame(t *testing.T) {
-	form := defaultPageForm(1000)
-	s := &Server{pages: mustParsePages(form)}
-	for _, f := range []pageForm{form, {Name: `<b>"x"</b>`, Items: "3", Stream: "2", MaxItems: 1000}} {
-		data := indexData{Form: f, Greeting: "Hello!", Length: 1, Streamed: 1}
-		perRequest := s.renderToString(t, data)
-		data.FormHTML = s.pages.formHTML(f)
-		if f == form && data.FormHTML == "" {
-			t.Fatal("the default form is not rendered once")
-		}
-		if f != form && data.FormHTML != "" {
-			t.Fatalf("form %+v has a cached rendering", f)
-		}
-		if got := s.renderToString(t, data); got != perRequest {
-			t.Fatalf("form %+v: cached page\n%s\nper-request page\n%s", f, got, perRequest)
-		}
-		if !strings.Contains(perRequest, `value="`+template.HTMLEscapeString(f.Name)+`"`) {
-			t.Fatalf("form %+v: the name field is not in the page:\n%s", f, perRequest)
-		}
-	}
-}
-
-func (s *Server) renderToString(t *testing.T, data indexData) string {
-	t.Helper()
-	var b strings.Builder
-	v := view{Data: data, Version: s.pages.version, Head: s.pages.heads[fixedHeads[0]]}
-	if err := s.pages.byName["index.html"].ExecuteTemplate(&b, "layout", v); err != nil {
-		t.Fatal(err)
-	}
-	return b.String()
 }

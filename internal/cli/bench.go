@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/grpcplay/grpcplay/bench"
-	"github.com/grpcplay/grpcplay/frontend"
+	"github.com/grpcplay/grpcplay/bench/compare"
 )
 
 // benchCmd is `grpcplay bench`: gRPC against REST/JSON, in-process by
@@ -186,7 +186,7 @@ func linkNote(r *bench.Report) string {
 // benchComparer runs pageBench for the frontend's /compare page.
 type benchComparer struct{ cfg bench.Config }
 
-func (b benchComparer) Compare(ctx context.Context, progress func(frontend.CompareProgress)) (*frontend.Comparison, error) {
+func (b benchComparer) Compare(ctx context.Context, progress func(compare.Progress)) (*compare.Comparison, error) {
 	return b.CompareLink(ctx, "", progress)
 }
 
@@ -203,7 +203,7 @@ func (b benchComparer) Links() ([]string, string) {
 	return names, ""
 }
 
-func (b benchComparer) CompareLink(ctx context.Context, link string, progress func(frontend.CompareProgress)) (*frontend.Comparison, error) {
+func (b benchComparer) CompareLink(ctx context.Context, link string, progress func(compare.Progress)) (*compare.Comparison, error) {
 	cfg := b.cfg
 	cfg.Link = link
 	cfg.Progress = func(p bench.Progress) {
@@ -211,7 +211,7 @@ func (b benchComparer) CompareLink(ctx context.Context, link string, progress fu
 		if p.Phase == bench.PhaseDone {
 			done = p.Index
 		}
-		progress(frontend.CompareProgress{Done: done, Total: p.Total, Case: p.Case.String()})
+		progress(compare.Progress{Done: done, Total: p.Total, Case: p.Case.String()})
 	}
 	r, err := bench.Run(ctx, cfg)
 	if err != nil {
@@ -221,7 +221,7 @@ func (b benchComparer) CompareLink(ctx context.Context, link string, progress fu
 	if err := r.WriteSVG(&chart); err != nil {
 		return nil, err
 	}
-	return &frontend.Comparison{
+	return &compare.Comparison{
 		Header: bench.TableHeader,
 		Rows:   r.Rows(),
 		// Our own chart: its text is escaped and it has no style or script.

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel"
 
 	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/bench/compare"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
 	"github.com/grpcplay/grpcplay/gateway"
@@ -339,9 +340,11 @@ func (s *servers) startFrontend(f *frontendFlags, target string, opts []client.O
 	}
 	s.httpLis = lis
 	// Without --compare-page, /compare says the comparison is not available.
+	var benchPage compare.Config
 	if f.comparePage {
-		cfg.Compare = benchComparer{pageBench}
+		benchPage.Comparer = benchComparer{pageBench}
 	}
+	cfg.Pages = append(cfg.Pages, compare.Page(benchPage))
 	s.frontend = frontend.New(cfg, c)
 	s.serve(s.frontend, lis)
 	return nil

@@ -138,7 +138,7 @@ func (mm *methodMetrics) done(err error, elapsed time.Duration, received, sent i
 func callType(clientStreams, serverStreams bool) string {
 	switch {
 	case !clientStreams && !serverStreams:
-		// A unary method, or a unary call made on a stream (client.Pending).
+		// A unary method, or a unary call made on a stream.
 		return "unary"
 	case clientStreams && !serverStreams:
 		return "client_stream"

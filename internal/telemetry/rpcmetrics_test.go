@@ -73,7 +73,7 @@ func (s *replyStream) RecvMsg(any) error {
 	return nil
 }
 
-// A unary call made on a stream (client.Pending) is counted as the unary
+// A unary call made on a stream is counted as the unary
 // call it is, in the same series as one made with Invoke.
 func TestRPCMetricsCountAUnaryCallOnAStreamAsUnary(t *testing.T) {
 	m := clientMetrics(prometheus.NewRegistry())

@@ -1,4 +1,4 @@
-package frontend
+package compare
 
 import (
 	"cmp"
@@ -9,16 +9,31 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"go.uber.org/goleak"
 
 	"github.com/grpcplay/grpcplay/bench"
+	"github.com/grpcplay/grpcplay/frontend"
 	"github.com/grpcplay/grpcplay/internal/testkit"
+	"github.com/grpcplay/grpcplay/internal/testkit/browser"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// newFrontend serves a frontend with the page of cfg on a loopback
+// httptest server.
+func newFrontend(t *testing.T, cfg Config) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewServer(frontend.New(frontend.Config{Pages: []frontend.Page{Page(cfg)}}, nil).Handler())
+	t.Cleanup(ts.Close)
+	return ts
+}
 
 // fakeComparer reports progress over a few cases and returns a report drawn
 // by the real chart code. Each run waits for release, so that a test sees it
@@ -39,25 +54,25 @@ func sampleReport() *bench.Report {
 			calls := 1000.0 / float64(i+1) / float64(n)
 			r.Cases = append(r.Cases, bench.Result{
 				Case: bench.Case{Transport: t, Method: bench.MethodItems, Length: n, Concurrency: 8},
-				Name: t + "/items len=" + itoa(int(n)) + " c=8", Calls: 10, CallsPerSec: calls, ItemsPerSec: calls * float64(n),
+				Name: t + "/items len=" + strconv.Itoa(int(n)) + " c=8", Calls: 10, CallsPerSec: calls, ItemsPerSec: calls * float64(n),
 			})
 		}
 	}
 	return r
 }
 
-func (f *fakeComparer) Compare(ctx context.Context, progress func(CompareProgress)) (*Comparison, error) {
+func (f *fakeComparer) Compare(ctx context.Context, progress func(Progress)) (*Comparison, error) {
 	f.mu.Lock()
 	f.runs++
 	f.mu.Unlock()
 	r := sampleReport()
-	progress(CompareProgress{Done: 0, Total: len(r.Cases), Case: r.Cases[0].Name})
+	progress(Progress{Done: 0, Total: len(r.Cases), Case: r.Cases[0].Name})
 	select {
 	case <-f.release:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	progress(CompareProgress{Done: len(r.Cases), Total: len(r.Cases)})
+	progress(Progress{Done: len(r.Cases), Total: len(r.Cases)})
 	return &Comparison{Header: bench.TableHeader, Rows: r.Rows(), Chart: template.HTML(r.SVG()), Command: "grpcplay bench", Finished: time.Now()}, nil
 }
 
@@ -85,13 +100,13 @@ func postRun(t *testing.T, url string, header ...string) (*http.Response, map[st
 	return resp, body
 }
 
-func getStatus(t *testing.T, url string) compareStatus {
+func getStatus(t *testing.T, url string) runStatus {
 	t.Helper()
 	resp, body := testkit.Get(t, url+"/compare/status")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status: %d", resp.StatusCode)
 	}
-	var st compareStatus
+	var st runStatus
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +114,9 @@ func getStatus(t *testing.T, url string) compareStatus {
 }
 
 // waitIdle polls the status until the run is over.
-func waitIdle(t *testing.T, url string) compareStatus {
+func waitIdle(t *testing.T, url string) runStatus {
 	t.Helper()
-	var st compareStatus
+	var st runStatus
 	testkit.Eventually(t, 20*time.Second, func() error {
 		st = getStatus(t, url)
 		return testkit.Failf(!st.Running, "the run did not end")
@@ -109,15 +124,15 @@ func waitIdle(t *testing.T, url string) compareStatus {
 	return st
 }
 
-// serveReal serves a frontend with its own http.Server on loopback, for the
-// tests of Shutdown.
-func serveReal(t *testing.T, cfg Config) (string, *Server) {
+// serveReal serves a frontend with the page of cfg with its own
+// http.Server on loopback, for the tests of Shutdown.
+func serveReal(t *testing.T, cfg Config) (string, *frontend.Server) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(cfg, nil)
+	srv := frontend.New(frontend.Config{Pages: []frontend.Page{Page(cfg)}}, nil)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 	t.Cleanup(func() {
@@ -130,7 +145,7 @@ func serveReal(t *testing.T, cfg Config) (string, *Server) {
 }
 
 func TestCompareWithoutComparerSaysSo(t *testing.T) {
-	ts := newFrontend(t, Config{}, nil)
+	ts := newFrontend(t, Config{})
 	resp, body := testkit.Get(t, ts.URL+"/compare")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="compare-unavailable"`) || strings.Contains(body, "compare-form") {
 		t.Errorf("GET /compare: %d\n%s", resp.StatusCode, body)
@@ -146,9 +161,7 @@ func TestCompareWithoutComparerSaysSo(t *testing.T) {
 
 func TestCompareRunsOneAtATimeAndAtMostSoOften(t *testing.T) {
 	fake := newFakeComparer()
-	srv := New(Config{Compare: fake, CompareInterval: time.Hour}, nil)
-	ts := httptest.NewServer(srv.Handler())
-	t.Cleanup(ts.Close)
+	ts := newFrontend(t, Config{Comparer: fake, Interval: time.Hour})
 
 	resp, body := postRun(t, ts.URL)
 	if resp.StatusCode != http.StatusAccepted {
@@ -212,7 +225,7 @@ type linkComparer struct {
 
 func (l *linkComparer) Links() ([]string, string) { return l.links, l.why }
 
-func (l *linkComparer) CompareLink(ctx context.Context, link string, progress func(CompareProgress)) (*Comparison, error) {
+func (l *linkComparer) CompareLink(ctx context.Context, link string, progress func(Progress)) (*Comparison, error) {
 	l.mu.Lock()
 	l.got = append(l.got, link)
 	l.mu.Unlock()
@@ -238,7 +251,7 @@ func postLink(t *testing.T, url, link string) *http.Response {
 func TestComparePicksALinkTheMachineOffers(t *testing.T) {
 	lc := &linkComparer{fakeComparer: newFakeComparer(), links: []string{"lan", "wan"}}
 	close(lc.release)
-	ts := newFrontend(t, Config{Compare: lc, CompareInterval: time.Nanosecond}, nil)
+	ts := newFrontend(t, Config{Comparer: lc, Interval: time.Nanosecond})
 	_, html := testkit.Get(t, ts.URL+"/compare")
 	if !strings.Contains(html, `id="compare-link"`) || !strings.Contains(html, `<option value="wan">wan</option>`) {
 		t.Errorf("the page offers no link:\n%s", html)
@@ -263,7 +276,7 @@ func TestComparePicksALinkTheMachineOffers(t *testing.T) {
 
 func TestCompareSaysWhenItCannotEmulateLinks(t *testing.T) {
 	lc := &linkComparer{fakeComparer: newFakeComparer(), why: "Only loopback here: links need root."}
-	ts := newFrontend(t, Config{Compare: lc}, nil)
+	ts := newFrontend(t, Config{Comparer: lc})
 	_, html := testkit.Get(t, ts.URL+"/compare")
 	if strings.Contains(html, `id="compare-link"`) || !strings.Contains(html, `id="compare-links-note"`) || !strings.Contains(html, "links need root") {
 		t.Errorf("the page does not say why there are no links:\n%s", html)
@@ -275,7 +288,7 @@ func TestCompareSaysWhenItCannotEmulateLinks(t *testing.T) {
 
 func TestShutdownEndsACompareRun(t *testing.T) {
 	fake := newFakeComparer()
-	ts, srv := serveReal(t, Config{Compare: fake})
+	ts, srv := serveReal(t, Config{Comparer: fake})
 	if resp, body := postRun(t, ts); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("run: %d %v", resp.StatusCode, body)
 	}
@@ -286,10 +299,10 @@ func TestShutdownEndsACompareRun(t *testing.T) {
 	}
 	// Shutdown returned after the run, which the fake never released: the
 	// run was cancelled and goleak finds nothing left.
-	srv.compare.mu.Lock()
-	defer srv.compare.mu.Unlock()
-	if srv.compare.running || !strings.Contains(srv.compare.lastErr, "context canceled") {
-		t.Errorf("after shutdown: running %v, error %q", srv.compare.running, srv.compare.lastErr)
+	after := httptest.NewServer(srv.Handler())
+	defer after.Close()
+	if st := getStatus(t, after.URL); st.Running || !strings.Contains(st.Error, "context canceled") {
+		t.Errorf("after shutdown: %+v", st)
 	}
 }
 
@@ -303,21 +316,21 @@ func checkChart(t *testing.T, ctx context.Context, cases int) {
 	if err != nil || barHeight <= 0 {
 		t.Errorf("bar height %v, %v", barHeight, err)
 	}
-	if got := count(t, ctx, "table.bench tbody tr"); got != cases {
+	if got := browser.Count(t, ctx, "table.bench tbody tr"); got != cases {
 		t.Errorf("%d table rows", got)
 	}
-	screenshot(t, ctx, "GRPCPLAY_COMPARE_SCREENSHOT")
+	browser.Screenshot(t, ctx, "GRPCPLAY_COMPARE_SCREENSHOT")
 }
 
 func TestCompareInBrowser(t *testing.T) {
-	ctx := newBrowser(t)
+	ctx := browser.New(t)
 	fake := newFakeComparer()
-	ts := newFrontend(t, Config{Compare: fake}, nil)
+	ts := newFrontend(t, Config{Comparer: fake})
 
-	if code := navigate(t, ctx, ts.URL+"/compare"); code != 200 {
+	if code := browser.Navigate(t, ctx, ts.URL+"/compare"); code != 200 {
 		t.Fatalf("status %d", code)
 	}
-	if got := text(t, ctx, "compare-none"); !strings.HasPrefix(got, "No results yet") {
+	if got := browser.Text(t, ctx, "compare-none"); !strings.HasPrefix(got, "No results yet") {
 		t.Errorf("before a run: %q", got)
 	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.ID("compare-run"))); err != nil {
@@ -330,7 +343,7 @@ func TestCompareInBrowser(t *testing.T) {
 		t.Fatalf("progress: %q, %v", running, err)
 	}
 	cases := len(sampleReport().Cases)
-	if got := text(t, ctx, "compare-count"); got != "0 of "+itoa(cases)+" cases" {
+	if got := browser.Text(t, ctx, "compare-count"); got != "0 of "+strconv.Itoa(cases)+" cases" {
 		t.Errorf("count %q", got)
 	}
 	close(fake.release)
@@ -359,7 +372,7 @@ func TestCompareInBrowser(t *testing.T) {
 	if err != nil || state != "failed" {
 		t.Fatalf("second run: state %q, %v", state, err)
 	}
-	if got := text(t, ctx, "compare-status"); !strings.Contains(got, "at most once every 30s") {
+	if got := browser.Text(t, ctx, "compare-status"); !strings.Contains(got, "at most once every 30s") {
 		t.Errorf("message %q", got)
 	}
 }

@@ -1,6 +1,7 @@
-package frontend
+package compare
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"testing"
@@ -26,15 +27,15 @@ func TestServedHosts(t *testing.T) {
 
 // The rebinding shape: Host and Origin agree, on a name that is not ours.
 func TestSameSiteRefusesRebinding(t *testing.T) {
-	s := New(Config{}, &blockingBackend{})
+	s := &page{hosts: newServedHosts(nil), crossOrigin: http.NewCrossOriginProtection()}
 	r := httptest.NewRequest("POST", "http://evil.example:5000/compare/run", nil)
 	r.Header.Set("Origin", "http://evil.example:5000")
-	if err := s.sameSite(r); err == nil {
+	if ref := s.sameSite(r); ref == nil {
 		t.Fatal("a rebound request passed")
 	}
 	r = httptest.NewRequest("POST", "http://localhost:5000/compare/run", nil)
 	r.Header.Set("Origin", "http://localhost:5000")
-	if err := s.sameSite(r); err != nil {
-		t.Fatalf("the page's own request was refused: %v", err)
+	if ref := s.sameSite(r); ref != nil {
+		t.Fatalf("the page's own request was refused: %v", ref.message)
 	}
 }

@@ -1,4 +1,4 @@
-package frontend
+package compare
 
 import (
 	"net"
@@ -63,15 +63,15 @@ func normalHost(h string) string {
 
 // errForeignRequest is a run that another site's page, or a name this
 // server does not serve, asked for.
-var errForeignRequest = &pageError{status: http.StatusForbidden,
-	messages: []string{"a bench can only be started from this site's own /compare page."}}
+var errForeignRequest = &refusal{status: http.StatusForbidden,
+	message: "a bench can only be started from this site's own /compare page."}
 
 // sameSite is the check of /compare/run.
-func (s *Server) sameSite(r *http.Request) error {
-	if !s.hosts.serves(r.Host) {
+func (p *page) sameSite(r *http.Request) *refusal {
+	if !p.hosts.serves(r.Host) {
 		return errForeignRequest
 	}
-	if err := s.crossOrigin.Check(r); err != nil {
+	if err := p.crossOrigin.Check(r); err != nil {
 		return errForeignRequest
 	}
 	return nil
