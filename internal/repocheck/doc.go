@@ -7,5 +7,7 @@
 //   - a hand-written Go function is longer than maxFuncLines
 //     (funclen_test.go);
 //   - a program that imports only client/ links grpc-gateway or server
-//     code, or inherits a tool's module (weight_test.go).
+//     code, or inherits a tool's module (weight_test.go);
+//   - an RPC of api.Api lacks a REST rule, a client method or a backend
+//     test of its own (rpc_test.go).
 package repocheck
