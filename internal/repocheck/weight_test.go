@@ -65,6 +65,11 @@ func goOutput(t *testing.T, dir string, env []string, args ...string) []string {
 		if exit, ok := err.(*exec.ExitError); ok {
 			stderr = string(exit.Stderr)
 		}
+		// A module the cache lacks: go mod download fetches it. As the
+		// browser tests do, a skip on a laptop and a failure in CI.
+		if strings.Contains(stderr, "GOPROXY=off") && os.Getenv("CI") == "" {
+			t.Skipf("go %s needs a module the cache lacks (run go mod download): %s", strings.Join(args, " "), stderr)
+		}
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, stderr)
 	}
 	return strings.Fields(string(out))
