@@ -2,14 +2,11 @@
 // from it. Regenerate with: go generate ./api
 package api
 
-//go:generate sh -c "protoc --plugin=protoc-gen-go=$(go tool -n protoc-gen-go) --plugin=protoc-gen-go-grpc=$(go tool -n protoc-gen-go-grpc) --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative api.proto"
+// buf.gen.yaml lists the plugins, each pinned in tools/go.mod with buf
+// itself, so that regenerating needs only the Go toolchain.
+//go:generate go tool -modfile=../tools/go.mod buf generate
 
-// The REST/JSON face: HTTP rules live in gateway.yaml, not in api.proto, so
-// the proto stays the post's. api.swagger.json is the OpenAPI document the
-// gateway serves at /v1/openapi.json.
-//go:generate sh -c "protoc --plugin=protoc-gen-grpc-gateway=$(go tool -n protoc-gen-grpc-gateway) --grpc-gateway_out=. --grpc-gateway_opt=paths=source_relative,grpc_api_configuration=gateway.yaml api.proto"
-//go:generate sh -c "protoc --plugin=protoc-gen-openapiv2=$(go tool -n protoc-gen-openapiv2) --openapiv2_out=. --openapiv2_opt=grpc_api_configuration=gateway.yaml,openapi_configuration=openapi.yaml,openapi_naming_strategy=simple api.proto"
-
-// Reflection-free MarshalVT/UnmarshalVT/SizeVT methods, used by the gRPC
-// codec in codec.go. They produce the same bytes as proto.Marshal.
-//go:generate sh -c "protoc --plugin=protoc-gen-go-vtproto=$(go tool -n protoc-gen-go-vtproto) --go-vtproto_out=. --go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+size api.proto"
+// grpc-gateway's standalone mode names its package after api.proto's Go
+// package; apigw is its own package, named so, so that programs that import
+// only api (the client) link none of grpc-gateway.
+//go:generate sh -c "sed -e 's/^package api$/package apigw/' -e 's/^Package api is/Package apigw is/' apigw/api.pb.gw.go > apigw/api.pb.gw.go.tmp && mv apigw/api.pb.gw.go.tmp apigw/api.pb.gw.go"

@@ -8,7 +8,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-// compactJSON is grpc-gateway's default marshaler with its output compacted.
+// compactJSON is grpc-gateway's default marshaler with its output compacted
+// and ended with a newline.
 // protojson inserts a space after some colons and commas at random, seeded
 // per build, so that nobody depends on its exact bytes; compacting makes a
 // reply's bytes, and the sizes the docs and the bench quote, the same for
@@ -30,9 +31,12 @@ func (c *compactJSON) Marshal(v any) ([]byte, error) {
 		return nil, err
 	}
 	var out bytes.Buffer
-	out.Grow(len(raw))
+	out.Grow(len(raw) + 1)
 	if err := json.Compact(&out, raw); err != nil {
 		return nil, err
 	}
+	// A reply ends its line, as curl's user expects: the shell's prompt
+	// then starts on a line of its own.
+	out.WriteByte('\n')
 	return out.Bytes(), nil
 }

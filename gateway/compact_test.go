@@ -7,7 +7,9 @@ import (
 )
 
 // protojson picks its spaces per build; the gateway's replies must not, so
-// that the sizes quoted in docs/ and the bench hold for every build.
+// that the sizes quoted in docs/ and the bench hold for every build. Each
+// reply ends its line, so that a shell's prompt after curl starts on a line
+// of its own.
 func TestRepliesAreCompactJSON(t *testing.T) {
 	r := start(t, gateway.Config{})
 	for path, want := range map[string]string{
@@ -16,8 +18,8 @@ func TestRepliesAreCompactJSON(t *testing.T) {
 		"/v1/items?length=0":     `{"items":[]}`,
 		"/v1/items?length=-1":    `{"code":3,"message":"length -1 is out of range: it must be between 0 and 100000","details":[]}`,
 	} {
-		if _, body := r.get(path); string(body) != want {
-			t.Errorf("GET %s = %s, want %s", path, body, want)
+		if _, body := r.get(path); string(body) != want+"\n" {
+			t.Errorf("GET %s = %q, want %q", path, body, want+"\n")
 		}
 	}
 }

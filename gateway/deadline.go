@@ -27,7 +27,7 @@ const timeoutHeader = "Grpc-Timeout"
 func (s *Server) withDeadline(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		timeout := s.cfg.Timeout
-		if r.URL.Path == streamPath {
+		if routes[r.URL.Path].stream {
 			timeout = s.cfg.StreamTimeout
 		}
 		if v := r.Header.Get(timeoutHeader); v != "" {
@@ -74,47 +74,32 @@ func (s *Server) badRequest(w http.ResponseWriter, r *http.Request, msg string) 
 // written: from then on, writing it may take ReplyWriteTimeout, not what is
 // left of the call's deadline (up to MaxTimeout), so that a client that
 // stopped reading frees the reply's memory and its slot soon.
-func (s *Server) replyDeadline(_ context.Context, w http.ResponseWriter, _ proto.Message) error {
+//
+// It also answers DEADLINE_EXCEEDED for a call whose deadline passed while
+// it ran, as a gRPC client would see it, rather than a late success: the
+// service does not check its context in a unary call, since each is quick,
+// so an expired Grpc-Timeout would otherwise go unnoticed.
+func (s *Server) replyDeadline(ctx context.Context, w http.ResponseWriter, _ proto.Message) error {
+	if err := ctx.Err(); err != nil {
+		return status.FromContextError(err).Err()
+	}
 	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(s.cfg.ReplyWriteTimeout))
 	return nil
 }
 
-// checkedService is the service as the REST face calls it. It checks what
-// the parsed request holds, whatever way its fields arrived: a name must be
-// UTF-8, or the reply would fail to encode, a 500 for the client's mistake
-// (gRPC refuses such a request when it decodes it); a getAll's items must
-// fit the reply budget. It also answers DEADLINE_EXCEEDED for a call whose
-// deadline passed while it ran, as a gRPC client would see it, rather than a
-// late success: the service does not check its context in a unary call,
-// since each is quick, so an expired Grpc-Timeout would otherwise go
-// unnoticed.
+// checkedService is the service as the REST face calls it: a getAll's
+// items must fit the reply budget (limit.go) before the call makes them.
+// Every other RPC is the service's own, unchanged.
 type checkedService struct {
 	api.ApiServer
 	s *Server
-}
-
-func (d checkedService) SayHello(ctx context.Context, req *api.HelloRequest) (*api.Hello, error) {
-	if !utf8.ValidString(req.GetName()) {
-		return nil, status.Error(codes.InvalidArgument, "name is not valid UTF-8")
-	}
-	reply, err := d.ApiServer.SayHello(ctx, req)
-	return checkDeadline(ctx, reply, err)
 }
 
 func (d checkedService) GetAll(ctx context.Context, req *api.ApiRequest) (*api.Items, error) {
 	if err := d.s.budgetedItems(ctx, req); err != nil {
 		return nil, err
 	}
-	reply, err := d.ApiServer.GetAll(ctx, req)
-	return checkDeadline(ctx, reply, err)
-}
-
-func checkDeadline[T any](ctx context.Context, reply T, err error) (T, error) {
-	if err == nil && ctx.Err() != nil {
-		var none T
-		return none, status.FromContextError(ctx.Err()).Err()
-	}
-	return reply, err
+	return d.ApiServer.GetAll(ctx, req)
 }
 
 // parseTimeout reads a Grpc-Timeout value as gRPC defines it: at most 8

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/grpcplay/grpcplay/api"
+	"github.com/grpcplay/grpcplay/api/apigw"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/internal/clientlimit"
 	"github.com/grpcplay/grpcplay/internal/connlimit"
@@ -153,7 +154,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	)
 	// The generated in-process handlers cover the unary calls; their
 	// getStream route answers Unimplemented, so it is replaced below.
-	if err := api.RegisterApiHandlerServer(context.Background(), s.mux, checkedService{ApiServer: svc, s: s}); err != nil {
+	if err := apigw.RegisterApiHandlerServer(context.Background(), s.mux, checkedService{ApiServer: svc, s: s}); err != nil {
 		panic(err) // only fails on a bad pattern, a build error
 	}
 	mustHandle(s.mux.HandlePath(http.MethodGet, streamPath, s.serveStream))
@@ -200,5 +201,5 @@ const openAPIPath = "/v1/openapi.json"
 
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request, _ map[string]string) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(api.OpenAPI)
+	w.Write(apigw.OpenAPI)
 }

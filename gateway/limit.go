@@ -129,4 +129,5 @@ func (w *releasingWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the connection.
 func (w *releasingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-const itemsPath = "/v1/items"
+// itemsPath calls getAll, whose replies the budget bounds.
+var itemsPath = routeOf("getAll")

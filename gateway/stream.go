@@ -27,7 +27,7 @@ import (
 // before its first item is an ordinary error response (status code and a
 // google.rpc.Status body), like the unary calls'. A 200 response whose last
 // line is a result is complete.
-const streamPath = "/v1/stream"
+var streamPath = routeOf("getStream")
 
 // ndjsonContentType names the streaming format; each line is JSON.
 const ndjsonContentType = "application/x-ndjson"
@@ -242,7 +242,7 @@ func (o *ndjsonStream) end(err error) {
 		}
 		_ = o.rc.SetWriteDeadline(time.Now().Add(writeMargin))
 		// The client may be gone already; there is no one left to tell.
-		_ = o.write(append(line, '\n'))
+		_ = o.write(line) // the marshaler ends it with a newline
 	}
 	// net/http flushes the rest when the handler returns.
 }

@@ -19,7 +19,7 @@ import (
 func TestServeAnswersRESTFromTheSameBackend(t *testing.T) {
 	m := startServe(t, nil, "--max-items", "5")
 	resp, body := testkit.Get(t, m.RESTURL()+"/v1/items?length=2")
-	if resp.StatusCode != http.StatusOK || strings.ReplaceAll(body, " ", "") != `{"items":[{"id":1,"name":"name1"},{"id":2,"name":"name2"}]}` {
+	if resp.StatusCode != http.StatusOK || strings.ReplaceAll(body, " ", "") != `{"items":[{"id":1,"name":"name1"},{"id":2,"name":"name2"}]}`+"\n" {
 		t.Errorf("GET /v1/items?length=2 = %d %s", resp.StatusCode, body)
 	}
 	// The gateway shares the backend's limits: it is the same Service.

@@ -35,7 +35,7 @@ func TestShellExamples(t *testing.T) {
 	bin := t.TempDir()
 	// Outside the namespace, where the module proxy is reachable: the binary
 	// the docs call grpcplay, and the pinned grpcurl that `go tool` runs.
-	for _, args := range [][]string{{"build", "-o", bin, "./cmd/grpcplay"}, {"tool", "grpcurl", "-version"}} {
+	for _, args := range [][]string{{"build", "-o", bin, "./cmd/grpcplay"}, {"tool", "-modfile=tools/go.mod", "grpcurl", "-version"}} {
 		cmd := exec.Command("go", args...)
 		cmd.Dir = repo
 		if out, err := cmd.CombinedOutput(); err != nil {

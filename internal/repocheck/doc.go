@@ -5,5 +5,9 @@
 //     see: the issue tracker, code review, version control's history, or
 //     paths outside the repository (words_test.go);
 //   - a hand-written Go function is longer than maxFuncLines
-//     (funclen_test.go).
+//     (funclen_test.go);
+//   - a program that imports only client/ links grpc-gateway or server
+//     code, or inherits a tool's module (weight_test.go);
+//   - an RPC of api.Api lacks a REST rule, a client method or a backend
+//     test of its own (rpc_test.go).
 package repocheck

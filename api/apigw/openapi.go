@@ -1,4 +1,4 @@
-package api
+package apigw
 
 import _ "embed"
 

@@ -2,11 +2,11 @@
 // source: api.proto
 
 /*
-Package api is a reverse proxy.
+Package apigw is a reverse proxy.
 
 It translates gRPC into RESTful JSON APIs.
 */
-package api
+package apigw
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	extApi "github.com/grpcplay/grpcplay/api"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/grpclog"
@@ -37,9 +38,9 @@ var (
 
 var filter_Api_SayHello_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_Api_SayHello_0(ctx context.Context, marshaler runtime.Marshaler, client ApiClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Api_SayHello_0(ctx context.Context, marshaler runtime.Marshaler, client extApi.ApiClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq HelloRequest
+		protoReq extApi.HelloRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -55,9 +56,9 @@ func request_Api_SayHello_0(ctx context.Context, marshaler runtime.Marshaler, cl
 	return msg, metadata, err
 }
 
-func local_request_Api_SayHello_0(ctx context.Context, marshaler runtime.Marshaler, server ApiServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Api_SayHello_0(ctx context.Context, marshaler runtime.Marshaler, server extApi.ApiServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq HelloRequest
+		protoReq extApi.HelloRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -72,9 +73,9 @@ func local_request_Api_SayHello_0(ctx context.Context, marshaler runtime.Marshal
 
 var filter_Api_GetAll_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_Api_GetAll_0(ctx context.Context, marshaler runtime.Marshaler, client ApiClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func request_Api_GetAll_0(ctx context.Context, marshaler runtime.Marshaler, client extApi.ApiClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ApiRequest
+		protoReq extApi.ApiRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -90,9 +91,9 @@ func request_Api_GetAll_0(ctx context.Context, marshaler runtime.Marshaler, clie
 	return msg, metadata, err
 }
 
-func local_request_Api_GetAll_0(ctx context.Context, marshaler runtime.Marshaler, server ApiServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+func local_request_Api_GetAll_0(ctx context.Context, marshaler runtime.Marshaler, server extApi.ApiServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
 	var (
-		protoReq ApiRequest
+		protoReq extApi.ApiRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -107,9 +108,9 @@ func local_request_Api_GetAll_0(ctx context.Context, marshaler runtime.Marshaler
 
 var filter_Api_GetStream_0 = &utilities.DoubleArray{Encoding: map[string]int{}, Base: []int(nil), Check: []int(nil)}
 
-func request_Api_GetStream_0(ctx context.Context, marshaler runtime.Marshaler, client ApiClient, req *http.Request, pathParams map[string]string) (Api_GetStreamClient, runtime.ServerMetadata, error) {
+func request_Api_GetStream_0(ctx context.Context, marshaler runtime.Marshaler, client extApi.ApiClient, req *http.Request, pathParams map[string]string) (extApi.Api_GetStreamClient, runtime.ServerMetadata, error) {
 	var (
-		protoReq ApiRequest
+		protoReq extApi.ApiRequest
 		metadata runtime.ServerMetadata
 	)
 	if err := req.ParseForm(); err != nil {
@@ -138,7 +139,7 @@ func request_Api_GetStream_0(ctx context.Context, marshaler runtime.Marshaler, c
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
 // Note that using this registration option will cause many gRPC library features to stop working. Consider using RegisterApiHandlerFromEndpoint instead.
 // GRPC interceptors will not work for this type of registration. To use interceptors, you must use the "runtime.WithMiddlewares" option in the "runtime.NewServeMux" call.
-func RegisterApiHandlerServer(ctx context.Context, mux *runtime.ServeMux, server ApiServer) error {
+func RegisterApiHandlerServer(ctx context.Context, mux *runtime.ServeMux, server extApi.ApiServer) error {
 	mux.Handle(http.MethodGet, pattern_Api_SayHello_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
@@ -217,15 +218,15 @@ func RegisterApiHandlerFromEndpoint(ctx context.Context, mux *runtime.ServeMux, 
 // RegisterApiHandler registers the http handlers for service Api to "mux".
 // The handlers forward requests to the grpc endpoint over "conn".
 func RegisterApiHandler(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-	return RegisterApiHandlerClient(ctx, mux, NewApiClient(conn))
+	return RegisterApiHandlerClient(ctx, mux, extApi.NewApiClient(conn))
 }
 
 // RegisterApiHandlerClient registers the http handlers for service Api
-// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "ApiClient".
-// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "ApiClient"
+// to "mux". The handlers forward requests to the grpc endpoint over the given implementation of "extApi.ApiClient".
+// Note: the gRPC framework executes interceptors within the gRPC handler. If the passed in "extApi.ApiClient"
 // doesn't go through the normal gRPC flow (creating a gRPC client etc.) then it will be up to the passed in
-// "ApiClient" to call the correct interceptors. This client ignores the HTTP middlewares.
-func RegisterApiHandlerClient(ctx context.Context, mux *runtime.ServeMux, client ApiClient) error {
+// "extApi.ApiClient" to call the correct interceptors. This client ignores the HTTP middlewares.
+func RegisterApiHandlerClient(ctx context.Context, mux *runtime.ServeMux, client extApi.ApiClient) error {
 	mux.Handle(http.MethodGet, pattern_Api_SayHello_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
 		ctx, cancel := context.WithCancel(req.Context())
 		defer cancel()
