@@ -48,7 +48,8 @@ type Config struct {
 	// client reconnects when it next calls.
 	MaxConnectionIdle time.Duration
 	// MaxConns caps the connections the listener holds open; at the cap,
-	// new ones wait in the kernel's backlog (see internal/connlimit).
+	// a new one evicts one that makes no progress, or is refused (see
+	// internal/connlimit).
 	MaxConns int
 	// MaxHeaderListBytes caps a call's metadata, counted as HTTP/2 does
 	// (name + value + 32 bytes a field) after HPACK decoding, so that
@@ -124,6 +125,8 @@ type Server struct {
 	log    *slog.Logger
 	svc    *Service
 	guard  *guard
+	// progress caps the listener and evicts its idle connections.
+	progress *progress
 	// okLoggers holds, for each method the server hosts, the logger of its
 	// calls that end OK, with the method and code attributes already
 	// formatted: most lines are those, and formatting them again on every
@@ -145,7 +148,7 @@ const maxRecvBytes = 64 << 10
 // New builds a Server.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{health: newHealthService(), log: cfg.Logger, guard: &guard{cfg: cfg}}
+	s := &Server{health: newHealthService(), log: cfg.Logger, guard: &guard{cfg: cfg}, progress: &progress{cfg: cfg}}
 	observe, observing := telemetry.GRPCServerOptions(cfg.Metrics, cfg.TracerProvider)
 	opts := append(observe, s.options(cfg)...)
 	if cfg.TLS != nil {
@@ -190,6 +193,7 @@ func (s *Server) options(cfg Config) []grpc.ServerOption {
 			PermitWithoutStream: true,
 		}),
 		grpc.InTapHandle(s.guard.tap),
+		grpc.StatsHandler(s.progress),
 		// api.Codec writes the same bytes as the standard codec without
 		// protobuf's reflection, and sends the replies encodedServiceDesc
 		// encodes itself.
@@ -211,7 +215,7 @@ func (s *Server) Service() *Service { return s.svc }
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
 func (s *Server) Serve(lis net.Listener) error {
-	err := s.grpc.Serve(s.guard.listener(lis))
+	err := s.grpc.Serve(s.guard.listener(s.progress.listen(lis)))
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
 	}

@@ -105,6 +105,7 @@ func (b *backendFlags) define(fs *flag.FlagSet, getenv func(string) string, e ex
 	fs.Var(int32Flag{&b.cfg.Limits.MaxItems}, "max-items", "largest getAll length")
 	fs.Var(int32Flag{&b.cfg.Limits.MaxStreamItems}, "max-stream-items", "largest getStream length")
 	fs.IntVar(&b.cfg.Limits.MaxNameBytes, "max-name-bytes", d.Limits.MaxNameBytes, "longest sayHello name, in bytes")
+	fs.IntVar(&b.cfg.MaxConns, "grpc-max-conns", d.MaxConns, "connections the gRPC port holds open; at the cap a new one evicts an idle one (default: an eighth of the descriptor limit, at most 64)")
 	fs.DurationVar(&b.cfg.MaxConnectionAge, "max-connection-age", d.MaxConnectionAge, "close client connections after this long, so clients find new replicas")
 	fs.StringVar(&b.metricsAddr, "metrics-addr", e.listenDefault(defaultMetricsPort), "address of the backend's Prometheus /metrics; empty turns metrics off")
 	fs.StringVar(&b.restAddr, "rest-addr", e.listenDefault("8080"), "address the REST/JSON gateway listens on; empty turns it off")
@@ -119,6 +120,9 @@ func (b *backendFlags) check() []error {
 	var errs []error
 	if err := b.cfg.Limits.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if b.cfg.MaxConns < 1 {
+		errs = append(errs, errors.New("--grpc-max-conns must be at least 1"))
 	}
 	return append(errs, positive("max-connection-age", b.cfg.MaxConnectionAge)...)
 }

@@ -284,7 +284,7 @@ func (s *servers) startMetrics(cfg backend.Config, addr string) error {
 	}
 	s.metricsLis = lis
 	s.metrics = telemetry.NewMetricsServer(cfg.Metrics, s.log)
-	s.serve(s.metrics, connlimit.Listener(lis, telemetry.MaxMetricsConns))
+	s.serve(s.metrics, connlimit.New(lis, connlimit.Options{Max: telemetry.MaxMetricsConns, Port: "metrics", Metrics: cfg.Metrics}))
 	return nil
 }
 
