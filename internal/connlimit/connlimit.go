@@ -118,7 +118,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		c := &Conn{Conn: nc, l: l, client: clientlimit.Client(nc.RemoteAddr().String()), addr: nc.RemoteAddr()}
-		c.Progress()
+		c.lastProgress.Store(l.now())
 		victim, ok := l.admit(c)
 		if victim != nil {
 			victim.evicted.Store(true)
@@ -157,37 +157,63 @@ func (l *Listener) admit(c *Conn) (victim *Conn, ok bool) {
 	return victim, true
 }
 
-// victim picks the connection a newcomer from client may evict: of those
-// idle for IdleAfter, the least recently active of the address holding the
-// most connections. It is nil when none is idle, or when the only idle ones
-// belong to addresses holding fewer connections than client itself: a
-// client may not grow at the expense of a smaller one (max-min fairness).
+// victim picks the connection a newcomer from client may evict, or nil
+// when none may be. In order:
+//
+//  1. a connection without progress for IdleAfter: the least recently
+//     active of the address holding the most connections;
+//  2. a connection still to make its first progress (its preface, its
+//     first request): the oldest, whatever its address, so that an honest
+//     newcomer has as long as the port's whole turnover to prove itself
+//     however many addresses a flood of such connections comes from;
+//  3. a busy connection of the address holding the most, when that address
+//     holds at least two more than client does (max-min fairness: a client
+//     may not grow at the expense of a smaller one), the least recently
+//     active; a connection held by a call in flight (Conn.Hold) is never
+//     taken.
 func (l *Listener) victim(client netip.Prefix) *Conn {
 	cutoff := l.now() - int64(l.opts.IdleAfter)
-	var best *Conn
-	bestHeld, bestSeen := 0, int64(0)
+	var idle, fresh, busy candidate
 	for _, set := range l.byClient {
 		held := len(set)
-		if held < bestHeld {
-			continue
-		}
 		for c := range set {
-			seen := c.lastProgress.Load()
-			if seen > cutoff || c.busy.Load() > 0 {
+			if c.busy.Load() > 0 {
 				continue
 			}
-			if best == nil || held > bestHeld || seen < bestSeen {
-				best, bestHeld, bestSeen = c, held, seen
+			seen := c.lastProgress.Load()
+			switch {
+			case seen <= cutoff:
+				idle.consider(c, held, seen)
+			case !c.progressed.Load():
+				fresh.consider(c, 0, seen)
+			default:
+				busy.consider(c, held, seen)
 			}
 		}
 	}
-	if best == nil {
-		return nil
+	switch {
+	case idle.conn != nil:
+		return idle.conn
+	case fresh.conn != nil:
+		return fresh.conn
+	case busy.conn != nil && busy.conn.client != client && busy.held >= len(l.byClient[client])+2:
+		return busy.conn
 	}
-	if best.client != client && bestHeld <= len(l.byClient[client]) {
-		return nil
+	return nil
+}
+
+// candidate is the best victim of one kind so far: of the address holding
+// the most, the least recently active.
+type candidate struct {
+	conn *Conn
+	held int
+	seen int64
+}
+
+func (b *candidate) consider(c *Conn, held int, seen int64) {
+	if b.conn == nil || held > b.held || held == b.held && seen < b.seen {
+		*b = candidate{c, held, seen}
 	}
-	return best
 }
 
 // remove takes c out of the open connections; the caller holds mu.
@@ -227,14 +253,20 @@ type Conn struct {
 	l            *Listener
 	client       netip.Prefix
 	addr         net.Addr
-	lastProgress atomic.Int64 // Listener.now() of the last progress
+	lastProgress atomic.Int64 // Listener.now() of the last progress, or of the accept
+	progressed   atomic.Bool  // any progress since the accept
 	busy         atomic.Int32 // calls in flight that protect the connection
 	evicted      atomic.Bool
 	closeOnce    sync.Once
 }
 
 // Progress records that the connection is doing useful work now.
-func (c *Conn) Progress() { c.lastProgress.Store(c.l.now()) }
+func (c *Conn) Progress() {
+	c.lastProgress.Store(c.l.now())
+	if !c.progressed.Load() {
+		c.progressed.Store(true)
+	}
+}
 
 // Hold marks a call in flight that keeps the connection from eviction
 // however long it takes (a unary call waiting on its handler); the func it

@@ -120,11 +120,32 @@ func TestFullListenerEvictsTheIdleOfTheLargestAddress(t *testing.T) {
 	}
 }
 
-// With nothing idle, the newcomer is closed at once and counted.
+// A connection still to make its first progress is evicted oldest first,
+// whatever its address: an honest newcomer has the port's whole turnover
+// to send its first request.
+func TestFullListenerEvictsTheOldestSilentConnection(t *testing.T) {
+	s := newServer(t, connlimit.Options{Max: 3, IdleAfter: time.Hour})
+	oldest := s.dial(t, "127.0.0.2")
+	s.next(t)
+	s.dial(t, "127.0.0.3")
+	s.next(t)
+	s.dial(t, "127.0.0.3")
+	s.next(t)
+	s.dial(t, "127.0.0.4")
+	s.next(t)
+	closedByServer(t, oldest)
+}
+
+// With nothing idle or silent, the newcomer is closed at once and counted.
 func TestFullListenerRefusesWhenNothingIsIdle(t *testing.T) {
 	s := newServer(t, connlimit.Options{Max: 1, IdleAfter: time.Hour})
-	s.dial(t, "127.0.0.2")
-	s.next(t)
+	busy := s.dial(t, "127.0.0.2")
+	if _, err := busy.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.next(t).Read(make([]byte, 1)); err != nil {
+		t.Fatal(err)
+	}
 	closedByServer(t, s.dial(t, "127.0.0.3"))
 	if got := counter(t, s.reg, "grpcplay_connections_refused_total"); got != 1 {
 		t.Errorf("refusals counted %v, want 1", got)
@@ -134,24 +155,22 @@ func TestFullListenerRefusesWhenNothingIsIdle(t *testing.T) {
 	}
 }
 
-// A client holding more than the owner of the only idle connection may not
-// take it: it would grow at the expense of a smaller one.
-func TestFullListenerKeepsTheSmallerAddressShare(t *testing.T) {
-	s := newServer(t, connlimit.Options{Max: 3, IdleAfter: time.Nanosecond, ReportedProgress: true})
+// With every connection busy, a newcomer from an address holding at least
+// two fewer than the largest takes the largest's least recently active
+// connection; one from the largest itself, or close to it, is refused.
+func TestFullListenerGivesSmallerAddressesTheirShare(t *testing.T) {
+	s := newServer(t, connlimit.Options{Max: 3, IdleAfter: time.Hour, ReportedProgress: true})
+	lru := s.dial(t, "127.0.0.2")
+	s.next(t).(*connlimit.Conn).Progress()
 	s.dial(t, "127.0.0.2")
-	holds := []func(){s.next(t).(*connlimit.Conn).Hold()}
-	s.dial(t, "127.0.0.2")
-	holds = append(holds, s.next(t).(*connlimit.Conn).Hold())
-	small := s.dial(t, "127.0.0.3")
-	s.next(t)
-	closedByServer(t, s.dial(t, "127.0.0.2"))
-	// The small address's own newcomer may replace its idle connection.
+	s.next(t).(*connlimit.Conn).Progress()
 	s.dial(t, "127.0.0.3")
+	s.next(t).(*connlimit.Conn).Progress()
+	closedByServer(t, s.dial(t, "127.0.0.2"))
+	closedByServer(t, s.dial(t, "127.0.0.3"))
+	s.dial(t, "127.0.0.4")
 	s.next(t)
-	closedByServer(t, small)
-	for _, release := range holds {
-		release()
-	}
+	closedByServer(t, lru)
 }
 
 // A connection held by a call in flight is not evicted however long it
