@@ -3,6 +3,9 @@ package reliability_test
 import (
 	"io"
 	"net"
+	"net/http"
+	"regexp"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,6 +44,8 @@ func TestIdleHTTP2ConnectionsDoNotLockOut(t *testing.T) {
 		{"1000 watching", 1000, 50, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			// The attacks idle: four at once cost the machine little.
+			t.Parallel()
 			p := startServe(t, "--max-connection-age", "15s", "--grpc-max-conns", evictGRPCCap)
 			c := startCanary(t, p)
 			c.waitAfter(t, time.Now(), 2)
@@ -57,6 +62,7 @@ func TestIdleHTTP2ConnectionsDoNotLockOut(t *testing.T) {
 			// jitter) and its reconnection, with the attack in place.
 			c.waitAfter(t, established.Add(20*time.Second), 1)
 			c.assertNoFailureAfter(t, established.Add(connlimit.DefaultIdleAfter))
+			p.logConnCounts(t, "grpc")
 		})
 	}
 }
@@ -117,4 +123,38 @@ func TestSilentConnectionsDoNotLockOut(t *testing.T) {
 	c.waitAfter(t, established.Add(10*time.Second), 1)
 	t.Logf("%d silent connections opened", opened.Load())
 	c.assertNoFailureAfter(t, established)
+	p.logConnCounts(t, "grpc")
+}
+
+// metric reads one sample of the backend's /metrics, by its name and
+// labels as the text format writes them; 0 when absent.
+func (p *serveProc) metric(t *testing.T, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(p.metrics + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// logConnCounts logs a port's evictions and refusals and the process's
+// peak resident set.
+func (p *serveProc) logConnCounts(t *testing.T, port string) {
+	t.Helper()
+	evicted := p.metric(t, `grpcplay_connections_evicted_total{port="`+port+`"}`)
+	refused := p.metric(t, `grpcplay_connections_refused_total{port="`+port+`"}`)
+	t.Logf("%s port: %v connections evicted, %v refused; peak RSS %d MiB", port, evicted, refused, p.status(t, "VmHWM")>>20)
+	if evicted == 0 {
+		t.Errorf("no eviction counted on the %s port", port)
+	}
 }
