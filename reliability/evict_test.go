@@ -1,16 +1,21 @@
 package reliability_test
 
 import (
+	"bufio"
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/grpcplay/grpcplay/internal/clientlimit/clientlimittest"
 	"github.com/grpcplay/grpcplay/internal/connlimit"
 )
 
@@ -157,4 +162,104 @@ func (p *serveProc) logConnCounts(t *testing.T, port string) {
 	if evicted == 0 {
 		t.Errorf("no eviction counted on the %s port", port)
 	}
+}
+
+// TestKeepAliveTricklesDoNotLockOut holds twice each HTTP port's cap of
+// keep-alive connections from 50 addresses, each sending a request every
+// few seconds and idle in between, on the page, REST and metrics ports at
+// once; a connection the server closes is opened again. Fresh visitors of
+// every port are served throughout: each evicts an idle trickle.
+func TestKeepAliveTricklesDoNotLockOut(t *testing.T) {
+	const sources, httpCap, metricsCap = 50, 64, 32
+	p := startServe(t, "--http-max-conns", strconv.Itoa(httpCap), "--rest-max-conns", strconv.Itoa(httpCap))
+	c := startCanary(t, p)
+	scrapes := startScrapeProbe(t, p.metrics+"/metrics")
+	c.waitAfter(t, time.Now(), 2)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var opened atomic.Int64
+	for _, port := range []struct {
+		base, path string
+		conns      int
+	}{
+		{p.page, "/healthz", 2 * httpCap},
+		{p.rest, "/v1/hello?name=trickle", 2 * httpCap},
+		{p.metrics, "/healthz", 2 * metricsCap},
+	} {
+		host := strings.TrimPrefix(port.base, "http://")
+		for i := range port.conns {
+			wg.Go(func() { trickle(attackSource(i, sources).String(), host, port.path, &opened, stop) })
+		}
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+	total := int64(4*httpCap + 2*metricsCap)
+	for opened.Load() < total {
+		c.waitAfter(t, time.Now(), 1)
+	}
+	established := time.Now()
+	c.waitAfter(t, established.Add(15*time.Second), 1)
+	scrapes.halt()
+	c.assertNoFailureAfter(t, established.Add(connlimit.DefaultIdleAfter))
+	scrapes.assertNoFailureAfter(t, established.Add(connlimit.DefaultIdleAfter))
+	for _, port := range []string{"page", "rest", "metrics"} {
+		p.logConnCounts(t, port)
+	}
+}
+
+// trickle keeps one keep-alive connection from ip to host, sending a GET of
+// path every 3 s, until stop; it opens a new one, a little later, whenever
+// the server closes it.
+func trickle(ip, host, path string, opened *atomic.Int64, stop <-chan struct{}) {
+	every := time.NewTicker(3 * time.Second)
+	defer every.Stop()
+	for {
+		conn, err := clientlimittest.Dialer(ip).Dial("tcp", host)
+		if err == nil {
+			opened.Add(1)
+			r := bufio.NewReader(conn)
+			for err == nil {
+				fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host)
+				var resp *http.Response
+				if resp, err = http.ReadResponse(r, nil); err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+				if err == nil {
+					select {
+					case <-stop:
+						err = io.EOF
+					case <-every.C:
+					}
+				}
+			}
+			_ = conn.Close()
+		}
+		select {
+		case <-stop:
+			return
+		case <-every.C:
+		}
+	}
+}
+
+// scrapeProbe scrapes a metrics endpoint every canaryEvery on a fresh
+// connection, as a Prometheus server on another address would.
+type scrapeProbe struct{ canary }
+
+func startScrapeProbe(t *testing.T, url string) *scrapeProbe {
+	s := &scrapeProbe{canary{changed: make(chan struct{}), stop: make(chan struct{})}}
+	s.run("metrics/fresh", func(ctx context.Context) error {
+		tr := &http.Transport{DisableKeepAlives: true}
+		defer tr.CloseIdleConnections()
+		code, body, err := getPage(ctx, &http.Client{Transport: tr}, url)
+		if err == nil && (code != http.StatusOK || !strings.Contains(body, "go_goroutines")) {
+			err = fmt.Errorf("GET %s: status %d: %.200s", url, code, body)
+		}
+		return err
+	})
+	t.Cleanup(s.halt)
+	return s
 }

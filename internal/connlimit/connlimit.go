@@ -9,15 +9,17 @@
 // a stream whose reader stopped, a gRPC connection whose only calls are
 // health Watches. The victim is the least recently active connection of the
 // address holding the most connections, never simply the oldest (that is a
-// frontend's long-lived connection to its backend). Only when nothing can be
-// evicted is the newcomer refused: accepted and closed at once, so that it
-// fails fast instead of waiting in the kernel's backlog.
+// frontend's long-lived connection to its backend). A newcomer that finds
+// nothing to evict waits a moment (Options.MaxWait) for a connection to
+// fall idle or close; only then is it refused: closed, so that it fails
+// fast instead of waiting in the kernel's backlog.
 //
 // A client is its address as internal/clientlimit names it: an IPv4
 // address, or the /64 of an IPv6 one.
 package connlimit
 
 import (
+	"errors"
 	"math"
 	"net"
 	"net/netip"
@@ -52,6 +54,11 @@ type Options struct {
 	Port string
 	// Metrics gets the counters of evictions and refusals; nil: none.
 	Metrics *prometheus.Registry
+	// MaxWait is how long a newcomer that finds nothing to evict may wait
+	// for a connection to fall idle or close before it is refused
+	// (default IdleAfter): clients that each send a request every few
+	// seconds, in step, are never all busy for longer than that.
+	MaxWait time.Duration
 }
 
 // Listener is a capped listener that evicts connections making no
@@ -66,8 +73,24 @@ type Listener struct {
 	byClient map[netip.Prefix]map[*Conn]struct{}
 	byAddr   sync.Map // net.Addr → *Conn, for Lookup
 
+	// The listener's own accept loop hands admitted connections to Accept
+	// (ready), and so do the newcomers waiting for room, at most
+	// maxWaiting of them at once (waiting).
+	startOnce sync.Once
+	ready     chan net.Conn
+	errs      chan error
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
+	waiting   atomic.Int32
+	failed    chan struct{} // closed when the accept loop ends for good
+	err       error         // why it ended; read after failed is closed
+
 	evicted, refused prometheus.Counter
 }
+
+// maxWaiting bounds the newcomers waiting for room at once, and so the
+// descriptors a full port holds beyond its cap.
+func (l *Listener) maxWaiting() int32 { return int32(max(8, l.opts.Max/4)) }
 
 // New returns lis capped as opts say; a Max below 1 means no cap, but
 // connections are still tracked for Lookup.
@@ -75,7 +98,11 @@ func New(lis net.Listener, opts Options) *Listener {
 	if opts.IdleAfter <= 0 {
 		opts.IdleAfter = DefaultIdleAfter
 	}
-	l := &Listener{Listener: lis, opts: opts, start: time.Now(), byClient: map[netip.Prefix]map[*Conn]struct{}{}}
+	if opts.MaxWait <= 0 {
+		opts.MaxWait = opts.IdleAfter
+	}
+	l := &Listener{Listener: lis, opts: opts, start: time.Now(), byClient: map[netip.Prefix]map[*Conn]struct{}{},
+		ready: make(chan net.Conn), errs: make(chan error), done: make(chan struct{}), failed: make(chan struct{})}
 	l.evicted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name:        "grpcplay_connections_evicted_total",
 		Help:        "Connections closed, at the port's cap, to make room for a new one: each had made no progress for a while.",
@@ -83,7 +110,7 @@ func New(lis net.Listener, opts Options) *Listener {
 	})
 	l.refused = prometheus.NewCounter(prometheus.CounterOpts{
 		Name:        "grpcplay_connections_refused_total",
-		Help:        "New connections closed at once because the port was at its cap and no connection could be evicted.",
+		Help:        "New connections closed because the port was at its cap and no connection could be evicted within the wait.",
 		ConstLabels: prometheus.Labels{"port": opts.Port},
 	})
 	if opts.Metrics != nil {
@@ -109,29 +136,112 @@ func register(reg *prometheus.Registry, c prometheus.Counter) prometheus.Counter
 }
 
 // Accept returns the next connection admitted: at the cap, after evicting
-// one that makes no progress; a connection that finds nothing to evict is
-// closed, and Accept waits for the next.
+// one that makes no progress. A newcomer that finds nothing to evict waits
+// up to MaxWait for room, and is closed if none comes.
 func (l *Listener) Accept() (net.Conn, error) {
+	l.startOnce.Do(func() { go l.acceptLoop() })
+	select {
+	case c := <-l.ready:
+		return c, nil
+	case err := <-l.errs:
+		return nil, err
+	case <-l.failed:
+		return nil, l.err
+	}
+}
+
+// Close stops accepting; newcomers still waiting for room are closed.
+func (l *Listener) Close() error {
+	l.closeOnce.Do(func() { close(l.done) })
+	return l.Listener.Close()
+}
+
+func (l *Listener) acceptLoop() {
 	for {
 		nc, err := l.Listener.Accept()
 		if err != nil {
-			return nil, err
+			var temporary interface{ Temporary() bool }
+			if errors.As(err, &temporary) && temporary.Temporary() {
+				// The server backs off and calls Accept again (EMFILE).
+				select {
+				case l.errs <- err:
+					continue
+				case <-l.done:
+				}
+			}
+			l.err = err
+			close(l.failed)
+			return
 		}
 		c := &Conn{Conn: nc, l: l, client: clientlimit.Client(nc.RemoteAddr().String()), addr: nc.RemoteAddr()}
 		c.lastProgress.Store(l.now())
-		victim, ok := l.admit(c)
-		if victim != nil {
-			victim.evicted.Store(true)
-			_ = victim.Conn.Close()
-			l.evicted.Inc()
-		}
-		if !ok {
-			_ = nc.Close()
-			l.refused.Inc()
+		if l.try(c) {
+			l.deliver(c)
 			continue
 		}
-		l.byAddr.Store(c.addr, c)
-		return c, nil
+		if l.waiting.Add(1) > l.maxWaiting() {
+			l.waiting.Add(-1)
+			l.refuse(c)
+			continue
+		}
+		go func() {
+			defer l.waiting.Add(-1)
+			if l.wait(c) {
+				l.deliver(c)
+			}
+		}()
+	}
+}
+
+// try admits c if there is room or a victim to make it, and closes the
+// victim.
+func (l *Listener) try(c *Conn) bool {
+	victim, ok := l.admit(c)
+	if victim != nil {
+		victim.evicted.Store(true)
+		_ = victim.Conn.Close()
+		l.evicted.Inc()
+	}
+	return ok
+}
+
+// wait tries to admit c until MaxWait has passed, looking again as each
+// connection could next fall idle, and every 50 ms for one that closes.
+func (l *Listener) wait(c *Conn) bool {
+	deadline := time.Now().Add(l.opts.MaxWait)
+	for {
+		next := min(50*time.Millisecond, time.Until(deadline))
+		if next <= 0 {
+			l.refuse(c)
+			return false
+		}
+		t := time.NewTimer(next)
+		select {
+		case <-l.done:
+			t.Stop()
+			_ = c.Conn.Close()
+			return false
+		case <-t.C:
+		}
+		if l.try(c) {
+			return true
+		}
+	}
+}
+
+func (l *Listener) refuse(c *Conn) {
+	_ = c.Conn.Close()
+	l.refused.Inc()
+}
+
+// deliver hands an admitted c to Accept, or closes it if the listener has
+// closed meanwhile.
+func (l *Listener) deliver(c *Conn) {
+	l.byAddr.Store(c.addr, c)
+	select {
+	case l.ready <- c:
+	case <-l.done:
+		_ = c.Close()
 	}
 }
 

@@ -28,6 +28,10 @@ func newServer(t *testing.T, opts connlimit.Options) *server {
 	}
 	s := &server{accepted: make(chan net.Conn, 16), reg: prometheus.NewRegistry()}
 	opts.Metrics, opts.Port = s.reg, "test"
+	if opts.MaxWait == 0 {
+		// Refusals come at once: the tests wait on events, not on time.
+		opts.MaxWait = time.Nanosecond
+	}
 	s.lis = connlimit.New(raw, opts)
 	done := make(chan struct{})
 	go func() {
@@ -213,4 +217,19 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no %s in the registry", name)
 	return 0
+}
+
+// A newcomer that finds nothing to evict waits for room: here, for a
+// connection to close.
+func TestNewcomerWaitsForRoom(t *testing.T) {
+	s := newServer(t, connlimit.Options{Max: 1, IdleAfter: time.Hour, MaxWait: time.Hour, ReportedProgress: true})
+	s.dial(t, "127.0.0.2")
+	busy := s.next(t)
+	busy.(*connlimit.Conn).Progress()
+	waiting := s.dial(t, "127.0.0.3")
+	_ = busy.Close()
+	admitted := s.next(t)
+	if admitted.RemoteAddr().String() != waiting.LocalAddr().String() {
+		t.Errorf("admitted %v, want the waiting %v", admitted.RemoteAddr(), waiting.LocalAddr())
+	}
 }
