@@ -46,6 +46,11 @@ type Options struct {
 	// IdleAfter is how long without progress makes a connection evictable
 	// (default DefaultIdleAfter).
 	IdleAfter time.Duration
+	// SilentAfter is how long a connection may take to make its first
+	// progress before a newcomer may evict it (default IdleAfter/4): an
+	// honest client sends its preface or request within a round trip or
+	// two of connecting.
+	SilentAfter time.Duration
 	// ReportedProgress says that only Conn.Progress counts as progress, for
 	// a protocol whose pings would otherwise keep an idle connection alive
 	// (gRPC); otherwise every byte read or written counts (HTTP/1).
@@ -81,7 +86,8 @@ type Listener struct {
 	errs      chan error
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
-	waiting   atomic.Int32
+	queue     chan waiter  // newcomers waiting for room, first come first served
+	queued    atomic.Int32 // in queue, or at its head being served
 	failed    chan struct{} // closed when the accept loop ends for good
 	err       error         // why it ended; read after failed is closed
 
@@ -90,7 +96,13 @@ type Listener struct {
 
 // maxWaiting bounds the newcomers waiting for room at once, and so the
 // descriptors a full port holds beyond its cap.
-func (l *Listener) maxWaiting() int32 { return int32(max(8, l.opts.Max/4)) }
+func maxWaiting(capacity int) int { return max(8, capacity/4) }
+
+// waiter is a newcomer waiting for room until its deadline.
+type waiter struct {
+	conn     *Conn
+	deadline time.Time
+}
 
 // New returns lis capped as opts say; a Max below 1 means no cap, but
 // connections are still tracked for Lookup.
@@ -98,11 +110,15 @@ func New(lis net.Listener, opts Options) *Listener {
 	if opts.IdleAfter <= 0 {
 		opts.IdleAfter = DefaultIdleAfter
 	}
+	if opts.SilentAfter <= 0 {
+		opts.SilentAfter = opts.IdleAfter / 4
+	}
 	if opts.MaxWait <= 0 {
 		opts.MaxWait = opts.IdleAfter
 	}
 	l := &Listener{Listener: lis, opts: opts, start: time.Now(), byClient: map[netip.Prefix]map[*Conn]struct{}{},
-		ready: make(chan net.Conn), errs: make(chan error), done: make(chan struct{}), failed: make(chan struct{})}
+		ready: make(chan net.Conn), errs: make(chan error), done: make(chan struct{}), failed: make(chan struct{}),
+		queue: make(chan waiter, maxWaiting(opts.Max))}
 	l.evicted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name:        "grpcplay_connections_evicted_total",
 		Help:        "Connections closed, at the port's cap, to make room for a new one: each had made no progress for a while.",
@@ -139,7 +155,10 @@ func register(reg *prometheus.Registry, c prometheus.Counter) prometheus.Counter
 // one that makes no progress. A newcomer that finds nothing to evict waits
 // up to MaxWait for room, and is closed if none comes.
 func (l *Listener) Accept() (net.Conn, error) {
-	l.startOnce.Do(func() { go l.acceptLoop() })
+	l.startOnce.Do(func() {
+		go l.acceptLoop()
+		go l.serveQueue()
+	})
 	select {
 	case c := <-l.ready:
 		return c, nil
@@ -175,21 +194,41 @@ func (l *Listener) acceptLoop() {
 		}
 		c := &Conn{Conn: nc, l: l, client: clientlimit.Client(nc.RemoteAddr().String()), addr: nc.RemoteAddr()}
 		c.lastProgress.Store(l.now())
-		if l.try(c) {
+		// A newcomer may not jump the queue of those already waiting.
+		if l.queued.Load() == 0 && l.try(c) {
 			l.deliver(c)
 			continue
 		}
-		if l.waiting.Add(1) > l.maxWaiting() {
-			l.waiting.Add(-1)
+		l.queued.Add(1)
+		select {
+		case l.queue <- waiter{c, time.Now().Add(l.opts.MaxWait)}:
+		default:
+			l.queued.Add(-1)
 			l.refuse(c)
-			continue
 		}
-		go func() {
-			defer l.waiting.Add(-1)
-			if l.wait(c) {
-				l.deliver(c)
+	}
+}
+
+// serveQueue admits the waiting newcomers in the order they came, each as
+// soon as there is room, or refuses it at its deadline.
+func (l *Listener) serveQueue() {
+	for {
+		select {
+		case <-l.done:
+			for {
+				select {
+				case w := <-l.queue:
+					_ = w.conn.Conn.Close()
+				default:
+					return
+				}
 			}
-		}()
+		case w := <-l.queue:
+			if l.wait(w) {
+				l.deliver(w.conn)
+			}
+			l.queued.Add(-1)
+		}
 	}
 }
 
@@ -205,12 +244,16 @@ func (l *Listener) try(c *Conn) bool {
 	return ok
 }
 
-// wait tries to admit c until MaxWait has passed, looking again as each
-// connection could next fall idle, and every 50 ms for one that closes.
-func (l *Listener) wait(c *Conn) bool {
-	deadline := time.Now().Add(l.opts.MaxWait)
+// wait tries to admit w's connection until its deadline, every 20 ms:
+// often enough to take a slot soon after it frees, cheap with one waiter
+// served at a time.
+func (l *Listener) wait(w waiter) bool {
+	c := w.conn
 	for {
-		next := min(50*time.Millisecond, time.Until(deadline))
+		if l.try(c) {
+			return true
+		}
+		next := min(20*time.Millisecond, time.Until(w.deadline))
 		if next <= 0 {
 			l.refuse(c)
 			return false
@@ -222,9 +265,6 @@ func (l *Listener) wait(c *Conn) bool {
 			_ = c.Conn.Close()
 			return false
 		case <-t.C:
-		}
-		if l.try(c) {
-			return true
 		}
 	}
 }
@@ -273,16 +313,18 @@ func (l *Listener) admit(c *Conn) (victim *Conn, ok bool) {
 //  1. a connection without progress for IdleAfter: the least recently
 //     active of the address holding the most connections;
 //  2. a connection still to make its first progress (its preface, its
-//     first request): the oldest, whatever its address, so that an honest
-//     newcomer has as long as the port's whole turnover to prove itself
-//     however many addresses a flood of such connections comes from;
+//     first request) SilentAfter after it opened: the oldest,
+//     whatever its address, so that a flood of such connections from
+//     many addresses is turned over first in, first out;
 //  3. a busy connection of the address holding the most, when that address
 //     holds at least two more than client does (max-min fairness: a client
 //     may not grow at the expense of a smaller one), the least recently
 //     active; a connection held by a call in flight (Conn.Hold) is never
 //     taken.
 func (l *Listener) victim(client netip.Prefix) *Conn {
-	cutoff := l.now() - int64(l.opts.IdleAfter)
+	now := l.now()
+	cutoff := now - int64(l.opts.IdleAfter)
+	silentCutoff := now - int64(l.opts.SilentAfter)
 	var idle, fresh, busy candidate
 	for _, set := range l.byClient {
 		held := len(set)
@@ -295,7 +337,9 @@ func (l *Listener) victim(client netip.Prefix) *Conn {
 			case seen <= cutoff:
 				idle.consider(c, held, seen)
 			case !c.progressed.Load():
-				fresh.consider(c, 0, seen)
+				if seen <= silentCutoff {
+					fresh.consider(c, 0, seen)
+				}
 			default:
 				busy.consider(c, held, seen)
 			}

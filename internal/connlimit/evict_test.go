@@ -128,7 +128,7 @@ func TestFullListenerEvictsTheIdleOfTheLargestAddress(t *testing.T) {
 // whatever its address: an honest newcomer has the port's whole turnover
 // to send its first request.
 func TestFullListenerEvictsTheOldestSilentConnection(t *testing.T) {
-	s := newServer(t, connlimit.Options{Max: 3, IdleAfter: time.Hour})
+	s := newServer(t, connlimit.Options{Max: 3, IdleAfter: time.Hour, SilentAfter: time.Nanosecond})
 	oldest := s.dial(t, "127.0.0.2")
 	s.next(t)
 	s.dial(t, "127.0.0.3")
