@@ -135,7 +135,13 @@ func TestSilentConnectionsDoNotLockOut(t *testing.T) {
 // labels as the text format writes them; 0 when absent.
 func (p *serveProc) metric(t *testing.T, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(p.metrics + "/metrics")
+	return p.metricAt(t, p.metrics, series)
+}
+
+// metricAt is metric from the /metrics of the server at base.
+func (p *serveProc) metricAt(t *testing.T, base, series string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape: %v", err)
 	}
@@ -156,8 +162,14 @@ func (p *serveProc) metric(t *testing.T, series string) float64 {
 // peak resident set.
 func (p *serveProc) logConnCounts(t *testing.T, port string) {
 	t.Helper()
-	evicted := p.metric(t, `grpcplay_connections_evicted_total{port="`+port+`"}`)
-	refused := p.metric(t, `grpcplay_connections_refused_total{port="`+port+`"}`)
+	p.logConnCountsAt(t, p.metrics, port)
+}
+
+// logConnCountsAt is logConnCounts from the /metrics of the server at base.
+func (p *serveProc) logConnCountsAt(t *testing.T, base, port string) {
+	t.Helper()
+	evicted := p.metricAt(t, base, `grpcplay_connections_evicted_total{port="`+port+`"}`)
+	refused := p.metricAt(t, base, `grpcplay_connections_refused_total{port="`+port+`"}`)
 	t.Logf("%s port: %v connections evicted, %v refused; peak RSS %d MiB", port, evicted, refused, p.status(t, "VmHWM")>>20)
 	if evicted == 0 {
 		t.Errorf("no eviction counted on the %s port", port)
@@ -188,7 +200,8 @@ func TestKeepAliveTricklesDoNotLockOut(t *testing.T) {
 	} {
 		host := strings.TrimPrefix(port.base, "http://")
 		for i := range port.conns {
-			wg.Go(func() { trickle(attackSource(i, sources).String(), host, port.path, &opened, stop) })
+			phase := time.Duration(i) * 3 * time.Second / time.Duration(port.conns)
+			wg.Go(func() { trickle(attackSource(i, sources).String(), host, port.path, phase, &opened, stop) })
 		}
 	}
 	defer func() {
@@ -204,15 +217,21 @@ func TestKeepAliveTricklesDoNotLockOut(t *testing.T) {
 	scrapes.halt()
 	c.assertNoFailureAfter(t, established.Add(connlimit.DefaultIdleAfter))
 	scrapes.assertNoFailureAfter(t, established.Add(connlimit.DefaultIdleAfter))
-	for _, port := range []string{"page", "rest", "metrics"} {
-		p.logConnCounts(t, port)
-	}
+	p.logConnCountsAt(t, p.page, "page")
+	p.logConnCounts(t, "rest")
+	p.logConnCounts(t, "metrics")
 }
 
 // trickle keeps one keep-alive connection from ip to host, sending a GET of
 // path every 3 s, until stop; it opens a new one, a little later, whenever
-// the server closes it.
-func trickle(ip, host, path string, opened *atomic.Int64, stop <-chan struct{}) {
+// the server closes it. It starts after phase, so that the trickles do not
+// all send at once.
+func trickle(ip, host, path string, phase time.Duration, opened *atomic.Int64, stop <-chan struct{}) {
+	select {
+	case <-stop:
+		return
+	case <-time.After(phase):
+	}
 	every := time.NewTicker(3 * time.Second)
 	defer every.Stop()
 	for {

@@ -61,8 +61,8 @@ type Options struct {
 	Metrics *prometheus.Registry
 	// MaxWait is how long a newcomer that finds nothing to evict may wait
 	// for a connection to fall idle or close before it is refused
-	// (default IdleAfter): clients that each send a request every few
-	// seconds, in step, are never all busy for longer than that.
+	// (default twice IdleAfter): connections that were all active at
+	// once are all idle again IdleAfter after the last of them.
 	MaxWait time.Duration
 }
 
@@ -114,7 +114,7 @@ func New(lis net.Listener, opts Options) *Listener {
 		opts.SilentAfter = opts.IdleAfter / 4
 	}
 	if opts.MaxWait <= 0 {
-		opts.MaxWait = opts.IdleAfter
+		opts.MaxWait = 2 * opts.IdleAfter
 	}
 	l := &Listener{Listener: lis, opts: opts, start: time.Now(), byClient: map[netip.Prefix]map[*Conn]struct{}{},
 		ready: make(chan net.Conn), errs: make(chan error), done: make(chan struct{}), failed: make(chan struct{}),
