@@ -193,7 +193,6 @@ func (s *Server) options(cfg Config) []grpc.ServerOption {
 			PermitWithoutStream: true,
 		}),
 		grpc.InTapHandle(s.guard.tap),
-		grpc.StatsHandler(s.progress),
 		// api.Codec writes the same bytes as the standard codec without
 		// protobuf's reflection, and sends the replies encodedServiceDesc
 		// encodes itself.
@@ -203,8 +202,8 @@ func (s *Server) options(cfg Config) []grpc.ServerOption {
 		// a sixth of sayHello's CPU time. A call that finds every worker
 		// busy still gets its own goroutine.
 		grpc.NumStreamWorkers(streamWorkers),
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
-		grpc.ChainStreamInterceptor(s.streamInterceptor),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor, s.progress.unary),
+		grpc.ChainStreamInterceptor(s.streamInterceptor, s.progress.stream),
 	}
 }
 

@@ -423,15 +423,17 @@ func (c *Conn) Progress() {
 }
 
 // Hold marks a call in flight that keeps the connection from eviction
-// however long it takes (a unary call waiting on its handler); the func it
-// returns ends the hold.
-func (c *Conn) Hold() (release func()) {
+// however long it takes (a unary call waiting on its handler); each Hold
+// is ended by one Release.
+func (c *Conn) Hold() {
 	c.busy.Add(1)
 	c.Progress()
-	return sync.OnceFunc(func() {
-		c.Progress()
-		c.busy.Add(-1)
-	})
+}
+
+// Release ends a Hold.
+func (c *Conn) Release() {
+	c.Progress()
+	c.busy.Add(-1)
 }
 
 // Evicted says whether the listener closed the connection to make room.

@@ -182,9 +182,10 @@ func TestFullListenerGivesSmallerAddressesTheirShare(t *testing.T) {
 func TestHeldConnectionIsNotEvicted(t *testing.T) {
 	s := newServer(t, connlimit.Options{Max: 1, IdleAfter: time.Nanosecond, ReportedProgress: true})
 	held := s.dial(t, "127.0.0.2")
-	release := s.next(t).(*connlimit.Conn).Hold()
+	c := s.next(t).(*connlimit.Conn)
+	c.Hold()
 	closedByServer(t, s.dial(t, "127.0.0.3"))
-	release()
+	c.Release()
 	s.dial(t, "127.0.0.3")
 	s.next(t)
 	closedByServer(t, held)
