@@ -317,10 +317,12 @@ func (l *Listener) admit(c *Conn) (victim *Conn, ok bool) {
 //     whatever its address, so that a flood of such connections from
 //     many addresses is turned over first in, first out;
 //  3. a busy connection of the address holding the most, when that address
-//     holds at least two more than client does (max-min fairness: a client
-//     may not grow at the expense of a smaller one), the least recently
-//     active; a connection held by a call in flight (Conn.Hold) is never
-//     taken.
+//     holds more than an eighth of the cap and at least two more than
+//     client does (max-min fairness: a client may not grow at the expense
+//     of a smaller one), the least recently active; a connection held by a
+//     call in flight (Conn.Hold) is never taken. The eighth spares the few
+//     busy connections of a host running several honest clients (a
+//     frontend, a probe, a tool): only a greedy address pays.
 func (l *Listener) victim(client netip.Prefix) *Conn {
 	now := l.now()
 	cutoff := now - int64(l.opts.IdleAfter)
@@ -350,7 +352,7 @@ func (l *Listener) victim(client netip.Prefix) *Conn {
 		return idle.conn
 	case fresh.conn != nil:
 		return fresh.conn
-	case busy.conn != nil && busy.conn.client != client && busy.held >= len(l.byClient[client])+2:
+	case busy.conn != nil && busy.conn.client != client && busy.held > l.opts.Max/8 && busy.held >= len(l.byClient[client])+2:
 		return busy.conn
 	}
 	return nil

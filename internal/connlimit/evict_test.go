@@ -163,6 +163,7 @@ func TestFullListenerRefusesWhenNothingIsIdle(t *testing.T) {
 // two fewer than the largest takes the largest's least recently active
 // connection; one from the largest itself, or close to it, is refused.
 func TestFullListenerGivesSmallerAddressesTheirShare(t *testing.T) {
+	// A cap of 3: an eighth of it is 0, so an address holding 2 is greedy.
 	s := newServer(t, connlimit.Options{Max: 3, IdleAfter: time.Hour, ReportedProgress: true})
 	lru := s.dial(t, "127.0.0.2")
 	s.next(t).(*connlimit.Conn).Progress()
