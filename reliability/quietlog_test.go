@@ -37,27 +37,7 @@ func TestHostileClientsLogNothingAtWarn(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	// Never-read replies: pipelined pages of about 100 KB each, and
-	// endless REST streams.
-	var held []net.Conn
-	for i := range 200 {
-		conn, err := clientlimittest.Dialer(attackSource(i, sources).String()).Dial("tcp", strings.TrimPrefix(p.page, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, conn)
-		for range 4 {
-			fmt.Fprintf(conn, "GET /?name=x&items=1000&stream=1000 HTTP/1.1\r\nHost: x\r\n\r\n")
-		}
-	}
-	for i := range 50 {
-		conn, err := clientlimittest.Dialer(attackSource(i, sources).String()).Dial("tcp", strings.TrimPrefix(p.rest, "http://"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, conn)
-		fmt.Fprintf(conn, "GET /v1/stream?length=10000000 HTTP/1.1\r\nHost: x\r\n\r\n")
-	}
+	held := neverReadReplies(t, p, sources)
 	// The server closes each connection once its write deadline or the
 	// reading floor gives up on it: then it holds what it held before.
 	testkit.Eventually(t, 2*time.Minute, func() error {
@@ -81,6 +61,33 @@ func TestHostileClientsLogNothingAtWarn(t *testing.T) {
 	if logged != "" {
 		t.Errorf("the attack wrote %d bytes of log at warn, want none:\n%.3000s", len(logged), logged)
 	}
+}
+
+// neverReadReplies opens, from sources addresses, 200 connections each
+// asking for four pipelined pages of about 100 KB, and 50 endless REST
+// streams, and reads none of it; the caller closes the connections.
+func neverReadReplies(t *testing.T, p *serveProc, sources int) []net.Conn {
+	t.Helper()
+	var held []net.Conn
+	for i := range 200 {
+		conn, err := clientlimittest.Dialer(attackSource(i, sources).String()).Dial("tcp", strings.TrimPrefix(p.page, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+		for range 4 {
+			fmt.Fprintf(conn, "GET /?name=x&items=1000&stream=1000 HTTP/1.1\r\nHost: x\r\n\r\n")
+		}
+	}
+	for i := range 50 {
+		conn, err := clientlimittest.Dialer(attackSource(i, sources).String()).Dial("tcp", strings.TrimPrefix(p.rest, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+		fmt.Fprintf(conn, "GET /v1/stream?length=10000000 HTTP/1.1\r\nHost: x\r\n\r\n")
+	}
+	return held
 }
 
 // resetScrape sends one scrape of u from ip and resets the connection

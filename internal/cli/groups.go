@@ -13,7 +13,6 @@ import (
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
-	"github.com/grpcplay/grpcplay/gateway"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 	"github.com/grpcplay/grpcplay/internal/tlsconfig"
 )
@@ -108,11 +107,13 @@ func (b *backendFlags) define(fs *flag.FlagSet, getenv func(string) string, e ex
 	fs.Var(int32Flag{&b.cfg.Limits.MaxItems}, "max-items", "largest getAll length")
 	fs.Var(int32Flag{&b.cfg.Limits.MaxStreamItems}, "max-stream-items", "largest getStream length")
 	fs.IntVar(&b.cfg.Limits.MaxNameBytes, "max-name-bytes", d.Limits.MaxNameBytes, "longest sayHello name, in bytes")
-	fs.IntVar(&b.cfg.MaxConns, "grpc-max-conns", d.MaxConns, "connections the gRPC port holds open; at the cap a new one evicts an idle one (default: an eighth of the descriptor limit, at most 64)")
+	// 0 takes the default, which depends on the machine's descriptor
+	// limit: a fixed default would print differently on every machine.
+	fs.IntVar(&b.cfg.MaxConns, "grpc-max-conns", 0, "connections the gRPC port holds open; at the cap a new one evicts an idle one (0: an eighth of the descriptor limit, at most 64)")
 	fs.DurationVar(&b.cfg.MaxConnectionAge, "max-connection-age", d.MaxConnectionAge, "close client connections after this long, so clients find new replicas")
 	fs.StringVar(&b.metricsAddr, "metrics-addr", e.listenDefault(defaultMetricsPort), "address of the backend's Prometheus /metrics; empty turns metrics off")
 	fs.StringVar(&b.restAddr, "rest-addr", e.listenDefault("8080"), "address the REST/JSON gateway listens on; empty turns it off")
-	fs.IntVar(&b.restMaxConns, "rest-max-conns", gateway.DefaultConfig.MaxConns, "connections the REST port holds open; at the cap a new one evicts an idle one (default: an eighth of the descriptor limit, at most 4096)")
+	fs.IntVar(&b.restMaxConns, "rest-max-conns", 0, "connections the REST port holds open; at the cap a new one evicts an idle one (0: an eighth of the descriptor limit, at most 4096)")
 	// Plaintext stays the default, as in the post: TLS is on only when a
 	// file is named.
 	fs.StringVar(&b.tls.Cert, "tls-cert", "", "PEM certificate (chain) the backend presents; with --tls-key it serves TLS instead of plaintext")
@@ -125,8 +126,8 @@ func (b *backendFlags) check() []error {
 	if err := b.cfg.Limits.Validate(); err != nil {
 		errs = append(errs, err)
 	}
-	if b.cfg.MaxConns < 1 || b.restMaxConns < 1 {
-		errs = append(errs, errors.New("--grpc-max-conns and --rest-max-conns must be at least 1"))
+	if b.cfg.MaxConns < 0 || b.restMaxConns < 0 {
+		errs = append(errs, errors.New("--grpc-max-conns and --rest-max-conns must not be negative"))
 	}
 	return append(errs, positive("max-connection-age", b.cfg.MaxConnectionAge)...)
 }
@@ -178,7 +179,7 @@ func (f *frontendFlags) define(fs *flag.FlagSet, e exposure) {
 	fs.Var(int32Flag{&f.cfg.MaxPageItems}, "max-page-items", "largest length the page accepts")
 	fs.Var(int32Flag{&f.cfg.MaxLiveItems}, "max-live-items", "largest length the live view accepts")
 	fs.IntVar(&f.cfg.MaxLiveStreams, "max-live-streams", d.MaxLiveStreams, "live streams open at once; more get 503")
-	fs.IntVar(&f.cfg.MaxConns, "http-max-conns", d.MaxConns, "connections the page's port holds open; at the cap a new one evicts an idle one (default: an eighth of the descriptor limit, at most 4096)")
+	fs.IntVar(&f.cfg.MaxConns, "http-max-conns", 0, "connections the page's port holds open; at the cap a new one evicts an idle one (0: an eighth of the descriptor limit, at most 4096)")
 	fs.BoolVar(&f.cfg.DebugPage, "debug-page", e.pages, "serve /debug: the backend connection, its addresses and call counts")
 	fs.BoolVar(&f.comparePage, "compare-page", e.pages,
 		"let /compare run its bench: any visitor may then start a few seconds of gRPC-against-REST load on this machine (at most once per interval); off, the page says it is not available")
@@ -188,8 +189,11 @@ func (f *frontendFlags) define(fs *flag.FlagSet, e exposure) {
 // would silently turn into a default.
 func (f *frontendFlags) check() []error {
 	errs := append(positive("page-timeout", f.cfg.Timeout), positive("live-timeout", f.cfg.LiveTimeout)...)
-	if f.cfg.MaxPageItems < 1 || f.cfg.MaxLiveItems < 1 || f.cfg.MaxLiveStreams < 1 || f.cfg.MaxConns < 1 {
-		errs = append(errs, fmt.Errorf("--max-page-items, --max-live-items, --max-live-streams and --http-max-conns must be at least 1"))
+	if f.cfg.MaxConns < 0 {
+		errs = append(errs, errors.New("--http-max-conns must not be negative"))
+	}
+	if f.cfg.MaxPageItems < 1 || f.cfg.MaxLiveItems < 1 || f.cfg.MaxLiveStreams < 1 {
+		errs = append(errs, fmt.Errorf("--max-page-items, --max-live-items and --max-live-streams must be at least 1"))
 	}
 	return errs
 }
