@@ -94,9 +94,9 @@ type Listener struct {
 	evicted, refused prometheus.Counter
 }
 
-// maxWaiting bounds the newcomers waiting for room at once, and so the
-// descriptors a full port holds beyond its cap.
-func maxWaiting(capacity int) int { return max(8, capacity/4) }
+// MaxWaiting bounds the newcomers waiting for room at once at a port of
+// the given cap, and so the descriptors a full port holds beyond its cap.
+func MaxWaiting(capacity int) int { return max(8, capacity/4) }
 
 // waiter is a newcomer waiting for room until its deadline.
 type waiter struct {
@@ -118,7 +118,7 @@ func New(lis net.Listener, opts Options) *Listener {
 	}
 	l := &Listener{Listener: lis, opts: opts, start: time.Now(), byClient: map[netip.Prefix]map[*Conn]struct{}{},
 		ready: make(chan net.Conn), errs: make(chan error), done: make(chan struct{}), failed: make(chan struct{}),
-		queue: make(chan waiter, maxWaiting(opts.Max))}
+		queue: make(chan waiter, MaxWaiting(opts.Max))}
 	l.evicted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name:        "grpcplay_connections_evicted_total",
 		Help:        "Connections closed, at the port's cap, to make room for a new one: each had made no progress for a while.",
