@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc/tap"
 
 	"github.com/grpcplay/grpcplay/api"
-	"github.com/grpcplay/grpcplay/internal/connlimit"
 )
 
 // guard holds the bounds a hostile client must not get around where an
@@ -35,9 +34,9 @@ type guard struct {
 	conns sync.Map // net.Addr → *guardedConn
 }
 
-// listener caps lis at cfg.MaxConns and tracks its connections.
+// listener tracks lis's connections.
 func (g *guard) listener(lis net.Listener) net.Listener {
-	return &guardedListener{Listener: connlimit.Listener(lis, g.cfg.MaxConns), g: g}
+	return &guardedListener{Listener: lis, g: g}
 }
 
 type guardedListener struct {

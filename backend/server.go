@@ -49,7 +49,8 @@ type Config struct {
 	// client reconnects when it next calls.
 	MaxConnectionIdle time.Duration
 	// MaxConns caps the connections the listener holds open; at the cap,
-	// new ones wait in the kernel's backlog (see internal/connlimit).
+	// a new one evicts one that makes no progress, or is refused (see
+	// internal/connlimit).
 	MaxConns int
 	// MaxHeaderListBytes caps a call's metadata, counted as HTTP/2 does
 	// (name + value + 32 bytes a field) after HPACK decoding, so that
@@ -140,6 +141,8 @@ type Server struct {
 	log    *slog.Logger
 	svc    *Service
 	guard  *guard
+	// progress caps the listener and evicts its idle connections.
+	progress *progress
 	// okLoggers holds, for each method the server hosts, the logger of its
 	// calls that end OK, with the method and code attributes already
 	// formatted: most lines are those, and formatting them again on every
@@ -161,7 +164,7 @@ const maxRecvBytes = 64 << 10
 // New builds a Server.
 func New(cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{health: newHealthService(), log: cfg.Logger, guard: &guard{cfg: cfg}}
+	s := &Server{health: newHealthService(), log: cfg.Logger, guard: &guard{cfg: cfg}, progress: &progress{cfg: cfg}}
 	observe, observing := telemetry.GRPCServerOptions(cfg.Metrics, cfg.TracerProvider)
 	opts := append(observe, s.options(cfg)...)
 	if cfg.TLS != nil {
@@ -217,8 +220,8 @@ func (s *Server) options(cfg Config) []grpc.ServerOption {
 		// a sixth of sayHello's CPU time. A call that finds every worker
 		// busy still gets its own goroutine.
 		grpc.NumStreamWorkers(streamWorkers),
-		grpc.ChainUnaryInterceptor(s.unaryInterceptor),
-		grpc.ChainStreamInterceptor(s.streamInterceptor),
+		grpc.ChainUnaryInterceptor(s.unaryInterceptor, s.progress.unary),
+		grpc.ChainStreamInterceptor(s.streamInterceptor, s.progress.stream),
 	}
 }
 
@@ -229,7 +232,7 @@ func (s *Server) Service() *Service { return s.svc }
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
 func (s *Server) Serve(lis net.Listener) error {
-	err := s.grpc.Serve(s.guard.listener(lis))
+	err := s.grpc.Serve(s.guard.listener(s.progress.listen(lis)))
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
 	}

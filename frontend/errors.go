@@ -137,9 +137,13 @@ var backendFailures = map[codes.Code]pageError{
 // failed request is logged once: at warn when an operator should look (the
 // backend failing, a bug), at debug when the client caused it (a 4xx, a
 // live stream over the caps), since a client can cause one per request.
+// A backend too slow for the page's deadline (504) is at debug too, as on
+// the REST face: clients that flood the page, or never read its replies,
+// make calls queue past it and cause one per request; the operator sees
+// them in the request metrics. A backend gone (503) stays at warn.
 func (s *Server) logFailure(r *http.Request, code int, err error) {
 	level := slog.LevelWarn
-	if code < 500 || errors.Is(err, errTooManyLiveStreams) {
+	if code < 500 || code == http.StatusGatewayTimeout || errors.Is(err, errTooManyLiveStreams) {
 		level = slog.LevelDebug
 	}
 	s.log.Log(r.Context(), level, "request failed",

@@ -72,7 +72,8 @@ type Config struct {
 	// navigation: grpcplay's CLI mounts /compare (bench/compare) here.
 	Pages []Page
 	// MaxConns caps the connections the page's listener holds open; at the
-	// cap, new ones wait in the kernel's backlog (see internal/connlimit).
+	// cap, a new one evicts an idle one, or is refused (see
+	// internal/connlimit).
 	MaxConns int
 }
 
@@ -156,7 +157,7 @@ func (s *Server) Handler() http.Handler {
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
 func (s *Server) Serve(lis net.Listener) error {
-	return httpserver.Serve(s.http, connlimit.Listener(lis, s.cfg.MaxConns))
+	return httpserver.Serve(s.http, connlimit.New(lis, connlimit.Options{Max: s.cfg.MaxConns, Port: "page", Metrics: s.cfg.Metrics}))
 }
 
 // Shutdown stops accepting connections, ends the live streams and waits for

@@ -72,7 +72,7 @@ type Config struct {
 	MaxReplyItems int64
 	Logger        *slog.Logger // nil: discard
 	// MaxConns caps the connections the listener holds open; at the cap,
-	// new ones wait in the kernel's backlog (see internal/connlimit).
+	// a new one evicts an idle one, or is refused (see internal/connlimit).
 	MaxConns int
 
 	// Observability: each is off when nil. Metrics gets the
@@ -185,7 +185,7 @@ func (s *Server) Handler() http.Handler {
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.
 func (s *Server) Serve(lis net.Listener) error {
-	return httpserver.Serve(s.http, connlimit.Listener(lis, s.cfg.MaxConns))
+	return httpserver.Serve(s.http, connlimit.New(lis, connlimit.Options{Max: s.cfg.MaxConns, Port: "rest", Metrics: s.cfg.Metrics}))
 }
 
 // Shutdown stops accepting connections, ends the streams in flight with a

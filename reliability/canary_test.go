@@ -270,3 +270,16 @@ func TestCanaryOnAQuietServer(t *testing.T) {
 	c.waitAfter(t, time.Now(), 5)
 	c.assertAllSucceeded(t)
 }
+
+// assertNoFailureAfter stops the canary and fails the test if a probe that
+// started at or after since failed.
+func (c *canary) assertNoFailureAfter(t *testing.T, since time.Time) {
+	t.Helper()
+	c.halt()
+	failed, total := c.failuresAfter(since)
+	if len(failed) > 0 {
+		t.Errorf("canary: %d of %d probes failed during the attack:\n%s", len(failed), total, describe(failed))
+	}
+	before, all := c.failuresAfter(time.Time{})
+	t.Logf("canary: %d probes during the attack, %d failed; %d of %d failed in all", total, len(failed), len(before), all)
+}

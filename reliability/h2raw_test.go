@@ -39,7 +39,18 @@ type trailer struct {
 // so whatever the server sends beyond them waits in the server.
 func dialRaw(t *testing.T, addr string) *rawConn {
 	t.Helper()
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	return dialRawFrom(t, addr, nil)
+}
+
+// dialRawFrom is dialRaw from source, an address of 127.0.0.0/8 (nil: the
+// kernel's choice).
+func dialRawFrom(t *testing.T, addr string, source net.IP) *rawConn {
+	t.Helper()
+	d := net.Dialer{Timeout: 5 * time.Second}
+	if source != nil {
+		d.LocalAddr = &net.TCPAddr{IP: source}
+	}
+	conn, err := d.Dial("tcp", addr)
 	if err != nil {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
@@ -48,12 +59,10 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 	c.fr = http2.NewFramer(conn, conn)
 	c.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	c.enc = hpack.NewEncoder(&c.hbuf)
-	if _, err := conn.Write([]byte(http2.ClientPreface)); err != nil {
-		t.Fatal(err)
-	}
-	if err := c.fr.WriteSettings(); err != nil {
-		t.Fatal(err)
-	}
+	// A server that refused the connection has closed it: the reader
+	// below then ends at once, and closed says so.
+	_, _ = conn.Write([]byte(http2.ClientPreface))
+	_ = c.fr.WriteSettings()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)

@@ -95,6 +95,8 @@ type backendFlags struct {
 	metricsAddr string
 	cfg         backend.Config
 	tls         tlsconfig.Server
+	// restMaxConns caps the REST port's connections (gateway.Config).
+	restMaxConns int
 }
 
 func (b *backendFlags) define(fs *flag.FlagSet, getenv func(string) string, e exposure) {
@@ -105,9 +107,13 @@ func (b *backendFlags) define(fs *flag.FlagSet, getenv func(string) string, e ex
 	fs.Var(int32Flag{&b.cfg.Limits.MaxItems}, "max-items", "largest getAll length")
 	fs.Var(int32Flag{&b.cfg.Limits.MaxStreamItems}, "max-stream-items", "largest getStream length")
 	fs.IntVar(&b.cfg.Limits.MaxNameBytes, "max-name-bytes", d.Limits.MaxNameBytes, "longest sayHello name, in bytes")
+	// 0 takes the default, which depends on the machine's descriptor
+	// limit: a fixed default would print differently on every machine.
+	fs.IntVar(&b.cfg.MaxConns, "grpc-max-conns", 0, "connections the gRPC port holds open; at the cap a new one evicts an idle one (0: an eighth of the descriptor limit, at most 64)")
 	fs.DurationVar(&b.cfg.MaxConnectionAge, "max-connection-age", d.MaxConnectionAge, "close client connections after this long, so clients find new replicas")
 	fs.StringVar(&b.metricsAddr, "metrics-addr", e.listenDefault(defaultMetricsPort), "address of the backend's Prometheus /metrics; empty turns metrics off")
 	fs.StringVar(&b.restAddr, "rest-addr", e.listenDefault("8080"), "address the REST/JSON gateway listens on; empty turns it off")
+	fs.IntVar(&b.restMaxConns, "rest-max-conns", 0, "connections the REST port holds open; at the cap a new one evicts an idle one (0: an eighth of the descriptor limit, at most 4096)")
 	// Plaintext stays the default, as in the post: TLS is on only when a
 	// file is named.
 	fs.StringVar(&b.tls.Cert, "tls-cert", "", "PEM certificate (chain) the backend presents; with --tls-key it serves TLS instead of plaintext")
@@ -119,6 +125,9 @@ func (b *backendFlags) check() []error {
 	var errs []error
 	if err := b.cfg.Limits.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if b.cfg.MaxConns < 0 || b.restMaxConns < 0 {
+		errs = append(errs, errors.New("--grpc-max-conns and --rest-max-conns must not be negative"))
 	}
 	return append(errs, positive("max-connection-age", b.cfg.MaxConnectionAge)...)
 }
@@ -170,6 +179,7 @@ func (f *frontendFlags) define(fs *flag.FlagSet, e exposure) {
 	fs.Var(int32Flag{&f.cfg.MaxPageItems}, "max-page-items", "largest length the page accepts")
 	fs.Var(int32Flag{&f.cfg.MaxLiveItems}, "max-live-items", "largest length the live view accepts")
 	fs.IntVar(&f.cfg.MaxLiveStreams, "max-live-streams", d.MaxLiveStreams, "live streams open at once; more get 503")
+	fs.IntVar(&f.cfg.MaxConns, "http-max-conns", 0, "connections the page's port holds open; at the cap a new one evicts an idle one (0: an eighth of the descriptor limit, at most 4096)")
 	fs.BoolVar(&f.cfg.DebugPage, "debug-page", e.pages, "serve /debug: the backend connection, its addresses and call counts")
 	fs.BoolVar(&f.comparePage, "compare-page", e.pages,
 		"let /compare run its bench: any visitor may then start a few seconds of gRPC-against-REST load on this machine (at most once per interval); off, the page says it is not available")
@@ -179,6 +189,9 @@ func (f *frontendFlags) define(fs *flag.FlagSet, e exposure) {
 // would silently turn into a default.
 func (f *frontendFlags) check() []error {
 	errs := append(positive("page-timeout", f.cfg.Timeout), positive("live-timeout", f.cfg.LiveTimeout)...)
+	if f.cfg.MaxConns < 0 {
+		errs = append(errs, errors.New("--http-max-conns must not be negative"))
+	}
 	if f.cfg.MaxPageItems < 1 || f.cfg.MaxLiveItems < 1 || f.cfg.MaxLiveStreams < 1 {
 		errs = append(errs, fmt.Errorf("--max-page-items, --max-live-items and --max-live-streams must be at least 1"))
 	}

@@ -271,7 +271,7 @@ func (s *servers) startBackend(b *backendFlags) error {
 	if err := s.startMetrics(cfg, b.metricsAddr); err != nil {
 		return err
 	}
-	return s.startREST(cfg, b.restAddr)
+	return s.startREST(cfg, b.restAddr, b.restMaxConns)
 }
 
 // startMetrics serves the backend's registry on its own small HTTP port.
@@ -285,13 +285,13 @@ func (s *servers) startMetrics(cfg backend.Config, addr string) error {
 	}
 	s.metricsLis = lis
 	s.metrics = telemetry.NewMetricsServer(cfg.Metrics, s.log)
-	s.serve(s.metrics, connlimit.Listener(lis, telemetry.MaxMetricsConns))
+	s.serve(s.metrics, connlimit.New(lis, connlimit.Options{Max: telemetry.MaxMetricsConns, Port: "metrics", Metrics: cfg.Metrics}))
 	return nil
 }
 
 // startREST serves the REST/JSON gateway next to the gRPC backend, on the
 // same Service, so both faces give the same answers under the same limits.
-func (s *servers) startREST(backendCfg backend.Config, addr string) error {
+func (s *servers) startREST(backendCfg backend.Config, addr string, maxConns int) error {
 	if addr == "" {
 		return nil
 	}
@@ -311,6 +311,7 @@ func (s *servers) startREST(backendCfg backend.Config, addr string) error {
 	s.restLis = lis
 	cfg := gateway.DefaultConfig
 	cfg.Logger = s.log
+	cfg.MaxConns = maxConns
 	// The backend's metrics registry and tracer: REST and gRPC calls of the
 	// one backend show up side by side.
 	cfg.Metrics = backendCfg.Metrics

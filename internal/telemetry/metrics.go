@@ -1,10 +1,12 @@
 package telemetry
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,7 +73,7 @@ const (
 // Errors of a collector are logged and counted, and the rest is served.
 func MetricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:            slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:            scrapeErrorLog{log},
 		ErrorHandling:       promhttp.ContinueOnError,
 		Registry:            reg,
 		MaxRequestsInFlight: maxScrapes,
@@ -88,6 +90,21 @@ func MetricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 		defer release()
 		h.ServeHTTP(w, r)
 	})
+}
+
+// scrapeErrorLog is promhttp's error log: a collector that fails to gather
+// is the operator's to fix, at warn; the rest, failures to send the reply
+// (a scraper that reset, that timed out, that reads nothing), are the
+// client's doing, at debug, since any client can cause one per scrape.
+type scrapeErrorLog struct{ log *slog.Logger }
+
+func (l scrapeErrorLog) Println(v ...any) {
+	line := strings.TrimSuffix(fmt.Sprintln(v...), "\n")
+	level := slog.LevelDebug
+	if strings.HasPrefix(line, "error gathering metrics") {
+		level = slog.LevelWarn
+	}
+	l.log.Log(context.Background(), level, line)
 }
 
 // MaxMetricsConns caps the metrics port's connections: a few scrapers need
