@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -22,26 +23,40 @@ import (
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
-const usage = `grpcplay: a gRPC backend, a web frontend and a client, from "Playing with gRPC and Python".
+// purposes are the commands in the order the usage lists them, each with
+// the one line that heads its --help.
+var purposes = []struct{ name, purpose string }{
+	{"serve", "backend and frontend in one process (start here)"},
+	{"backend", "the gRPC backend (api.Api, health, reflection)"},
+	{"frontend", "the web frontend, calling a backend"},
+	{"call", "call a backend: hello NAME | items N | stream N"},
+	{"bench", "gRPC against REST/JSON under load: a table, JSON or an SVG chart"},
+	{"healthcheck", "exit 0 when the local servers are healthy (for containers)"},
+	{"version", "print the version"},
+}
 
-Usage:
-  grpcplay serve        backend and frontend in one process (start here)
-  grpcplay backend      the gRPC backend (api.Api, health, reflection)
-  grpcplay frontend     the web frontend, calling a backend
-  grpcplay call         call a backend: hello NAME | items N | stream N
-  grpcplay bench        gRPC against REST/JSON under load: a table, JSON or an SVG chart
-  grpcplay healthcheck  exit 0 when the local servers are healthy (for containers)
-  grpcplay version      print the version
+// usage is what grpcplay alone, or grpcplay help, prints.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("grpcplay: a gRPC backend, a web frontend and a client, from \"Playing with gRPC and Python\".\n\nUsage:\n")
+	for _, p := range purposes {
+		fmt.Fprintf(&b, "  grpcplay %-12s %s\n", p.name, p.purpose)
+	}
+	b.WriteString("\nRun \"grpcplay COMMAND --help\" for a command's settings.\n")
+	return b.String()
+}
 
-Run "grpcplay COMMAND --help" for a command's settings.
-`
+func purpose(name string) string {
+	for _, p := range purposes {
+		if p.name == name {
+			return p.purpose
+		}
+	}
+	return ""
+}
 
 // errUsage marks errors that should exit with status 2.
 var errUsage = errors.New("usage")
-
-// errReported marks a usage error that the flag package already printed,
-// with the command's usage, so Execute does not print it again.
-var errReported = errors.New("reported")
 
 // command is one grpcplay subcommand.
 type command interface {
@@ -104,7 +119,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		if !errors.Is(err, errReported) {
+		if m.cmd != nil {
+			fmt.Fprintf(stderr, "grpcplay %s: %v\n", m.name, err)
+		} else {
 			fmt.Fprintf(stderr, "grpcplay: %v\n", err)
 		}
 		return 2
@@ -135,25 +152,30 @@ func (m *Main) ParseFlags(args []string) error {
 		return err
 	}
 	fs := flag.NewFlagSet("grpcplay "+m.name, flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
 	m.cmd.define(fs, m.Getenv)
 	var argsUsage string
 	withArgs, _ := m.cmd.(takesArgs)
 	if withArgs != nil {
 		argsUsage = " " + withArgs.argsUsage()
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: grpcplay %s [flags]%s\n\nFlags:\n", m.name, argsUsage)
-		fs.PrintDefaults()
-	}
+	// The flag package prints its error and then the whole usage, which
+	// scrolls the error away: parseArgs prints the usage only for --help,
+	// and a wrong flag is reported by Execute, as one error.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	help := func() { m.printHelp(fs, argsUsage) }
 	if _, own := m.cmd.(ownEnvironment); !own {
 		if err := applyEnv(fs, m.Getenv); err != nil {
 			return err
 		}
 	}
 	positional, err := parseArgs(fs, args[1:])
-	if err != nil {
+	if errors.Is(err, flag.ErrHelp) {
+		help()
 		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%w\nsee grpcplay %s --help", err, m.name)
 	}
 	if withArgs != nil {
 		withArgs.setArgs(positional)
@@ -169,18 +191,18 @@ func (m *Main) ParseFlags(args []string) error {
 // lookUp finds the command named by args[0], or prints the usage.
 func (m *Main) lookUp(args []string) error {
 	if len(args) == 0 {
-		fmt.Fprint(m.Stderr, usage)
+		fmt.Fprint(m.Stderr, usage())
 		return fmt.Errorf("no command given")
 	}
 	m.name = args[0]
 	switch m.name {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(m.Stdout, usage)
+		fmt.Fprint(m.Stdout, usage())
 		return flag.ErrHelp
 	}
 	newCmd, ok := commands[m.name]
 	if !ok {
-		fmt.Fprint(m.Stderr, usage)
+		fmt.Fprint(m.Stderr, usage())
 		return fmt.Errorf("unknown command %q", m.name)
 	}
 	m.cmd = newCmd()
@@ -203,7 +225,7 @@ func parseArgs(fs *flag.FlagSet, rest []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: %w", errReported, err)
+			return nil, asTyped(err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -213,6 +235,36 @@ func parseArgs(fs *flag.FlagSet, rest []string) ([]string, error) {
 	}
 	return positional, nil
 }
+
+// printHelp prints a command's --help to stdout: its purpose, its usage,
+// and its flags as users type them (--name; a one-letter flag -x).
+func (m *Main) printHelp(fs *flag.FlagSet, argsUsage string) {
+	fmt.Fprintf(m.Stdout, "grpcplay %s: %s.\n\nUsage: grpcplay %s", m.name, purpose(m.name), m.name)
+	hasFlags := false
+	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if !hasFlags {
+		fmt.Fprintf(m.Stdout, "%s\n", argsUsage)
+		return
+	}
+	fmt.Fprintf(m.Stdout, " [flags]%s\n\nFlags:\n", argsUsage)
+	var defaults strings.Builder
+	fs.SetOutput(&defaults)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fmt.Fprint(m.Stdout, flagLine.ReplaceAllString(defaults.String(), "$1--$2"))
+}
+
+// flagLine is the start of a flag's line in flag.PrintDefaults, "  -name",
+// for a name longer than one letter.
+var flagLine = regexp.MustCompile(`(?m)^(  )-([^-\s][^\s]+)`)
+
+// asTyped writes the flag package's "-name" in its errors as "--name",
+// the way the help and the docs write it.
+func asTyped(err error) error {
+	return errors.New(flagInError.ReplaceAllString(err.Error(), "$1--$2"))
+}
+
+var flagInError = regexp.MustCompile(`(not defined: |needs an argument: |for flag |for )-([^-\s][^\s:]+)`)
 
 // setUpLog builds the logger of the run. Servers log to stderr through a
 // buffer, so that a line per call is not a system call per call (see
