@@ -23,36 +23,15 @@ import (
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
-// purposes are the commands in the order the usage lists them, each with
-// the one line that heads its --help.
-var purposes = []struct{ name, purpose string }{
-	{"serve", "backend and frontend in one process (start here)"},
-	{"backend", "the gRPC backend (api.Api, health, reflection)"},
-	{"frontend", "the web frontend, calling a backend"},
-	{"call", "call a backend: hello NAME | items N | stream N"},
-	{"bench", "gRPC against REST/JSON under load: a table, JSON or an SVG chart"},
-	{"healthcheck", "exit 0 when the local servers are healthy (for containers)"},
-	{"version", "print the version"},
-}
-
 // usage is what grpcplay alone, or grpcplay help, prints.
 func usage() string {
 	var b strings.Builder
 	b.WriteString("grpcplay: a gRPC backend, a web frontend and a client, from \"Playing with gRPC and Python\".\n\nUsage:\n")
-	for _, p := range purposes {
-		fmt.Fprintf(&b, "  grpcplay %-12s %s\n", p.name, p.purpose)
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  grpcplay %-12s %s\n", c.name, c.purpose)
 	}
 	b.WriteString("\nRun \"grpcplay COMMAND --help\" for a command's settings.\n")
 	return b.String()
-}
-
-func purpose(name string) string {
-	for _, p := range purposes {
-		if p.name == name {
-			return p.purpose
-		}
-	}
-	return ""
 }
 
 // errUsage marks errors that should exit with status 2.
@@ -81,15 +60,20 @@ type takesArgs interface {
 // server it checks.
 type ownEnvironment interface{ ignoresEnv() }
 
-// commands is the dispatch: the only place a command's name is looked at.
-var commands = map[string]func() command{
-	"serve":       func() command { return newServe() },
-	"backend":     func() command { return newBackendCmd() },
-	"frontend":    func() command { return newFrontendCmd() },
-	"call":        func() command { return &callCmd{} },
-	"bench":       func() command { return &benchCmd{} },
-	"healthcheck": func() command { return &healthcheckCmd{} },
-	"version":     func() command { return versionCmd{} },
+// commands is the dispatch, the only place a command's name is looked at,
+// in the order the usage lists them; purpose is the line that heads the
+// command's --help and its line in the usage.
+var commands = []struct {
+	name, purpose string
+	new           func() command
+}{
+	{"serve", "backend and frontend in one process (start here)", func() command { return newServe() }},
+	{"backend", "the gRPC backend (api.Api, health, reflection)", func() command { return newBackendCmd() }},
+	{"frontend", "the web frontend, calling a backend", func() command { return newFrontendCmd() }},
+	{"call", "call a backend: hello NAME | items N | stream N", func() command { return &callCmd{} }},
+	{"bench", "gRPC against REST/JSON under load: a table, JSON or an SVG chart", func() command { return &benchCmd{} }},
+	{"healthcheck", "exit 0 when the local servers are healthy (for containers)", func() command { return &healthcheckCmd{} }},
+	{"version", "print the version", func() command { return versionCmd{} }},
 }
 
 // Main is one run of the grpcplay command.
@@ -98,9 +82,10 @@ type Main struct {
 	Stderr io.Writer
 	Getenv func(string) string
 
-	name string
-	cmd  command
-	log  *slog.Logger
+	name    string
+	purpose string
+	cmd     command
+	log     *slog.Logger
 
 	// servers are what a server command started, stopped by Close.
 	servers *servers
@@ -163,7 +148,6 @@ func (m *Main) ParseFlags(args []string) error {
 	// and a wrong flag is reported by Execute, as one error.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	help := func() { m.printHelp(fs, argsUsage) }
 	if _, own := m.cmd.(ownEnvironment); !own {
 		if err := applyEnv(fs, m.Getenv); err != nil {
 			return err
@@ -171,7 +155,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	positional, err := parseArgs(fs, args[1:])
 	if errors.Is(err, flag.ErrHelp) {
-		help()
+		m.printHelp(fs, argsUsage)
 		return err
 	}
 	if err != nil {
@@ -200,13 +184,14 @@ func (m *Main) lookUp(args []string) error {
 		fmt.Fprint(m.Stdout, usage())
 		return flag.ErrHelp
 	}
-	newCmd, ok := commands[m.name]
-	if !ok {
-		fmt.Fprint(m.Stderr, usage())
-		return fmt.Errorf("unknown command %q", m.name)
+	for _, c := range commands {
+		if c.name == m.name {
+			m.cmd, m.purpose = c.new(), c.purpose
+			return nil
+		}
 	}
-	m.cmd = newCmd()
-	return nil
+	fmt.Fprint(m.Stderr, usage())
+	return fmt.Errorf("unknown command %q", m.name)
 }
 
 // parseArgs parses the flags of fs and returns the arguments between them.
@@ -239,7 +224,7 @@ func parseArgs(fs *flag.FlagSet, rest []string) ([]string, error) {
 // printHelp prints a command's --help to stdout: its purpose, its usage,
 // and its flags as users type them (--name; a one-letter flag -x).
 func (m *Main) printHelp(fs *flag.FlagSet, argsUsage string) {
-	fmt.Fprintf(m.Stdout, "grpcplay %s: %s.\n\nUsage: grpcplay %s", m.name, purpose(m.name), m.name)
+	fmt.Fprintf(m.Stdout, "grpcplay %s: %s.\n\nUsage: grpcplay %s", m.name, m.purpose, m.name)
 	hasFlags := false
 	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
 	if !hasFlags {
