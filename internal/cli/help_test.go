@@ -126,4 +126,3 @@ func TestFrontendWarnsWhenItsBackendIsUnreachable(t *testing.T) {
 		t.Errorf("frontend with a backend warned:\n%s", log)
 	}
 }
-
