@@ -247,22 +247,21 @@ func TestReadyz(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("readyz with backend down: %d %q", resp.StatusCode, body)
 	}
-	if d := time.Since(start); d > readyTimeout+time.Second {
-		t.Errorf("readyz took %v", d)
+	// Its own deadline is readyTimeout; the page's (5s) is the one it must
+	// not wait for, and the bound leaves a busy machine the difference.
+	if d := time.Since(start); d > DefaultConfig.Timeout {
+		t.Errorf("readyz took %v, its deadline is %v", d, readyTimeout)
 	}
 }
 
 // freeAddr returns a loopback address that nothing listens on.
+// A refused connection is answered at once with 503, not after the page's
+// deadline, which would be 504.
 func TestPageBackendDown(t *testing.T) {
-	const timeout = 2 * time.Second
-	ts := newFrontend(t, Config{Timeout: timeout}, testkit.NewClient(t, testkit.FreeAddr(t)))
-	start := time.Now()
+	ts := newFrontend(t, Config{Timeout: time.Minute}, testkit.NewClient(t, testkit.FreeAddr(t)))
 	resp, body := testkit.Get(t, ts.URL+"/")
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("status %d, want 503:\n%s", resp.StatusCode, body)
-	}
-	if d := time.Since(start); d > timeout+time.Second {
-		t.Errorf("answered after %v; the deadline is %v", d, timeout)
 	}
 	if !strings.Contains(body, "The backend is unreachable right now.") {
 		t.Errorf("body lacks the plain message:\n%s", body)
@@ -305,7 +304,9 @@ func TestPageBackendTooSlow(t *testing.T) {
 	if resp.StatusCode != http.StatusGatewayTimeout {
 		t.Fatalf("status %d, want 504:\n%s", resp.StatusCode, body)
 	}
-	if d := time.Since(start); d < timeout || d > timeout+time.Second {
+	// Not before the deadline; and well before the default one (5s), which
+	// would show that the configured deadline was ignored.
+	if d := time.Since(start); d < timeout || d >= DefaultConfig.Timeout {
 		t.Errorf("answered after %v; the deadline is %v", d, timeout)
 	}
 	if !strings.Contains(body, "The backend is too slow") {

@@ -20,8 +20,9 @@ import (
 const canaryEvery = 100 * time.Millisecond
 
 // canaryCallTimeout bounds one probe. An honest call on loopback takes
-// milliseconds; a probe that needs this long has failed.
-const canaryCallTimeout = 2 * time.Second
+// milliseconds, and a page a few backend calls; a probe that needs this
+// long has failed even on a machine whose cores are all busy elsewhere.
+const canaryCallTimeout = 10 * time.Second
 
 // probeResult is one canary call: which probe, when it started, how it ended.
 type probeResult struct {

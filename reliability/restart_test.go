@@ -133,7 +133,7 @@ func killMidStream(t *testing.T, p *backendProc, c *client.Client) {
 	}
 	// The stream's own deadline is 5 minutes; a dead backend must show long
 	// before that. The bound is loose for a busy machine.
-	if noticed > 10*time.Second {
+	if noticed > time.Minute {
 		t.Errorf("the reader learnt of the kill after %v", noticed)
 	}
 }
@@ -141,7 +141,9 @@ func killMidStream(t *testing.T, p *backendProc, c *client.Client) {
 func TestKill9MidStream(t *testing.T) {
 	p := startBackendProc(t, "127.0.0.1:0")
 	c := testkit.NewClient(t, p.addr)
-	const pageTimeout = 20 * time.Second
+	// Long, so that the bound on the 503 below is far from what a busy
+	// machine adds to a refused connection's retries.
+	const pageTimeout = 2 * time.Minute
 	url := startFrontend(t, frontend.Config{Timeout: pageTimeout}, c) + "/"
 	hc := newHTTPClient(t)
 	ctx := t.Context()

@@ -89,7 +89,7 @@ func (c *callCmd) parseCall() (method string, length int32, err error) {
 func (c *callCmd) hello(ctx context.Context, cl *client.Client, w io.Writer) error {
 	msg, err := cl.SayHello(ctx, c.args[1])
 	if err != nil {
-		return c.client.callError(err)
+		return c.client.callError(c.target, err)
 	}
 	if c.output == "text" {
 		_, err = fmt.Fprintln(w, msg)
@@ -102,7 +102,7 @@ func (c *callCmd) hello(ctx context.Context, cl *client.Client, w io.Writer) err
 func (c *callCmd) items(ctx context.Context, cl *client.Client, length int32, w io.Writer) error {
 	items, err := cl.GetAll(ctx, length)
 	if err != nil {
-		return c.client.callError(err)
+		return c.client.callError(c.target, err)
 	}
 	if c.output == "json" {
 		return printJSON(w, &api.Items{Items: items})
@@ -119,7 +119,7 @@ func (c *callCmd) items(ctx context.Context, cl *client.Client, length int32, w 
 func (c *callCmd) stream(ctx context.Context, cl *client.Client, length int32, w io.Writer) error {
 	for it, err := range cl.GetStream(ctx, length) {
 		if err != nil {
-			return c.client.callError(err)
+			return c.client.callError(c.target, err)
 		}
 		if err := c.print(w, it); err != nil {
 			return err

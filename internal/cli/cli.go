@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -22,26 +23,19 @@ import (
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
 
-const usage = `grpcplay: a gRPC backend, a web frontend and a client, from "Playing with gRPC and Python".
-
-Usage:
-  grpcplay serve        backend and frontend in one process (start here)
-  grpcplay backend      the gRPC backend (api.Api, health, reflection)
-  grpcplay frontend     the web frontend, calling a backend
-  grpcplay call         call a backend: hello NAME | items N | stream N
-  grpcplay bench        gRPC against REST/JSON under load: a table, JSON or an SVG chart
-  grpcplay healthcheck  exit 0 when the local servers are healthy (for containers)
-  grpcplay version      print the version
-
-Run "grpcplay COMMAND --help" for a command's settings.
-`
+// usage is what grpcplay alone, or grpcplay help, prints.
+func usage() string {
+	var b strings.Builder
+	b.WriteString("grpcplay: a gRPC backend, a web frontend and a client, from \"Playing with gRPC and Python\".\n\nUsage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  grpcplay %-12s %s\n", c.name, c.purpose)
+	}
+	b.WriteString("\nRun \"grpcplay COMMAND --help\" for a command's settings.\n")
+	return b.String()
+}
 
 // errUsage marks errors that should exit with status 2.
 var errUsage = errors.New("usage")
-
-// errReported marks a usage error that the flag package already printed,
-// with the command's usage, so Execute does not print it again.
-var errReported = errors.New("reported")
 
 // command is one grpcplay subcommand.
 type command interface {
@@ -66,15 +60,20 @@ type takesArgs interface {
 // server it checks.
 type ownEnvironment interface{ ignoresEnv() }
 
-// commands is the dispatch: the only place a command's name is looked at.
-var commands = map[string]func() command{
-	"serve":       func() command { return newServe() },
-	"backend":     func() command { return newBackendCmd() },
-	"frontend":    func() command { return newFrontendCmd() },
-	"call":        func() command { return &callCmd{} },
-	"bench":       func() command { return &benchCmd{} },
-	"healthcheck": func() command { return &healthcheckCmd{} },
-	"version":     func() command { return versionCmd{} },
+// commands is the dispatch, the only place a command's name is looked at,
+// in the order the usage lists them; purpose is the line that heads the
+// command's --help and its line in the usage.
+var commands = []struct {
+	name, purpose string
+	new           func() command
+}{
+	{"serve", "backend and frontend in one process (start here)", func() command { return newServe() }},
+	{"backend", "the gRPC backend (api.Api, health, reflection)", func() command { return newBackendCmd() }},
+	{"frontend", "the web frontend, calling a backend", func() command { return newFrontendCmd() }},
+	{"call", "call a backend: hello NAME | items N | stream N", func() command { return &callCmd{} }},
+	{"bench", "gRPC against REST/JSON under load: a table, JSON or an SVG chart", func() command { return &benchCmd{} }},
+	{"healthcheck", "exit 0 when the local servers are healthy (for containers)", func() command { return &healthcheckCmd{} }},
+	{"version", "print the version", func() command { return versionCmd{} }},
 }
 
 // Main is one run of the grpcplay command.
@@ -83,9 +82,10 @@ type Main struct {
 	Stderr io.Writer
 	Getenv func(string) string
 
-	name string
-	cmd  command
-	log  *slog.Logger
+	name    string
+	purpose string
+	cmd     command
+	log     *slog.Logger
 
 	// servers are what a server command started, stopped by Close.
 	servers *servers
@@ -104,7 +104,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer, geten
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		if !errors.Is(err, errReported) {
+		if m.cmd != nil {
+			fmt.Fprintf(stderr, "grpcplay %s: %v\n", m.name, err)
+		} else {
 			fmt.Fprintf(stderr, "grpcplay: %v\n", err)
 		}
 		return 2
@@ -135,25 +137,29 @@ func (m *Main) ParseFlags(args []string) error {
 		return err
 	}
 	fs := flag.NewFlagSet("grpcplay "+m.name, flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
 	m.cmd.define(fs, m.Getenv)
 	var argsUsage string
 	withArgs, _ := m.cmd.(takesArgs)
 	if withArgs != nil {
 		argsUsage = " " + withArgs.argsUsage()
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: grpcplay %s [flags]%s\n\nFlags:\n", m.name, argsUsage)
-		fs.PrintDefaults()
-	}
+	// The flag package prints its error and then the whole usage, which
+	// scrolls the error away: parseArgs prints the usage only for --help,
+	// and a wrong flag is reported by Execute, as one error.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	if _, own := m.cmd.(ownEnvironment); !own {
 		if err := applyEnv(fs, m.Getenv); err != nil {
 			return err
 		}
 	}
 	positional, err := parseArgs(fs, args[1:])
-	if err != nil {
+	if errors.Is(err, flag.ErrHelp) {
+		m.printHelp(fs, argsUsage)
 		return err
+	}
+	if err != nil {
+		return fmt.Errorf("%w\nsee grpcplay %s --help", err, m.name)
 	}
 	if withArgs != nil {
 		withArgs.setArgs(positional)
@@ -169,22 +175,23 @@ func (m *Main) ParseFlags(args []string) error {
 // lookUp finds the command named by args[0], or prints the usage.
 func (m *Main) lookUp(args []string) error {
 	if len(args) == 0 {
-		fmt.Fprint(m.Stderr, usage)
+		fmt.Fprint(m.Stderr, usage())
 		return fmt.Errorf("no command given")
 	}
 	m.name = args[0]
 	switch m.name {
 	case "help", "-h", "-help", "--help":
-		fmt.Fprint(m.Stdout, usage)
+		fmt.Fprint(m.Stdout, usage())
 		return flag.ErrHelp
 	}
-	newCmd, ok := commands[m.name]
-	if !ok {
-		fmt.Fprint(m.Stderr, usage)
-		return fmt.Errorf("unknown command %q", m.name)
+	for _, c := range commands {
+		if c.name == m.name {
+			m.cmd, m.purpose = c.new(), c.purpose
+			return nil
+		}
 	}
-	m.cmd = newCmd()
-	return nil
+	fmt.Fprint(m.Stderr, usage())
+	return fmt.Errorf("unknown command %q", m.name)
 }
 
 // parseArgs parses the flags of fs and returns the arguments between them.
@@ -203,7 +210,7 @@ func parseArgs(fs *flag.FlagSet, rest []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%w: %w", errReported, err)
+			return nil, asTyped(err)
 		}
 		if fs.NArg() == 0 {
 			break
@@ -213,6 +220,36 @@ func parseArgs(fs *flag.FlagSet, rest []string) ([]string, error) {
 	}
 	return positional, nil
 }
+
+// printHelp prints a command's --help to stdout: its purpose, its usage,
+// and its flags as users type them (--name; a one-letter flag -x).
+func (m *Main) printHelp(fs *flag.FlagSet, argsUsage string) {
+	fmt.Fprintf(m.Stdout, "grpcplay %s: %s.\n\nUsage: grpcplay %s", m.name, m.purpose, m.name)
+	hasFlags := false
+	fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+	if !hasFlags {
+		fmt.Fprintf(m.Stdout, "%s\n", argsUsage)
+		return
+	}
+	fmt.Fprintf(m.Stdout, " [flags]%s\n\nFlags:\n", argsUsage)
+	var defaults strings.Builder
+	fs.SetOutput(&defaults)
+	fs.PrintDefaults()
+	fs.SetOutput(io.Discard)
+	fmt.Fprint(m.Stdout, flagLine.ReplaceAllString(defaults.String(), "$1--$2"))
+}
+
+// flagLine is the start of a flag's line in flag.PrintDefaults, "  -name",
+// for a name longer than one letter.
+var flagLine = regexp.MustCompile(`(?m)^(  )-([^-\s][^\s]+)`)
+
+// asTyped writes the flag package's "-name" in its errors as "--name",
+// the way the help and the docs write it.
+func asTyped(err error) error {
+	return errors.New(flagInError.ReplaceAllString(err.Error(), "$1--$2"))
+}
+
+var flagInError = regexp.MustCompile(`(not defined: |needs an argument: |for flag |for )-([^-\s][^\s:]+)`)
 
 // setUpLog builds the logger of the run. Servers log to stderr through a
 // buffer, so that a line per call is not a system call per call (see

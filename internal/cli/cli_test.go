@@ -238,11 +238,17 @@ func TestServeFailsWhenPortIsTaken(t *testing.T) {
 	}
 }
 
-// A flag error is printed once, with the command's usage.
-func TestFlagErrorIsPrintedOnce(t *testing.T) {
-	code, _, stderr := execute(t, nil, "backend", "--no-such-flag")
-	if code != 2 || strings.Count(stderr, "no-such-flag") != 1 || !strings.Contains(stderr, "Usage: grpcplay backend") {
-		t.Fatalf("exit %d, stderr %q", code, stderr)
+// A flag error is printed once, alone, with where to look: the usage
+// would scroll it away.
+func TestFlagErrorIsPrintedAlone(t *testing.T) {
+	code, stdout, stderr := execute(t, nil, "backend", "--no-such-flag")
+	want := "grpcplay backend: flag provided but not defined: --no-such-flag\nsee grpcplay backend --help\n"
+	if code != 2 || stderr != want || stdout != "" {
+		t.Fatalf("exit %d, stderr %q, stdout %q; want exit 2 and stderr %q", code, stderr, stdout, want)
+	}
+	code, _, stderr = execute(t, nil, "call", "--timeout", "soon", "hello", "x")
+	if code != 2 || !strings.HasPrefix(stderr, `grpcplay call: invalid value "soon" for flag --timeout`) || !strings.HasSuffix(stderr, "\nsee grpcplay call --help\n") {
+		t.Fatalf("--timeout soon: exit %d, stderr %q", code, stderr)
 	}
 }
 

@@ -169,7 +169,29 @@ func (c *frontendCmd) run(ctx context.Context, m *Main) error {
 		return err
 	}
 	m.log.Info("frontend listening", "url", m.HTTPURL(), "backend", c.target, "version", version.String())
+	c.checkBackend(ctx, m)
 	return nil
+}
+
+// backendCheckTimeout bounds the check of the backend at start: the page
+// already serves meanwhile.
+const backendCheckTimeout = 5 * time.Second
+
+// checkBackend warns when the backend cannot be reached at start, which the
+// page otherwise tells only with 503s. The frontend runs on: a backend
+// that starts later (as under Compose) is found by the client's reconnects.
+func (c *frontendCmd) checkBackend(ctx context.Context, m *Main) {
+	ctx, cancel := context.WithTimeout(ctx, backendCheckTimeout)
+	defer cancel()
+	err := m.servers.client.Ready(ctx)
+	if err == nil {
+		return
+	}
+	attrs := []any{"backend", c.target, "err", callError(err)}
+	if hint := backendHint(c.target, err); hint != "" {
+		attrs = append(attrs, "hint", hint)
+	}
+	m.log.Warn("backend unreachable: the page answers 503 until it is", attrs...)
 }
 
 // healthcheckCmd is `grpcplay healthcheck`, a container image's check of

@@ -27,9 +27,14 @@ func (c *clientFlags) tlsHint(err error) string {
 	return ""
 }
 
-// callError is callError with a TLS hint when one applies.
-func (c *clientFlags) callError(err error) error {
-	if hint := c.tlsHint(err); hint != "" {
+// callError is callError with a hint when one applies: about the address
+// first, then about TLS.
+func (c *clientFlags) callError(target string, err error) error {
+	hint := backendHint(target, err)
+	if hint == "" {
+		hint = c.tlsHint(err)
+	}
+	if hint != "" {
 		return fmt.Errorf("%w (%s)", callError(err), hint)
 	}
 	return callError(err)

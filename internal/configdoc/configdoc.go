@@ -45,11 +45,14 @@ func Render(help map[string]string) []byte {
 	b.WriteString(header)
 	for _, command := range Commands {
 		fmt.Fprintf(&b, "\n## grpcplay %s\n\n", command)
-		usage, flags, ok := parse(help[command])
+		purpose, usage, flags, ok := parse(help[command])
 		if !ok {
 			// A help text in another shape still goes in, as it is.
 			fmt.Fprintf(&b, "```\n%s\n```\n", strings.TrimRight(help[command], "\n"))
 			continue
+		}
+		if purpose != "" {
+			fmt.Fprintf(&b, "%s\n\n", purpose)
 		}
 		fmt.Fprintf(&b, "```\n%s\n```\n\n", usage)
 		if len(flags) == 0 {
@@ -58,7 +61,7 @@ func Render(help map[string]string) []byte {
 		}
 		b.WriteString("| flag | environment | default | what it is for |\n|---|---|---|---|\n")
 		for _, f := range flags {
-			fmt.Fprintf(&b, "| `--%s`%s | %s | %s | %s |\n", f.name, typeOf(f), code(f.env), code(f.def), cell(f.usage))
+			fmt.Fprintf(&b, "| `%s`%s | %s | %s | %s |\n", f.name, typeOf(f), code(f.env), code(f.def), cell(f.usage))
 		}
 	}
 	return b.Bytes()
@@ -67,23 +70,33 @@ func Render(help map[string]string) []byte {
 type flagDoc struct{ name, kind, usage, env, def string }
 
 var (
-	flagLine   = regexp.MustCompile(`^  -(\S+)(?: (\S+))?(?:\t(.*))?$`)
+	flagLine   = regexp.MustCompile(`^  (--?[^\s-]\S*)(?: (\S+))?(?:\t(.*))?$`)
+	purposeOf  = regexp.MustCompile(`^grpcplay \S+: (.+)$`)
 	envNote    = regexp.MustCompile(` \(env ([^)]*)\)`)
 	defaultEnd = regexp.MustCompile(` \(default (.*)\)$`)
 )
 
-// parse reads the flag package's PrintDefaults layout: a usage line, then
-// "  -name type" and a tab-indented description per flag.
-func parse(help string) (usage string, flags []flagDoc, ok bool) {
+// parse reads a command's help: a line of purpose ("grpcplay NAME: what it
+// does."), the usage, then, unless the command has none, "Flags:" and the
+// flag package's PrintDefaults layout, "  --name type" and a tab-indented
+// description per flag.
+func parse(help string) (purpose, usage string, flags []flagDoc, ok bool) {
 	lines := strings.Split(strings.TrimRight(help, "\n"), "\n")
 	i := 0
+	if m := purposeOf.FindStringSubmatch(lines[0]); m != nil {
+		purpose = sentence(m[1])
+		i++
+	}
 	for ; i < len(lines) && lines[i] != "Flags:"; i++ {
 		if strings.TrimSpace(lines[i]) != "" {
 			usage = strings.TrimSpace(usage + "\n" + lines[i])
 		}
 	}
-	if i == len(lines) || usage == "" {
-		return "", nil, false
+	if usage == "" {
+		return "", "", nil, false
+	}
+	if i == len(lines) {
+		return purpose, usage, nil, true
 	}
 	for _, line := range lines[i+1:] {
 		if m := flagLine.FindStringSubmatch(line); m != nil {
@@ -92,7 +105,7 @@ func parse(help string) (usage string, flags []flagDoc, ok bool) {
 		}
 		text, isUsage := strings.CutPrefix(line, "    \t")
 		if !isUsage || len(flags) == 0 {
-			return "", nil, false
+			return "", "", nil, false
 		}
 		f := &flags[len(flags)-1]
 		f.usage = strings.TrimSpace(f.usage + " " + text)
@@ -106,7 +119,16 @@ func parse(help string) (usage string, flags []flagDoc, ok bool) {
 			f.env, f.usage = m[1], strings.Replace(f.usage, m[0], "", 1)
 		}
 	}
-	return usage, flags, true
+	return purpose, usage, flags, true
+}
+
+// sentence capitalizes the first letter of s, unless the word is written
+// with capitals of its own (gRPC).
+func sentence(s string) string {
+	if len(s) > 1 && strings.ToLower(s[1:2]) == s[1:2] {
+		return strings.ToUpper(s[:1]) + s[1:]
+	}
+	return s
 }
 
 func typeOf(f flagDoc) string {

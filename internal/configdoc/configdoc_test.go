@@ -41,27 +41,31 @@ func TestConfigurationMatchesHelp(t *testing.T) {
 func TestRenderParsesFlagDefaults(t *testing.T) {
 	help := map[string]string{}
 	for _, c := range configdoc.Commands {
-		help[c] = "Usage: grpcplay " + c + " [flags]\n\nFlags:\n"
+		help[c] = "grpcplay " + c + ": what it does.\n\nUsage: grpcplay " + c + " [flags]\n\nFlags:\n"
 	}
-	help["call"] += "  -backend string\n    \tgRPC target (env BACKEND_HOST and BACKEND_PORT) (default \"dns:///localhost:50051\")\n  -v\tverbose\n"
+	help["call"] += "  --backend string\n    \tgRPC target (env BACKEND_HOST and BACKEND_PORT) (default \"dns:///localhost:50051\")\n  -v\tverbose\n"
 	help["bench"] += "not a flag line\n"
-	help["serve"] += "  -grace duration\n    \ton SIGTERM, how long calls may take (env GRPCPLAY_GRACE) (default 20s)\n  -debug-page\n    \tserve /debug | more (env GRPCPLAY_DEBUG_PAGE) (default true)\n"
+	help["serve"] += "  --grace duration\n    \ton SIGTERM, how long calls may take (env GRPCPLAY_GRACE) (default 20s)\n  --debug-page\n    \tserve /debug | more (env GRPCPLAY_DEBUG_PAGE) (default true)\n"
+	help["version"] = "grpcplay version: print the version.\n\nUsage: grpcplay version\n"
 	doc := string(configdoc.Render(help))
 	for _, row := range []string{
 		"| `--grace` duration | `GRPCPLAY_GRACE` | `20s` | on SIGTERM, how long calls may take |",
 		"| `--debug-page` | `GRPCPLAY_DEBUG_PAGE` | `true` | serve /debug \\| more |",
-		"| `--v` |  |  | verbose |",
+		"| `-v` |  |  | verbose |",
 		"| `--backend` string | `BACKEND_HOST and BACKEND_PORT` | `\"dns:///localhost:50051\"` | gRPC target |",
 	} {
 		if !strings.Contains(doc, row+"\n") {
 			t.Errorf("no row %q in\n%s", row, doc)
 		}
 	}
+	if !strings.Contains(doc, "## grpcplay serve\n\nWhat it does.\n\n```\nUsage: grpcplay serve [flags]\n```\n") {
+		t.Errorf("serve's purpose is not the paragraph above its usage:\n%s", doc)
+	}
 	// A layout it cannot read goes in verbatim rather than half-parsed.
-	if !strings.Contains(doc, "```\nUsage: grpcplay bench [flags]\n\nFlags:\nnot a flag line\n```") {
+	if !strings.Contains(doc, "```\ngrpcplay bench: what it does.\n\nUsage: grpcplay bench [flags]\n\nFlags:\nnot a flag line\n```") {
 		t.Errorf("bench's help in an unknown layout is not shown as it is:\n%s", doc)
 	}
-	if !strings.Contains(doc, "## grpcplay version\n\n```\nUsage: grpcplay version [flags]\n```\n\nNo flags.\n") {
+	if !strings.Contains(doc, "## grpcplay version\n\nPrint the version.\n\n```\nUsage: grpcplay version\n```\n\nNo flags.\n") {
 		t.Errorf("a command without flags:\n%s", doc)
 	}
 }
