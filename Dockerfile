@@ -5,9 +5,10 @@
 #   docker run --rm -p 5000:5000 grpcplay      # the page on http://localhost:5000
 #   docker image prune --force --filter label=dev.grpcplay.stage=build
 #
-# Every RUN is in exec form, so the builder image needs no shell: the compose
-# test builds this very file FROM a shell-less stand-in for golang:1.26 that it
-# makes from the host's Go toolchain (see deploy/compose_test.go).
+# Every RUN is in exec form, so the builder image needs no shell: where
+# golang:1.26 cannot be pulled, scripts/builder-image makes a shell-less one
+# from the host's Go toolchain, and the build names it:
+#   docker build --build-arg GO_IMAGE=grpcplay-go:local -t grpcplay .
 ARG GO_IMAGE=golang:1.26
 
 FROM ${GO_IMAGE} AS build

@@ -34,8 +34,9 @@ const pageURL = "http://127.0.0.1:5000/"
 //	GRPCPLAY_DOCKER_TESTS=1 go test -race -v -run Compose ./deploy/ -timeout 20m
 //
 // GRPCPLAY_COMPOSE picks the Compose command (default: `docker compose` when
-// installed, else docker-compose); GRPCPLAY_GO_IMAGE replaces the stand-in Go
-// image (see builder_test.go) with a real one, e.g. golang:1.26.
+// installed, else docker-compose); GRPCPLAY_GO_IMAGE replaces the builder
+// image that scripts/builder-image makes (see builder_test.go) with a real
+// one, e.g. golang:1.26.
 func TestCompose(t *testing.T) {
 	if os.Getenv("GRPCPLAY_DOCKER_TESTS") != "1" {
 		t.Skip("set GRPCPLAY_DOCKER_TESTS=1 to run the Docker tests")
@@ -467,10 +468,10 @@ const builderStageLabel = "dev.grpcplay.stage=build"
 func pruneStaleImages(t *testing.T, repo string, buildStart time.Time) {
 	t.Helper()
 	until := "until=" + buildStart.UTC().Format(time.RFC3339)
-	// An old stand-in becomes dangling only once the builder stages made
+	// An old builder image becomes dangling only once the builder stages made
 	// from it are gone: hence a second pass.
 	for range 2 {
-		for _, label := range []string{builderStageLabel, fingerprintLabel, "org.opencontainers.image.version=" + testTag} {
+		for _, label := range []string{builderStageLabel, builderFingerprintLabel, "org.opencontainers.image.version=" + testTag} {
 			if out, err := runErr(time.Minute, repo, nil, "docker", "image", "prune", "--force", "--filter", "label="+label, "--filter", until); err != nil {
 				t.Logf("docker image prune: %v\n%s", err, tail(out, 5))
 			}

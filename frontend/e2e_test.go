@@ -209,7 +209,6 @@ func browserPage(t *testing.T, ctx context.Context, base string) {
 	if err != nil || border != "solid" {
 		t.Errorf("stylesheet not applied: border %q, %v", border, err)
 	}
-	screenshot(t, ctx, "GRPCPLAY_SCREENSHOT")
 }
 
 // screenshot saves the page as a PNG to the file named by the variable

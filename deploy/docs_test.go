@@ -1,0 +1,88 @@
+package deploy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grpcplay/grpcplay/internal/docstest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
+)
+
+// startsThePage matches a command that starts containers in the background
+// with the page on port 5000, as the docs' blocks do: after it the page
+// must answer.
+var startsThePage = regexp.MustCompile(`\bup -d\b|\brun -d\b`)
+
+// TestDocsContainerBlocks runs the container blocks of the README and docs/
+// (those marked <!-- docstest: docker -->) exactly as written, command by
+// command, in the repository, as a user would type them; after each command
+// that starts the page, the page must answer on port 5000.
+//
+// The environment stands in for the user's: GO_IMAGE names the builder image
+// (scripts/builder-image's, as docs/deployment.md says to export on a
+// machine that cannot pull images, or $GRPCPLAY_GO_IMAGE), and
+// COMPOSE_PROJECT_NAME keeps the run apart from any other project.
+func TestDocsContainerBlocks(t *testing.T) {
+	if os.Getenv("GRPCPLAY_DOCKER_TESTS") != "1" {
+		t.Skip("set GRPCPLAY_DOCKER_TESTS=1 to run the Docker tests")
+	}
+	repo, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkDockerAndPort(t, repo)
+	suffix := make([]byte, 4)
+	if _, err := rand.Read(suffix); err != nil {
+		t.Fatal(err)
+	}
+	project := "grpcplaydocs" + hex.EncodeToString(suffix)
+	env := []string{"GO_IMAGE=" + goBuilderImage(t, repo), "COMPOSE_PROJECT_NAME=" + project}
+	t.Cleanup(func() {
+		// What a failed block left running.
+		runErr(3*time.Minute, repo, env, "docker-compose", "down", "-v", "--remove-orphans", "--timeout", "30")
+		runErr(time.Minute, repo, nil, "docker", "rm", "-f", "grpcplay")
+	})
+	client := &http.Client{Timeout: 10 * time.Second}
+	t.Cleanup(client.CloseIdleConnections)
+
+	files, err := filepath.Glob(filepath.Join(repo, "docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := 0
+	for _, file := range append([]string{filepath.Join(repo, "README.md")}, files...) {
+		text, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name, _ := filepath.Rel(repo, file)
+		for _, b := range docstest.DockerBlocks(string(text)) {
+			for _, cmd := range b.Commands {
+				start := time.Now()
+				out, err := runErr(20*time.Minute, repo, env, "bash", "-euo", "pipefail", "-c", cmd)
+				if err != nil {
+					t.Fatalf("%s:%d: %s: %v\n%s", name, b.Line, cmd, err, tail(out, 40))
+				}
+				t.Logf("%s:%d: %s: %v", name, b.Line, strings.TrimSpace(cmd), time.Since(start).Round(time.Millisecond))
+				if startsThePage.MatchString(cmd) {
+					testkit.Eventually(t, 2*time.Minute, func() error {
+						_, err := getPage(client)
+						return err
+					})
+					client.CloseIdleConnections()
+				}
+			}
+			ran++
+		}
+	}
+	if ran == 0 {
+		t.Fatal("no block is marked <!-- docstest: docker -->")
+	}
+}
