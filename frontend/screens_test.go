@@ -56,7 +56,6 @@ func TestScreens(t *testing.T) {
 	postRun(t, base)
 	waitIdle(t, base)
 
-	out := os.Getenv("GRPCPLAY_SCREENSHOTS")
 	for _, sc := range screens {
 		if sc.status == 503 {
 			s.backend.Stop(5 * time.Second)
@@ -65,15 +64,7 @@ func TestScreens(t *testing.T) {
 			name := sc.name + "-" + strconv.FormatInt(width, 10)
 			t.Run(name, func(t *testing.T) {
 				checkScreen(t, ctx, base, sc, width)
-				png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-				if err != nil {
-					t.Fatal(err)
-				}
-				if out != "" {
-					if err := os.WriteFile(filepath.Join(out, name+".png"), png, 0o644); err != nil {
-						t.Fatal(err)
-					}
-				}
+				saveScreenshot(t, ctx, name)
 			})
 		}
 	}
@@ -106,7 +97,7 @@ func checkScreen(t *testing.T, ctx context.Context, base string, sc screen, widt
 				wide.slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className ? "." + e.className : "")).join(", ");
 		}
 		return "";
-	})(` + strconv.FormatInt(width, 10) + `)`))
+	})(`+strconv.FormatInt(width, 10)+`)`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +162,7 @@ func checkHeader(t *testing.T, ctx context.Context, sc screen, width int64) {
 // visible reports whether the element css selects is shown.
 func visible(t *testing.T, ctx context.Context, css string) bool {
 	t.Helper()
-	shown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(e => !!e && e.checkVisibility())(document.querySelector(` + strconv.Quote(css) + `))`))
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(e => !!e && e.checkVisibility())(document.querySelector(`+strconv.Quote(css)+`))`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,19 +186,43 @@ func checkMenu(t *testing.T, ctx context.Context, sc screen) {
 	if err != nil || shown != 4 {
 		t.Errorf("%s: the open menu shows %d links on screen (%v), want 4", sc.path, shown, err)
 	}
+	if sc.name == "page" {
+		saveScreenshot(t, ctx, menuScreenshot)
+	}
 	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS("header.site .menu summary"))); err != nil {
 		t.Fatalf("%s: close the menu: %v", sc.path, err)
 	}
 }
 
+// menuScreenshot is the page on a phone with its menu open.
+const menuScreenshot = "page-menu-390"
+
+// saveScreenshot takes a screenshot of the whole page, and writes it to
+// $GRPCPLAY_SCREENSHOTS/name.png when that is set.
+func saveScreenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dir := os.Getenv("GRPCPLAY_SCREENSHOTS"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // The README shows the screenshots: each page at each width is there.
 func TestScreenshotsCommitted(t *testing.T) {
+	names := []string{menuScreenshot}
 	for _, sc := range screens {
 		for _, width := range screenWidths {
-			name := sc.name + "-" + strconv.FormatInt(width, 10) + ".png"
-			if _, err := os.Stat(filepath.Join(screensDir, name)); err != nil {
-				t.Errorf("%v: make it with GRPCPLAY_SCREENSHOTS=$PWD/docs/screens go test -count=1 -run TestScreens ./frontend/", err)
-			}
+			names = append(names, sc.name+"-"+strconv.FormatInt(width, 10))
+		}
+	}
+	for _, name := range names {
+		if _, err := os.Stat(filepath.Join(screensDir, name+".png")); err != nil {
+			t.Errorf("%v: make it with GRPCPLAY_SCREENSHOTS=$PWD/docs/screens go test -count=1 -run TestScreens ./frontend/", err)
 		}
 	}
 }
