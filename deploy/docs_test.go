@@ -1,10 +1,12 @@
 package deploy
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -56,7 +58,7 @@ func TestDocsContainerBlocks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ran := 0
+	ran, built := 0, false
 	for _, file := range append([]string{filepath.Join(repo, "README.md")}, files...) {
 		text, err := os.ReadFile(file)
 		if err != nil {
@@ -66,11 +68,19 @@ func TestDocsContainerBlocks(t *testing.T) {
 		for _, b := range docstest.DockerBlocks(string(text)) {
 			for _, cmd := range b.Commands {
 				start := time.Now()
-				out, err := runErr(20*time.Minute, repo, env, "bash", "-euo", "pipefail", "-c", cmd)
+				out, err := runCombined(20*time.Minute, repo, env, "bash", "-euo", "pipefail", "-c", cmd)
 				if err != nil {
 					t.Fatalf("%s:%d: %s: %v\n%s", name, b.Line, cmd, err, tail(out, 40))
 				}
 				t.Logf("%s:%d: %s: %v", name, b.Line, strings.TrimSpace(cmd), time.Since(start).Round(time.Millisecond))
+				if reused, ok := reusesModuleLayer(out); ok {
+					// The image's builds share the Dockerfile's module layer:
+					// only the first of this run may download the modules.
+					if built && !reused {
+						t.Errorf("%s:%d: %s downloaded the modules again instead of reusing the layer of the build before it", name, b.Line, cmd)
+					}
+					built = true
+				}
 				if startsThePage.MatchString(cmd) {
 					testkit.Eventually(t, 2*time.Minute, func() error {
 						_, err := getPage(client)
@@ -85,4 +95,32 @@ func TestDocsContainerBlocks(t *testing.T) {
 	if ran == 0 {
 		t.Fatal("no block is marked <!-- docstest: docker -->")
 	}
+}
+
+// moduleStep is the Dockerfile's module download, as the classic builder
+// prints the step.
+const moduleStep = `RUN ["go", "mod", "download"]`
+
+// reusesModuleLayer reports whether a build's output shows the Dockerfile's
+// module download step taken from the layer cache; ok is false when the
+// output shows no such step (not a build, or a builder that prints no steps).
+func reusesModuleLayer(out string) (reused, ok bool) {
+	_, after, found := strings.Cut(out, moduleStep)
+	if !found {
+		return false, false
+	}
+	lines := strings.SplitN(after, "\n", 3)
+	return len(lines) > 1 && strings.Contains(lines[1], "Using cache"), true
+}
+
+// runCombined runs a command with a deadline and returns what it printed,
+// stdout and stderr together, as a user sees it.
+func runCombined(timeout time.Duration, dir string, env []string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }

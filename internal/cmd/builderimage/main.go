@@ -36,7 +36,7 @@ import (
 const DefaultTag = "grpcplay-go:local"
 
 // FingerprintLabel records what the image was made from: a rerun with the
-// same toolchain and go.sum reuses it instead of uploading ~250 MB again.
+// same toolchain and go.sum reuses it instead of uploading ~180 MB again.
 const FingerprintLabel = "dev.grpcplay.builder.fingerprint"
 
 const dockerfile = `FROM scratch
