@@ -54,8 +54,10 @@ func TestCompose(t *testing.T) {
 	// share the image, so building one builds it for both.
 	c.env = append(c.env, "GO_IMAGE="+goImage)
 	start := time.Now()
-	// --force-rm: a failed step leaves no stopped container behind.
-	c.run(10*time.Minute, "build", "--force-rm", "backend")
+	// --force-rm: a failed step leaves no stopped container behind. The
+	// deadline allows for compiling every module on a busy 2-core machine
+	// (more than 10 minutes beside a dozen other builds).
+	c.run(25*time.Minute, "build", "--force-rm", "backend")
 	t.Logf("built grpcplay:%s with %s in %v", testTag, goImage, time.Since(start).Round(time.Millisecond))
 	pruneStaleImages(t, repo, start)
 
