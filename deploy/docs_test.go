@@ -124,3 +124,18 @@ func runCombined(timeout time.Duration, dir string, env []string, name string, a
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+func TestReusesModuleLayer(t *testing.T) {
+	for _, tc := range []struct {
+		out          string
+		reused, seen bool
+	}{
+		{"Step 7/21 : RUN [\"go\", \"mod\", \"download\"]\n ---> Using cache\n ---> 1f0c2d\n", true, true},
+		{"Step 7/21 : RUN [\"go\", \"mod\", \"download\"]\n ---> Running in 9de1fed7e264\n", false, true},
+		{"grpcplay-go:local\n", false, false},
+	} {
+		if reused, seen := reusesModuleLayer(tc.out); reused != tc.reused || seen != tc.seen {
+			t.Errorf("reusesModuleLayer(%q) = %v, %v; want %v, %v", tc.out, reused, seen, tc.reused, tc.seen)
+		}
+	}
+}
