@@ -5,9 +5,10 @@
 #   docker run --rm -p 5000:5000 grpcplay      # the page on http://localhost:5000
 #   docker image prune --force --filter label=dev.grpcplay.stage=build
 #
-# Every RUN is in exec form, so the builder image needs no shell: the compose
-# test builds this very file FROM a shell-less stand-in for golang:1.26 that it
-# makes from the host's Go toolchain (see deploy/compose_test.go).
+# Every RUN is in exec form, so the builder image needs no shell: where
+# golang:1.26 cannot be pulled, scripts/builder-image makes a shell-less one
+# from the host's Go toolchain, and the build names it:
+#   docker build --build-arg GO_IMAGE=grpcplay-go:local -t grpcplay .
 ARG GO_IMAGE=golang:1.26
 
 FROM ${GO_IMAGE} AS build
@@ -21,6 +22,12 @@ ENV CGO_ENABLED=0
 COPY go.mod go.sum ./
 RUN ["go", "mod", "download"]
 COPY . .
+# Compiling is most of the build; the version only changes the link. This
+# layer compiles every package into the build cache, so that a build of the
+# same code with another VERSION (a release, the Docker tests' own) reuses
+# it and only links again.
+ENV GOFLAGS=-trimpath
+RUN ["go", "build", "-o", "/out/", "./cmd/grpcplay"]
 # ENV substitutes build args where exec-form RUN cannot; cmd/go reads quoted
 # values in GOFLAGS, so -ldflags keeps its spaces.
 ARG VERSION=dev

@@ -34,8 +34,9 @@ const pageURL = "http://127.0.0.1:5000/"
 //	GRPCPLAY_DOCKER_TESTS=1 go test -race -v -run Compose ./deploy/ -timeout 20m
 //
 // GRPCPLAY_COMPOSE picks the Compose command (default: `docker compose` when
-// installed, else docker-compose); GRPCPLAY_GO_IMAGE replaces the stand-in Go
-// image (see builder_test.go) with a real one, e.g. golang:1.26.
+// installed, else docker-compose); GRPCPLAY_GO_IMAGE replaces the builder
+// image that scripts/builder-image makes (see builder_test.go) with a real
+// one, e.g. golang:1.26.
 func TestCompose(t *testing.T) {
 	if os.Getenv("GRPCPLAY_DOCKER_TESTS") != "1" {
 		t.Skip("set GRPCPLAY_DOCKER_TESTS=1 to run the Docker tests")
@@ -53,8 +54,10 @@ func TestCompose(t *testing.T) {
 	// share the image, so building one builds it for both.
 	c.env = append(c.env, "GO_IMAGE="+goImage)
 	start := time.Now()
-	// --force-rm: a failed step leaves no stopped container behind.
-	c.run(10*time.Minute, "build", "--force-rm", "backend")
+	// --force-rm: a failed step leaves no stopped container behind. The
+	// deadline allows for compiling every module on a busy 2-core machine
+	// (more than 10 minutes beside a dozen other builds).
+	c.run(25*time.Minute, "build", "--force-rm", "backend")
 	t.Logf("built grpcplay:%s with %s in %v", testTag, goImage, time.Since(start).Round(time.Millisecond))
 	pruneStaleImages(t, repo, start)
 
@@ -467,10 +470,10 @@ const builderStageLabel = "dev.grpcplay.stage=build"
 func pruneStaleImages(t *testing.T, repo string, buildStart time.Time) {
 	t.Helper()
 	until := "until=" + buildStart.UTC().Format(time.RFC3339)
-	// An old stand-in becomes dangling only once the builder stages made
+	// An old builder image becomes dangling only once the builder stages made
 	// from it are gone: hence a second pass.
 	for range 2 {
-		for _, label := range []string{builderStageLabel, fingerprintLabel, "org.opencontainers.image.version=" + testTag} {
+		for _, label := range []string{builderStageLabel, builderFingerprintLabel, "org.opencontainers.image.version=" + testTag} {
 			if out, err := runErr(time.Minute, repo, nil, "docker", "image", "prune", "--force", "--filter", "label="+label, "--filter", until); err != nil {
 				t.Logf("docker image prune: %v\n%s", err, tail(out, 5))
 			}

@@ -5,5 +5,7 @@
 // defaults. compose_test.go (GRPCPLAY_DOCKER_TESTS=1) builds the repository's
 // Dockerfile on the local Docker engine and runs docker-compose.yml: health,
 // the page, scaling the backend to three replicas, and stopping one under
-// load.
+// load. docs_test.go (GRPCPLAY_DOCKER_TESTS=1) runs the container blocks of
+// the README and docs/ as written. Both build with the builder image that
+// scripts/builder-image makes.
 package deploy

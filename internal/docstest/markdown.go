@@ -50,6 +50,28 @@ func blocks(markdown string) []block {
 	return out
 }
 
+// dockerDirective marks a block that needs the Docker engine: the docs test
+// leaves it out, and the Docker tests (deploy/) run it as written.
+const dockerDirective = "docker"
+
+// DockerBlocks returns the commands of each block of a Markdown text marked
+// <!-- docstest: docker -->, in order, with the line of each block.
+func DockerBlocks(markdown string) []DockerBlock {
+	var out []DockerBlock
+	for _, b := range blocks(markdown) {
+		if b.directive == dockerDirective {
+			out = append(out, DockerBlock{Line: b.line, Commands: commands(b.text)})
+		}
+	}
+	return out
+}
+
+// A DockerBlock is a block that the Docker tests run.
+type DockerBlock struct {
+	Line     int // of the opening fence, 1-based
+	Commands []string
+}
+
 // A command is one logical line of a shell block: continuation lines
 // (ending in a backslash) joined, comments and blank lines left out.
 func commands(script string) []string {

@@ -50,6 +50,14 @@ func newPlan(bs []block) (*plan, error) {
 		}
 		if reason, ok := strings.CutPrefix(b.directive, "skip:"); ok {
 			b.directive = strings.TrimSpace(reason)
+			if b.directive == "" {
+				return nil, fmt.Errorf("line %d: skip without a reason (want skip: WHY)", b.line)
+			}
+			p.skipped = append(p.skipped, b)
+			continue
+		}
+		if b.directive == dockerDirective {
+			b.directive = "needs the Docker engine; the Docker tests (deploy/) run it as written"
 			p.skipped = append(p.skipped, b)
 			continue
 		}
@@ -71,7 +79,7 @@ func newPlan(bs []block) (*plan, error) {
 			s.WriteString("docstest_signal INT\n")
 		case "background":
 		default:
-			err = fmt.Errorf("line %d: unknown directive %q (want skip: WHY, needs: TOOL, background or after ctrl-c)", b.line, b.directive)
+			err = fmt.Errorf("line %d: unknown directive %q (want skip: WHY, needs: TOOL, docker, background or after ctrl-c)", b.line, b.directive)
 		}
 		if err != nil {
 			return nil, err
