@@ -19,7 +19,8 @@ import (
 // (grpc-go#1663): a new pod then waits for the server's MaxConnectionAge to
 // get its share. A few seconds suits cluster DNS, whose answers live 5 s.
 // Each lookup asks for the name's A and AAAA records: at 2 s, a client sends
-// its DNS server about 60 queries a minute, and none while it is idle.
+// its DNS server about 60 queries a minute, and none once its connection has
+// gone idle (after 30 min without a call, grpc-go's default).
 //
 // It applies to dns targets ("dns:///name:port", or "name:port", as dns is
 // the default scheme). A target that is an IP address, has no port, or
