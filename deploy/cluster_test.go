@@ -389,16 +389,16 @@ const (
 func (k *kube) checkBalance(t *testing.T, old []string) {
 	t.Helper()
 	pods := k.readyPods("backend")
-	var last time.Time
+	var lastReady time.Time
 	for _, p := range pods {
-		if since, _ := p.readySince(); !slices.Contains(old, p.Metadata.Name) && since.After(last) {
-			last = since
+		if since, _ := p.readySince(); !slices.Contains(old, p.Metadata.Name) && since.After(lastReady) {
+			lastReady = since
 		}
 	}
-	if last.IsZero() {
+	if lastReady.IsZero() {
 		t.Fatalf("no new backend pod among %v", podNames(pods))
 	}
-	if late := time.Since(last) - balancedAfter; late > 0 {
+	if late := time.Since(lastReady) - balancedAfter; late > 0 {
 		t.Fatalf("counting began %v after T+%v: the window would miss its start", late.Round(100*time.Millisecond), balancedAfter)
 	}
 	type sample struct {
@@ -408,23 +408,24 @@ func (k *kube) checkBalance(t *testing.T, old []string) {
 	}
 	take := func() sample {
 		counts := k.callCounts(pods)
-		return sample{at: time.Since(last), counts: counts, queries: k.dnsQueries()}
+		return sample{at: time.Since(lastReady), counts: counts, queries: k.dnsQueries()}
 	}
 	samples := []sample{take()}
-	var start, end *sample
+	first, last := -1, -1 // the samples that open and close the window
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	for end == nil {
+	for last < 0 {
 		<-tick.C
 		samples = append(samples, take())
-		s := &samples[len(samples)-1]
+		i := len(samples) - 1
 		switch {
-		case start == nil && s.at >= balancedAfter:
-			start = s
-		case start != nil && s.at >= balancedAfter+balanceWindow:
-			end = s
+		case first < 0 && samples[i].at >= balancedAfter:
+			first = i
+		case first >= 0 && samples[i].at >= balancedAfter+balanceWindow:
+			last = i
 		}
 	}
+	start, end := samples[first], samples[last]
 
 	// The first interval from which every later one is balanced.
 	balancedFrom := -1
@@ -435,9 +436,9 @@ func (k *kube) checkBalance(t *testing.T, old []string) {
 		balancedFrom = i - 1
 	}
 	t.Logf("T (the last new pod Ready) = %s; per-pod calls in the first interval, T+%v..T+%v: %v",
-		last.Format("15:04:05"), samples[0].at.Round(100*time.Millisecond), samples[1].at.Round(100*time.Millisecond), since(samples[1].counts, samples[0].counts))
+		lastReady.Format("15:04:05"), samples[0].at.Round(100*time.Millisecond), samples[1].at.Round(100*time.Millisecond), since(samples[1].counts, samples[0].counts))
 	if balancedFrom >= 0 {
-		t.Logf("calls balanced (each pod within ±%.0f%% of a fifth, every interval of about 1 s) from T+%v on",
+		t.Logf("calls balanced (each pod within ±%.0f%% of a fifth, in every interval between samples) from T+%v on",
 			balanceTolerance*100, samples[balancedFrom].at.Round(100*time.Millisecond))
 	}
 	window := since(end.counts, start.counts)
