@@ -391,8 +391,8 @@ func (k *kube) checkBalance(t *testing.T, old []string) {
 	pods := k.readyPods("backend")
 	var lastReady time.Time
 	for _, p := range pods {
-		if since, _ := p.readySince(); !slices.Contains(old, p.Metadata.Name) && since.After(lastReady) {
-			lastReady = since
+		if readyAt, _ := p.readySince(); !slices.Contains(old, p.Metadata.Name) && readyAt.After(lastReady) {
+			lastReady = readyAt
 		}
 	}
 	if lastReady.IsZero() {
