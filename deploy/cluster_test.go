@@ -433,9 +433,13 @@ func (k *kube) checkBalance(t *testing.T, old []string) {
 	reached := slices.IndexFunc(samples, func(s sample) bool {
 		return !slices.ContainsFunc(pods, func(p pod) bool { return s.counts[p.Metadata.Name] == samples[0].counts[p.Metadata.Name] })
 	})
-	t.Logf("T (the last new pod Ready) = %s; per-pod calls in the first interval, T+%v..T+%v: %v; every pod called by T+%v",
+	reachedAt := "never"
+	if reached >= 0 {
+		reachedAt = "T+" + samples[reached].at.Round(100*time.Millisecond).String()
+	}
+	t.Logf("T (the last new pod Ready) = %s; per-pod calls in the first interval, T+%v..T+%v: %v; every pod called by %s",
 		lastReady.Format("15:04:05"), samples[0].at.Round(100*time.Millisecond), samples[1].at.Round(100*time.Millisecond),
-		since(samples[1].counts, samples[0].counts), samples[reached].at.Round(100*time.Millisecond))
+		since(samples[1].counts, samples[0].counts), reachedAt)
 	window := since(end.counts, start.counts)
 	minutes := (end.at - start.at).Minutes()
 	t.Logf("per-pod calls from T+%v to T+%v: %v", start.at.Round(100*time.Millisecond), end.at.Round(100*time.Millisecond), window)
