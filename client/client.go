@@ -85,6 +85,7 @@ type settings struct {
 	dialOptions   []grpc.DialOption
 	timeout       time.Duration
 	streamTimeout time.Duration
+	dnsRefresh    dnsRefresh
 }
 
 // WithTimeout sets the deadline of unary calls whose context has none.
@@ -123,7 +124,7 @@ func New(target string, opts ...Option) (*Client, error) {
 	resolved := &resolvedAddrs{}
 	dial := append([]grpc.DialOption{
 		grpc.WithTransportCredentials(s.creds),
-		grpc.WithResolvers(resolved.builders()...),
+		grpc.WithResolvers(resolved.builders(s.dnsRefresh.builder())...),
 		grpc.WithDefaultServiceConfig(serviceConfig),
 		grpc.WithKeepaliveParams(DefaultKeepalive),
 		// getAll's largest allowed reply fits; a bigger one from some other

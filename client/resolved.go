@@ -18,11 +18,16 @@ type resolvedAddrs struct {
 }
 
 // builders wraps the resolvers grpc-go registers for the schemes a target
-// may use (a target without a scheme resolves through dns).
-func (r *resolvedAddrs) builders() []resolver.Builder {
+// may use (a target without a scheme resolves through dns), with dns
+// instead of grpc-go's when it is not nil.
+func (r *resolvedAddrs) builders(dns resolver.Builder) []resolver.Builder {
 	var bs []resolver.Builder
 	for _, scheme := range []string{"dns", "passthrough", "unix", "unix-abstract"} {
-		if b := resolver.Get(scheme); b != nil {
+		b := resolver.Get(scheme)
+		if scheme == "dns" && dns != nil {
+			b = dns
+		}
+		if b != nil {
 			bs = append(bs, watchingBuilder{Builder: b, addrs: r})
 		}
 	}

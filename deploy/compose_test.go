@@ -96,44 +96,63 @@ func TestCompose(t *testing.T) {
 }
 
 // scaleOut scales the backend to three replicas and checks that the
-// frontend spreads its calls over all of them.
+// frontend, which looks "backend" up every --backend-refresh, spreads its
+// calls evenly over all of them from 10 s after they are healthy on: it need
+// not wait for its connection to the first to reach --max-connection-age.
 func scaleOut(t *testing.T, c *compose, client *http.Client) {
 	c.run(3*time.Minute, "up", "-d", "--no-build", "--no-recreate", "--scale", "backend=3")
 	backends := c.waitHealthy(t, map[string]int{"backend": 3, "frontend": 1}, 2*time.Minute)["backend"]
+	healthy := time.Now()
 
-	// The frontend's connection to the first backend lives at most
-	// --max-connection-age (30s); then it re-resolves and dials all three.
-	start := time.Now()
-	baseline := c.callCounts(t, backends)
-	testkit.Eventually(t, 2*time.Minute, func() error {
-		for range 6 {
+	// Bursts of pages, each counted once the backends have logged all its
+	// calls, until one starts 10 s or more after the new replicas were
+	// healthy: that one must be balanced. The earlier ones show how soon the
+	// calls were spread.
+	const (
+		pages          = 30
+		callsPerPage   = 3 // sayHello, getAll and getStream
+		balancedWithin = 10 * time.Second
+	)
+	balancedFrom := time.Duration(-1)
+	for {
+		began := time.Since(healthy)
+		before := c.callCounts(t, backends)
+		for range pages {
 			if _, err := getPage(client); err != nil {
 				t.Fatal(err)
 			}
 		}
-		counts := c.callCounts(t, backends)
-		idle := slices.ContainsFunc(backends, func(id string) bool { return counts[id] == baseline[id] })
-		return testkit.Failf(!idle, "calls per backend since scaling: %v; want every replica", delta(counts, baseline))
-	})
-	t.Logf("all 3 backends served calls %v after scaling", time.Since(start).Round(time.Second))
-
-	// Now a measured burst: round_robin spreads its calls evenly.
-	const pages = 30
-	before := c.callCounts(t, backends)
-	for range pages {
-		if _, err := getPage(client); err != nil {
-			t.Fatal(err)
+		// The backends write their call lines through a log buffer, at
+		// most 100 ms after the calls.
+		var burst map[string]int
+		testkit.Eventually(t, 5*time.Second, func() error {
+			burst = delta(c.callCounts(t, backends), before)
+			total := 0
+			for _, n := range burst {
+				total += n
+			}
+			return testkit.Failf(total >= pages*callsPerPage, "%d call lines for %d pages: %v", total, pages, burst)
+		})
+		balanced := slices.IndexFunc(backends, func(id string) bool {
+			n := burst[short(id)]
+			return n < pages*callsPerPage/len(backends)*3/4 || n > pages*callsPerPage/len(backends)*5/4
+		}) < 0
+		switch {
+		case !balanced:
+			t.Logf("api.Api calls per backend replica for %d pages from %v after all 3 were healthy: %v", pages, began.Round(100*time.Millisecond), burst)
+			balancedFrom = -1
+		case balancedFrom < 0:
+			balancedFrom = began
+		}
+		if began >= balancedWithin {
+			t.Logf("api.Api calls per backend replica for %d pages from %v after all 3 were healthy: %v; balanced in every burst from %v on",
+				pages, began.Round(100*time.Millisecond), burst, balancedFrom.Round(100*time.Millisecond))
+			if !balanced {
+				t.Errorf("%v after the third replica was healthy, calls per replica %v: want each within ±25%% of a third", began.Round(100*time.Millisecond), burst)
+			}
+			return
 		}
 	}
-	// The backends write their call lines through a log buffer, at most
-	// 100 ms after the calls: count until every replica shows some, or a
-	// few seconds have passed.
-	testkit.Eventually(t, 5*time.Second, func() error {
-		counts := c.callCounts(t, backends)
-		idle := slices.ContainsFunc(backends, func(id string) bool { return counts[id] == before[id] })
-		return testkit.Failf(!idle, "api.Api calls per backend replica for %d pages: %v; want every replica", pages, delta(counts, before))
-	})
-	t.Logf("api.Api calls per backend replica for %d pages: %v", pages, delta(c.callCounts(t, backends), before))
 }
 
 // stopOneUnderLoad stops one backend replica while pages are loaded, and

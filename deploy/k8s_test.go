@@ -172,6 +172,11 @@ func checkFrontendManifests(t *testing.T, m manifests) {
 	if m.services[backendHostValue] == nil {
 		t.Errorf("BACKEND_HOST=%s names no Service", backendHostValue)
 	}
+	// Cluster DNS caches answers 5 s: looked up every 3 s or less, a new pod
+	// is called within 10 s of turning Ready.
+	if refresh := durationArg(t, c.Args, "backend-refresh", 0); refresh <= 0 || refresh > 3*time.Second {
+		t.Errorf("--backend-refresh = %v, want (0, 3s]: a new backend pod would wait for --max-connection-age", refresh)
+	}
 	port := containerPort(t, c, "http", defaultHTTPPort)
 	checkServicePort(t, svc, port, defaultHTTPPort)
 	for probeName, want := range map[string]struct {
@@ -419,23 +424,30 @@ func checkPod(t *testing.T, d *appsv1.Deployment, c *corev1.Container) {
 // default when the args do not set it.
 func graceFromArgs(t *testing.T, args []string) time.Duration {
 	t.Helper()
+	return durationArg(t, args, "grace", defaultGrace)
+}
+
+// durationArg returns the duration flag name in args, or def when the args
+// do not set it.
+func durationArg(t *testing.T, args []string, name string, def time.Duration) time.Duration {
+	t.Helper()
 	for i, a := range args {
 		var v string
 		switch {
-		case strings.HasPrefix(a, "--grace="), strings.HasPrefix(a, "-grace="):
+		case strings.HasPrefix(a, "--"+name+"="), strings.HasPrefix(a, "-"+name+"="):
 			v = a[strings.IndexByte(a, '=')+1:]
-		case (a == "--grace" || a == "-grace") && i+1 < len(args):
+		case (a == "--"+name || a == "-"+name) && i+1 < len(args):
 			v = args[i+1]
 		default:
 			continue
 		}
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			t.Fatalf("--grace %q: %v", v, err)
+			t.Fatalf("--%s %q: %v", name, v, err)
 		}
 		return d
 	}
-	return defaultGrace
+	return def
 }
 
 // TestKustomizeBuild renders the base with kubectl's kustomize, when kubectl

@@ -182,6 +182,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"backend", "--max-connection-age", "0s"}, nil, 2, "--max-connection-age must be more than 0"},
 		{[]string{"frontend", "--page-timeout", "-1s"}, nil, 2, "--page-timeout must be more than 0"},
 		{[]string{"frontend", "--max-live-streams", "0"}, nil, 2, "--max-live-streams must be at least 1"},
+		{[]string{"frontend", "--backend-refresh", "-2s"}, nil, 2, "--backend-refresh must not be negative"},
 		{[]string{"call", "--timeout", "0s", "hello", "x"}, nil, 2, "--timeout must be more than 0"},
 		{[]string{"serve", "--grace", "-1s"}, nil, 2, "--grace must not be negative"},
 	}
@@ -202,7 +203,7 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 		// every interface of their container.
 		"serve":       {"-grpc-addr", "-http-addr", "-rest-addr", "GRPCPLAY_REST_ADDR", "default \"localhost:8080\"", "default \"localhost:9464\"", "-max-items", "-max-stream-items", "-max-name-bytes", "-page-timeout", "-grace", "-log-level", "default \"localhost:50051\"", "default \"localhost:5000\"", "-compare-page", "GRPCPLAY_COMPARE_PAGE", "default true"},
 		"backend":     {"-grpc-addr", "GRPCPLAY_GRPC_ADDR", "-rest-addr", "GRPCPLAY_REST_ADDR", "default \":8080\"", "default \":9464\"", "default \":50051\"", "BACKEND_PORT", "-max-connection-age", "default 100000", "default 10000000", "default 1024"},
-		"frontend":    {"-backend", "BACKEND_HOST", "dns:///localhost:50051", "-http-addr", "default \":5000\"", "-compare-page", "GRPCPLAY_COMPARE_PAGE", "-page-timeout", "-max-page-items", "-max-live-items", "-max-live-streams"},
+		"frontend":    {"-backend", "BACKEND_HOST", "dns:///localhost:50051", "-http-addr", "default \":5000\"", "-compare-page", "GRPCPLAY_COMPARE_PAGE", "-page-timeout", "-max-page-items", "-max-live-items", "-max-live-streams", "-backend-refresh", "GRPCPLAY_BACKEND_REFRESH"},
 		"call":        {"-backend", "-o", "hello NAME | items N | stream N", "default 10s"},
 		"healthcheck": {"-grpc", "-http"},
 	} {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/internal/tlsconfig"
 	"github.com/grpcplay/grpcplay/internal/version"
 )
@@ -140,6 +141,9 @@ type frontendCmd struct {
 	frontend frontendFlags
 	client   clientFlags
 	target   string
+	// refresh is how often the backend's name is looked up again; 0 leaves
+	// it to gRPC, which looks up only when a connection closes.
+	refresh time.Duration
 }
 
 func newFrontendCmd() *frontendCmd {
@@ -152,20 +156,29 @@ func (c *frontendCmd) define(fs *flag.FlagSet, getenv func(string) string) {
 	c.server.define(fs)
 	c.frontend.define(fs, container)
 	targetFlag(fs, &c.target, getenv)
+	fs.DurationVar(&c.refresh, "backend-refresh", 0,
+		"look the backend's DNS name up again this often, so calls reach new replicas within seconds (about 2s for cluster DNS); 0 waits until a connection closes (--max-connection-age)")
 	c.client.define(fs, "the backend")
 }
 
 func (c *frontendCmd) validate(getenv func(string) string) []error {
-	var tlsErrs []error
+	var errs []error
 	if err := c.client.load(); err != nil {
-		tlsErrs = []error{err}
+		errs = append(errs, err)
 	}
-	return slices.Concat(c.server.checkGrace(), c.frontend.check(), tlsErrs,
+	if c.refresh < 0 {
+		errs = append(errs, fmt.Errorf("--backend-refresh must not be negative, got %v", c.refresh))
+	}
+	return slices.Concat(c.server.checkGrace(), c.frontend.check(), errs,
 		checkAddrs(c.frontend.addrs()), c.server.checkObservability(getenv))
 }
 
 func (c *frontendCmd) run(ctx context.Context, m *Main) error {
-	if err := m.servers.startFrontend(&c.frontend, c.target, c.client.options()); err != nil {
+	opts := c.client.options()
+	if c.refresh > 0 {
+		opts = append(opts, client.WithDNSRefresh(c.refresh))
+	}
+	if err := m.servers.startFrontend(&c.frontend, c.target, opts); err != nil {
 		return err
 	}
 	m.log.Info("frontend listening", "url", m.HTTPURL(), "backend", c.target, "version", version.String())

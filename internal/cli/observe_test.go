@@ -4,6 +4,7 @@ import (
 	"compress/gzip"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -202,5 +203,23 @@ func TestServeExportsTracesOverOTLP(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("the page's trace lacks %s: %v (all traces: %v)", want, page, traces)
 		}
+	}
+}
+
+// With --backend-refresh the frontend still serves the page from a backend
+// it finds by name.
+func TestFrontendWithBackendRefresh(t *testing.T) {
+	b := startServe(t, nil)
+	_, port, _ := net.SplitHostPort(b.GRPCAddr())
+	m := cli.NewMain(io.Discard, io.Discard, env(map[string]string{"GRPCPLAY_BACKEND_REFRESH": "50ms"}))
+	if err := m.ParseFlags([]string{"frontend", "--http-addr", "127.0.0.1:0", "--backend", "dns:///localhost:" + port}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if resp, body := testkit.Get(t, m.HTTPURL()+"/"); resp.StatusCode != http.StatusOK || !strings.Contains(body, "Hello Gonzalo!") {
+		t.Fatalf("GET / = %d:\n%s", resp.StatusCode, body)
 	}
 }
