@@ -122,7 +122,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *healthService
 	log    *slog.Logger
-	svc    *Service
+	svc    api.ApiServer
 	guard  *guard
 	// okLoggers holds, for each method the server hosts, the logger of its
 	// calls that end OK, with the method and code attributes already
@@ -142,18 +142,29 @@ const streamWorkers = 64
 // maxRecvBytes bounds a request. Requests are tiny: the largest is a name.
 const maxRecvBytes = 64 << 10
 
-// New builds a Server.
+// New builds a Server hosting NewService(cfg.Limits).
 func New(cfg Config) *Server {
+	return NewFor(cfg, NewService(cfg.withDefaults().Limits))
+}
+
+// NewFor builds a Server hosting svc, such as a Service wrapped to count
+// its calls (bench does, to show that every face runs the same methods).
+func NewFor(cfg Config, svc api.ApiServer) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{health: newHealthService(), log: cfg.Logger, guard: &guard{cfg: cfg}}
+	s := &Server{health: newHealthService(), log: cfg.Logger, guard: &guard{cfg: cfg}, svc: svc}
 	observe, observing := telemetry.GRPCServerOptions(cfg.Metrics, cfg.TracerProvider)
 	opts := append(observe, s.options(cfg)...)
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	s.svc = NewService(cfg.Limits)
-	s.grpc.RegisterService(encodedServiceDesc(), s.svc)
+	if own, ok := svc.(*Service); ok {
+		s.grpc.RegisterService(encodedServiceDesc(), own)
+	} else {
+		// encodedServiceDesc's handlers need a *Service; any other
+		// implementation gets the generated ones.
+		api.RegisterApiServer(s.grpc, svc)
+	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	observing(s.grpc)
@@ -206,7 +217,7 @@ func (s *Server) options(cfg Config) []grpc.ServerOption {
 
 // Service is the api.Api implementation the server hosts, for another face
 // of the same service in this process (the REST gateway).
-func (s *Server) Service() *Service { return s.svc }
+func (s *Server) Service() api.ApiServer { return s.svc }
 
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.

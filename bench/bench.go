@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/grpcplay/grpcplay/api"
 )
 
 // Transports, the first half of a case's name.
@@ -33,6 +35,10 @@ const (
 	// TransportRESTCloseTLS is the post's "open and close" as it runs in
 	// production: HTTPS, a new TLS 1.3 connection per call.
 	TransportRESTCloseTLS = "rest-close-tls"
+	// TransportRESTPlain is REST/JSON as a Go team writes it without
+	// grpc-gateway, net/http and encoding/json over HTTP/1.1 keep-alive, on
+	// the same Service (see plainREST): the bench's own, not a product face.
+	TransportRESTPlain = "rest-plain"
 )
 
 // Methods, the second half of a case's name.
@@ -44,7 +50,7 @@ const (
 
 // Transports and Methods list every transport and method, in report order.
 var (
-	Transports = []string{TransportGRPC, TransportREST, TransportRESTClose, TransportRESTH2, TransportRESTProto, TransportRESTH2Proto, TransportRESTCloseTLS}
+	Transports = []string{TransportGRPC, TransportREST, TransportRESTPlain, TransportRESTClose, TransportRESTH2, TransportRESTProto, TransportRESTH2Proto, TransportRESTCloseTLS}
 	Methods    = []string{MethodHello, MethodItems, MethodStream}
 )
 
@@ -90,6 +96,9 @@ type Config struct {
 	// core than the client's, even on loopback; a Link other than loopback
 	// implies it.
 	Apart bool
+	// Service, for a run in-process, is the implementation every face
+	// calls (nil: backend.NewService with the default limits).
+	Service api.ApiServer
 	// Progress, if set, is told how each case goes, several times a second.
 	Progress func(Progress)
 }
@@ -194,6 +203,9 @@ func (c Config) Validate() error {
 	if c.apart() && (c.Target != "" || c.RESTTarget != "") {
 		errs = append(errs, errors.New("--link and --apart start their own servers: they do not go with --target"))
 	}
+	if c.Service != nil && (c.Target != "" || c.RESTTarget != "" || c.apart()) {
+		errs = append(errs, errors.New("a Service is served in-process only: not with a target, --link or --apart"))
+	}
 	if c.ServerPID != 0 && c.Target == "" && c.RESTTarget == "" {
 		errs = append(errs, errors.New("a server PID only makes sense with --target: in-process, the server's CPU is this process's"))
 	}
@@ -233,7 +245,7 @@ func (c Config) offers(transport, method string) bool {
 		return false
 	}
 	remote := c.Target != "" || c.RESTTarget != "" // never apart, see Validate
-	return !(remote && (spec.tls || spec.http2 && c.RESTH2Target == ""))
+	return !(remote && (spec.tls || spec.plain || spec.http2 && c.RESTH2Target == ""))
 }
 
 // cases lists the selected cases grouped so that the transports of one
@@ -284,11 +296,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	// (connections, heaps growing) would otherwise count against it.
 	warm := cfg
 	warm.Progress, warm.Duration = nil, max(cfg.Warmup, 100*time.Millisecond)
-	if _, err := runCase(ctx, warm, cs, cases[0], 0, 0); err != nil {
+	if _, err := runCase(ctx, warm, cs, env.counter, cases[0], 0, 0); err != nil {
 		return r, err
 	}
 	for i, c := range cases {
-		res, err := runCase(ctx, cfg, cs, c, i+1, len(cases))
+		res, err := runCase(ctx, cfg, cs, env.counter, c, i+1, len(cases))
 		if err != nil {
 			return r, err
 		}
@@ -317,6 +329,8 @@ type env struct {
 	targets targets
 	dial    dialFunc
 	close   func() error
+	// counter counts the Service's calls when it runs in this process.
+	counter *countingService
 }
 
 // startEnv starts the servers a run needs, in-process or apart, or points at
@@ -346,11 +360,13 @@ func startEnv(ctx context.Context, cfg *Config, r *Report) (*env, error) {
 			r.CPUNote += "; the delay proxy is a third process, counted in neither"
 		}
 	case r.InProcess:
-		local, err := StartLocal()
+		local, err := StartLocal(cfg.Service)
 		if err != nil {
 			return nil, err
 		}
-		e.targets = targets{grpc: local.GRPCAddr, rest: local.RESTURL, restH2: local.RESTH2URL, restTLS: local.RESTTLSURL, certPEM: local.CertPEM}
+		e.targets = targets{grpc: local.GRPCAddr, rest: local.RESTURL, restH2: local.RESTH2URL, restTLS: local.RESTTLSURL,
+			restPlain: local.PlainURL, certPEM: local.CertPEM}
+		e.counter = local.counter
 		e.close = local.Close
 		r.CPUNote = "the CPU time of the whole bench process per call: load client, gRPC server and REST gateway together (getrusage)"
 	default:
@@ -367,9 +383,12 @@ func startEnv(ctx context.Context, cfg *Config, r *Report) (*env, error) {
 // received, and snapshots take the difference.
 type worker struct {
 	calls, errors, items atomic.Int64
-	hist                 histogram
-	firstErr             error
-	_                    [64]byte // keeps workers' counters off each other's cache lines
+	// answered counts every call that succeeded, in the measured time or
+	// not, for the comparison with the Service's own count.
+	answered atomic.Int64
+	hist     histogram
+	firstErr error
+	_        [64]byte // keeps workers' counters off each other's cache lines
 }
 
 // caseRun is one case being run: its settings, its workers and the
@@ -380,6 +399,8 @@ type caseRun struct {
 	c            Case
 	do           call
 	wire         *countingDialer
+	counter      *countingService // nil: the Service runs elsewhere
+	probed       int64            // 1 when the probe call succeeded
 	index, total int
 
 	// minCalls is how many calls must end before the measured time may
@@ -416,14 +437,18 @@ type snapshot struct {
 	serverErr error
 }
 
-func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total int) (Result, error) {
+func runCase(ctx context.Context, cfg Config, cs *clients, counter *countingService, c Case, index, total int) (Result, error) {
 	r := &caseRun{
-		cfg: cfg, c: c, do: cs.call(c), wire: cs.wire(c.Transport), index: index, total: total,
+		cfg: cfg, c: c, do: cs.call(c), wire: cs.wire(c.Transport), counter: counter, index: index, total: total,
 		res: Result{Case: c, Name: c.String()},
 	}
 	r.progress(Progress{Phase: PhaseWarmup})
 	if err := settle(ctx, cpuOf(cfg)); err != nil {
 		return r.res, err
+	}
+	var before map[string]int64
+	if counter != nil {
+		before = counter.snapshot()
 	}
 	if err := r.probe(ctx); err != nil {
 		return r.res, err
@@ -435,6 +460,13 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 	}
 	r.wg.Wait()
 	r.collect()
+	if counter != nil {
+		r.res.Handlers = diffCounts(before, counter.snapshot())
+		r.res.Answered = r.probed
+		for _, w := range r.workers {
+			r.res.Answered += w.answered.Load()
+		}
+	}
 	r.progress(Progress{Phase: PhaseDone, Elapsed: r.last.at.Sub(r.first.at), Calls: r.res.Calls, Errors: r.res.Errors, Result: &r.res})
 	return r.res, nil
 }
@@ -458,7 +490,7 @@ func (r *caseRun) probe(ctx context.Context) error {
 	if err != nil {
 		r.res.FirstError = err.Error()
 	} else {
-		r.res.BodyBytes = body
+		r.res.BodyBytes, r.probed = body, 1
 	}
 	return nil
 }
@@ -507,6 +539,9 @@ func (r *caseRun) work(w *worker) {
 		start := time.Now()
 		_, _, err := r.do(r.caseCtx, false, &w.items)
 		end := time.Now()
+		if err == nil {
+			w.answered.Add(1)
+		}
 		if r.stopped() || r.caseCtx.Err() != nil {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,6 +141,10 @@ func checkBodies(t *testing.T, body map[string]float64) {
 	if h1, h2 := body["rest/items/10"], body["rest-h2/items/10"]; h1 != h2 {
 		t.Errorf("getAll(10): the JSON body differs with HTTP/2: %v and %v bytes", h1, h2)
 	}
+	// encoding/json writes the gateway's compact protojson, byte for byte.
+	if g, p := body["rest/items/10"], body["rest-plain/items/10"]; g != p {
+		t.Errorf("getAll(10): the plain face's JSON %v bytes, the gateway's %v", p, g)
+	}
 	// The REST face's protobuf is gRPC's message without its 5-byte prefix.
 	for _, tr := range []string{"rest-proto", "rest-h2-proto"} {
 		if g, p := body["grpc/items/10"], body[tr+"/items/10"]; p != g-5 {
@@ -165,6 +170,37 @@ func checkProgress(t *testing.T, progress []bench.Progress, cases int) {
 	}
 	if done != cases {
 		t.Errorf("%d cases reported done, want %d", done, cases)
+	}
+}
+
+// TestEveryFaceCallsTheService checks that each transport answered its
+// calls by calling the Service, once per call, through its own face's
+// handler: a face that answered from a cache, or from another handler,
+// would show fewer Service calls, or the wrong path.
+func TestEveryFaceCallsTheService(t *testing.T) {
+	r, err := runTiny()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := map[string]string{bench.TransportGRPC: bench.HandlerGRPC, bench.TransportRESTPlain: bench.HandlerPlain}
+	method := map[string]string{bench.MethodHello: "SayHello", bench.MethodItems: "GetAll", bench.MethodStream: "GetStream"}
+	for _, c := range r.Cases {
+		want := path[c.Transport]
+		if want == "" {
+			want = bench.HandlerGateway
+		}
+		key := method[c.Method] + " via " + want
+		var total int64
+		for _, n := range c.Handlers {
+			total += n
+		}
+		// A stream cut at the case's end reached the Service but was not
+		// answered: at most one a worker, and the previous case's cut
+		// streams may reach it late.
+		slack := int64(2 * slices.Max(tiny.Concurrency))
+		if c.Answered == 0 || c.Handlers[key] < c.Answered || total > c.Answered+slack {
+			t.Errorf("%s: %d calls answered, Service calls %v, want %d %s", c.Name, c.Answered, c.Handlers, c.Answered, key)
+		}
 	}
 }
 

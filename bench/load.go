@@ -91,6 +91,8 @@ type targets struct {
 	// certificate is certPEM.
 	restTLS string
 	certPEM []byte
+	// restPlain is the base URL of the bench's plain net/http face.
+	restPlain string
 }
 
 func newClients(t targets, maxConcurrency int, dial dialFunc) (*clients, error) {
@@ -113,6 +115,8 @@ func newClients(t targets, maxConcurrency int, dial dialFunc) (*clients, error) 
 			base = t.restH2
 		case spec.tls:
 			base = t.restTLS
+		case spec.plain:
+			base = t.restPlain
 		}
 		if base == "" {
 			continue
@@ -133,6 +137,7 @@ type transportSpec struct {
 	close bool // a new TCP connection for each call
 	proto bool // protobuf bodies (application/x-protobuf)
 	tls   bool // HTTPS, TLS 1.3
+	plain bool // the bench's net/http + encoding/json face, not the gateway
 }
 
 var transportSpecs = map[string]transportSpec{
@@ -142,6 +147,7 @@ var transportSpecs = map[string]transportSpec{
 	TransportRESTProto:    {proto: true},
 	TransportRESTH2Proto:  {http2: true, proto: true},
 	TransportRESTCloseTLS: {close: true, tls: true},
+	TransportRESTPlain:    {plain: true},
 }
 
 func (s transportSpec) client(wire *countingDialer, maxConcurrency int, certPEM []byte) (*http.Client, error) {

@@ -61,6 +61,14 @@ type Result struct {
 	CPUPerCall  float64 `json:"cpu_us_per_call"`
 	// ServerCPUPerCall is set only when the server's CPU time was readable.
 	ServerCPUPerCall *float64 `json:"server_cpu_us_per_call,omitempty"`
+	// Handlers counts the Service's calls during the case, warm-up and
+	// probe included, by method and by the handler path that made them
+	// ("GetAll via grpc-go"), and Answered the calls that succeeded in
+	// that time: the two agree, but for streams cut at the case's end,
+	// when every face runs the same Service methods once per request. Set
+	// when the Service ran in the bench's process.
+	Handlers map[string]int64 `json:"service_calls,omitempty"`
+	Answered int64            `json:"answered,omitempty"`
 }
 
 // Latency holds percentiles of the successful calls, in milliseconds.
