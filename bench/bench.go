@@ -54,15 +54,29 @@ var (
 	Methods    = []string{MethodHello, MethodItems, MethodStream}
 )
 
-// Defaults of Config.
+// Defaults of Config: a quick run of short cases, about three minutes on
+// two cores. Full selects the whole matrix, FullLengths and every
+// transport, at FullDuration a case.
 var (
-	DefaultLengths     = []int32{1, 10, 1000, 100_000}
+	DefaultLengths     = []int32{10, 1000}
+	FullLengths        = []int32{1, 10, 1000, 100_000}
 	DefaultConcurrency = []int{1, 50}
 )
 
 const (
-	DefaultDuration = 3 * time.Second
-	DefaultWarmup   = 1 * time.Second
+	DefaultDuration = 2 * time.Second
+	DefaultWarmup   = 500 * time.Millisecond
+	FullDuration    = 3 * time.Second
+	FullWarmup      = 1 * time.Second
+	// Committed runs, the figures the docs quote, measure each case at
+	// least CommittedDuration, CommittedRepeat times, on a machine whose
+	// load average is at most MaxCommittedLoad when they start.
+	CommittedDuration = 5 * time.Second
+	CommittedWarmup   = 1 * time.Second
+	CommittedRepeat   = 3
+	MaxCommittedLoad  = 1.0
+	// MaxRepeat bounds the repetitions of a case.
+	MaxRepeat = 100
 	// MaxDuration bounds one case, so that a typo cannot start a day-long run.
 	MaxDuration = 10 * time.Minute
 	// MaxConcurrency bounds the workers of one case.
@@ -76,8 +90,23 @@ type Config struct {
 	Lengths     []int32       // lengths of getAll and getStream; sayHello has none
 	Concurrency []int         // calls in flight at once
 	// Cases selects cases by transport ("grpc"), method ("items") or both
-	// ("rest/items"); a case runs when any entry matches it. Empty: all.
+	// ("rest/items"); a case runs when any entry matches it. Empty: all
+	// but rest-close-tls, or all with Full.
 	Cases []string
+	// Full is the whole matrix: FullLengths and every transport, where
+	// Lengths and Cases are not set.
+	Full bool
+	// Repeat measures each case this many times (0: once), interleaved:
+	// every transport of a method, length and concurrency runs before any
+	// runs again, in the reverse order each time, so that a machine's
+	// slow minute, or a server's history, is spread over all of them. The
+	// report gives each case's median and spread.
+	Repeat int
+	// Committed is a run whose figures the docs may quote: each case at
+	// least CommittedDuration after a warm-up, CommittedRepeat times, the
+	// servers in their own process; Run refuses to start when the load
+	// average is above MaxCommittedLoad.
+	Committed bool
 	// Target is the gRPC target of a running backend and RESTTarget the base
 	// URL of its REST face. Both empty: Run starts both in-process.
 	Target     string
@@ -130,6 +159,9 @@ type Progress struct {
 	Calls    int64 // completed in the measured time so far
 	Errors   int64
 	Result   *Result // when Phase is PhaseDone
+	// Left estimates the time the rest of the run takes, from the cases
+	// done so far.
+	Left time.Duration
 }
 
 const (
@@ -139,11 +171,32 @@ const (
 )
 
 func (c Config) withDefaults() Config {
-	if c.Duration == 0 {
+	switch {
+	case c.Duration != 0:
+	case c.Committed:
+		c.Duration = CommittedDuration
+	case c.Full:
+		c.Duration = FullDuration
+	default:
 		c.Duration = DefaultDuration
+	}
+	if c.Repeat == 0 {
+		c.Repeat = 1
+		if c.Committed {
+			c.Repeat = CommittedRepeat
+		}
+	}
+	if c.Committed && c.Link == "" {
+		c.Apart = true
+	}
+	if c.Committed && c.Warmup == 0 {
+		c.Warmup = CommittedWarmup
 	}
 	if len(c.Lengths) == 0 {
 		c.Lengths = DefaultLengths
+		if c.Full {
+			c.Lengths = FullLengths
+		}
 	}
 	if len(c.Concurrency) == 0 {
 		c.Concurrency = DefaultConcurrency
@@ -160,6 +213,18 @@ func (c Config) Validate() error {
 	}
 	if c.Warmup < 0 || c.Warmup > MaxDuration {
 		errs = append(errs, fmt.Errorf("warm-up %v must be 0 or more and at most %v", c.Warmup, MaxDuration))
+	}
+	if c.Repeat < 1 || c.Repeat > MaxRepeat {
+		errs = append(errs, fmt.Errorf("repeat %d must be between 1 and %d", c.Repeat, MaxRepeat))
+	}
+	if c.Committed {
+		if c.Duration < CommittedDuration || c.Warmup < CommittedWarmup || c.Repeat < CommittedRepeat {
+			errs = append(errs, fmt.Errorf("a committed run measures each case at least %v after a warm-up of at least %v, at least %d times; this one %v after %v, %d times",
+				CommittedDuration, CommittedWarmup, CommittedRepeat, c.Duration, c.Warmup, c.Repeat))
+		}
+		if c.Target != "" || c.RESTTarget != "" {
+			errs = append(errs, errors.New("a committed run starts its own servers: it does not go with --target"))
+		}
 	}
 	for _, n := range c.Lengths {
 		if n < 1 {
@@ -225,7 +290,9 @@ func validFilter(f string) bool {
 
 func (c Config) selected(transport, method string) bool {
 	if len(c.Cases) == 0 {
-		return true
+		// A new TLS connection per call takes a handshake's CPU each:
+		// the quick run leaves it to the full one.
+		return c.Full || transport != TransportRESTCloseTLS
 	}
 	for _, f := range c.Cases {
 		if f == transport || f == method || f == transport+"/"+method {
@@ -235,23 +302,49 @@ func (c Config) selected(transport, method string) bool {
 	return false
 }
 
-// offers says whether a transport can carry a method against the run's
-// targets. The REST face streams NDJSON only, so protobuf has no stream
-// case; a running backend offers h2c only at RESTH2Target, and TLS only
-// to a run that made its certificate.
-func (c Config) offers(transport, method string) bool {
+// unoffered says why a transport cannot carry a method against the run's
+// targets, or "" when it can. The REST face streams NDJSON only, so
+// protobuf has no stream case; a running backend offers h2c only at
+// RESTH2Target, TLS only to a run that made its certificate, and the plain
+// face is the bench's own.
+func (c Config) unoffered(transport, method string) string {
 	spec := transportSpecs[transport]
 	if spec.proto && method == MethodStream {
-		return false
+		return "the REST face streams NDJSON only: protobuf has no line delimiter"
 	}
-	remote := c.Target != "" || c.RESTTarget != "" // never apart, see Validate
-	return !(remote && (spec.tls || spec.plain || spec.http2 && c.RESTH2Target == ""))
+	if c.Target == "" && c.RESTTarget == "" { // never apart, see Validate
+		return ""
+	}
+	switch {
+	case spec.plain:
+		return "the plain net/http face is the bench's own: it runs only on servers the bench starts"
+	case spec.tls:
+		return "HTTPS needs the certificate of servers the bench starts"
+	case spec.http2 && c.RESTH2Target == "":
+		return "h2c needs --rest-h2-target, a REST face that speaks it"
+	}
+	return ""
+}
+
+// Skipped is a transport and method a run could not measure, and why.
+type Skipped struct {
+	Cases  string `json:"cases"` // "rest-proto/stream"
+	Reason string `json:"reason"`
 }
 
 // cases lists the selected cases grouped so that the transports of one
 // method, length and concurrency sit side by side.
 func (c Config) cases() []Case {
+	cases, _ := c.plan()
+	return cases
+}
+
+// plan lists the selected cases, and the selected ones the run cannot
+// measure, with the reason.
+func (c Config) plan() ([]Case, []Skipped) {
 	var cases []Case
+	var skipped []Skipped
+	seen := map[string]bool{}
 	for _, conc := range c.Concurrency {
 		for _, m := range Methods {
 			lengths := c.Lengths
@@ -260,14 +353,22 @@ func (c Config) cases() []Case {
 			}
 			for _, n := range lengths {
 				for _, t := range Transports {
-					if c.selected(t, m) && c.offers(t, m) {
-						cases = append(cases, Case{Transport: t, Method: m, Length: n, Concurrency: conc})
+					if !c.selected(t, m) {
+						continue
 					}
+					if why := c.unoffered(t, m); why != "" {
+						if name := t + "/" + m; !seen[name] {
+							seen[name] = true
+							skipped = append(skipped, Skipped{Cases: name, Reason: why})
+						}
+						continue
+					}
+					cases = append(cases, Case{Transport: t, Method: m, Length: n, Concurrency: conc})
 				}
 			}
 		}
 	}
-	return cases
+	return cases, skipped
 }
 
 // Run runs every selected case, one after the other, and returns the report.
@@ -278,8 +379,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	cases := cfg.cases()
+	cases, skipped := cfg.plan()
 	r := newReport(cfg)
+	r.Skipped = skipped
+	start := time.Now()
+	r.LoadAverage = append(r.LoadAverage, loadAverage())
+	if load := r.LoadAverage[0]; cfg.Committed && load > MaxCommittedLoad {
+		return nil, fmt.Errorf("%w: the load average is %.2f, above %.0f, so other work would be measured too; "+
+			"run it again when the machine is quiet, or without --committed for a look", ErrBusy, load, MaxCommittedLoad)
+	}
 	env, err := startEnv(ctx, &cfg, r)
 	if err != nil {
 		return nil, err
@@ -290,24 +398,42 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer cs.Close()
-	r.LoadAverage = append(r.LoadAverage, loadAverage())
-	defer func() { r.LoadAverage = append(r.LoadAverage, loadAverage()) }()
+	defer func() {
+		r.LoadAverage = append(r.LoadAverage, loadAverage())
+		r.Elapsed = time.Since(start).Seconds()
+	}()
 	// The first case runs once unrecorded before it: a run's first calls
 	// (connections, heaps growing) would otherwise count against it.
 	warm := cfg
 	warm.Progress, warm.Duration = nil, max(cfg.Warmup, 100*time.Millisecond)
-	if _, err := runCase(ctx, warm, cs, env.counter, cases[0], 0, 0); err != nil {
+	if _, err := runCase(ctx, warm, cs, env.counter, nil, cases[0], 0, 0); err != nil {
 		return r, err
 	}
-	for i, c := range cases {
-		res, err := runCase(ctx, cfg, cs, env.counter, c, i+1, len(cases))
-		if err != nil {
-			return r, err
+	runs := make(map[Case][]Result, len(cases))
+	defer func() {
+		for _, c := range cases {
+			if len(runs[c]) > 0 {
+				r.Cases = append(r.Cases, aggregate(runs[c]))
+			}
 		}
-		r.Cases = append(r.Cases, res)
+	}()
+	total, index := len(cases)*cfg.Repeat, 0
+	clock := &runClock{start: time.Now(), planned: cfg.Warmup + cfg.Duration + 300*time.Millisecond}
+	for rep := range cfg.Repeat {
+		for _, c := range interleaved(cases, rep) {
+			index++
+			res, err := runCase(ctx, cfg, cs, env.counter, clock, c, index, total)
+			if err != nil {
+				return r, err
+			}
+			runs[c] = append(runs[c], res)
+		}
 	}
 	return r, nil
 }
+
+// ErrBusy is Run's refusal of a committed run on a busy machine.
+var ErrBusy = errors.New("not a committed run")
 
 func newReport(cfg Config) *Report {
 	return &Report{
@@ -321,6 +447,10 @@ func newReport(cfg Config) *Report {
 		CPUs:        runtime.NumCPU(),
 		GoVersion:   runtime.Version(),
 		InProcess:   cfg.Target == "" && cfg.RESTTarget == "" && !cfg.apart(),
+		Repeat:      cfg.Repeat,
+		Committed:   cfg.Committed,
+		CodecNote:   codecNote,
+		LimitsNote:  limitsNote,
 	}
 }
 
@@ -400,6 +530,7 @@ type caseRun struct {
 	do           call
 	wire         *countingDialer
 	counter      *countingService // nil: the Service runs elsewhere
+	clock        *runClock        // nil: a case outside the run's count
 	probed       int64            // 1 when the probe call succeeded
 	index, total int
 
@@ -437,9 +568,9 @@ type snapshot struct {
 	serverErr error
 }
 
-func runCase(ctx context.Context, cfg Config, cs *clients, counter *countingService, c Case, index, total int) (Result, error) {
+func runCase(ctx context.Context, cfg Config, cs *clients, counter *countingService, clock *runClock, c Case, index, total int) (Result, error) {
 	r := &caseRun{
-		cfg: cfg, c: c, do: cs.call(c), wire: cs.wire(c.Transport), counter: counter, index: index, total: total,
+		cfg: cfg, c: c, do: cs.call(c), wire: cs.wire(c.Transport), counter: counter, clock: clock, index: index, total: total,
 		res: Result{Case: c, Name: c.String()},
 	}
 	r.progress(Progress{Phase: PhaseWarmup})
@@ -474,6 +605,9 @@ func runCase(ctx context.Context, cfg Config, cs *clients, counter *countingServ
 func (r *caseRun) progress(p Progress) {
 	if r.cfg.Progress != nil {
 		p.Index, p.Total, p.Case, p.Duration = r.index, r.total, r.c, r.cfg.Duration
+		if r.clock != nil {
+			p.Left = r.clock.left(r.index, r.total, p.Phase == PhaseDone)
+		}
 		r.cfg.Progress(p)
 	}
 }
@@ -684,6 +818,29 @@ func (r *caseRun) collect() {
 		v := float64(r.last.server-r.first.server) / 1e3 / calls
 		res.ServerCPUPerCall = &v
 	}
+}
+
+// runClock estimates the time a run has left.
+type runClock struct {
+	start   time.Time
+	planned time.Duration // a case's warm-up and duration, and a margin
+}
+
+// left is the estimate while case index of total runs, or once it is done:
+// the cases to come at the mean time of those done, or at the planned time
+// before any is.
+func (c *runClock) left(index, total int, done bool) time.Duration {
+	elapsed := time.Since(c.start)
+	finished := index - 1
+	if done {
+		finished = index
+	}
+	per := c.planned
+	if finished > 0 {
+		per = elapsed / time.Duration(finished)
+	}
+	left := per*time.Duration(total) - elapsed
+	return max(left, 0)
 }
 
 // callGrace is how long a call still running at the end of its case may

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // tiny is the smallest configuration that still runs every case.
 var tiny = bench.Config{
+	Full:        true,
 	Duration:    100 * time.Millisecond,
 	Warmup:      20 * time.Millisecond,
 	Lengths:     []int32{1, 10},
@@ -219,9 +221,15 @@ func TestTableAndSVG(t *testing.T) {
 	if !strings.Contains(lines[0], "CALLS/S") || !strings.Contains(lines[0], "P99") {
 		t.Errorf("table header %q", lines[0])
 	}
-	for _, c := range r.Cases {
-		if !strings.Contains(table.String(), c.Transport+"/"+c.Method) {
-			t.Errorf("table lacks %s", c.Name)
+	for i, l := range lines {
+		if n := utf8.RuneCountInString(l); n > 100 {
+			t.Errorf("line %d is %d columns wide:\n%s", i+1, n, l)
+		}
+	}
+	for _, want := range []string{"getAll(10), 2 concurrent\ngrpc ", "\nrest-plain ", "getStream(1), 1 concurrent\ngrpc ",
+		"rest-proto/stream not run: the REST face streams NDJSON only", "Summary: gRPC answered getAll(10) at 2 concurrent"} {
+		if !strings.Contains(table.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
 	}
 

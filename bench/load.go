@@ -360,13 +360,15 @@ func (rc *restClient) get(ctx context.Context, url string) (*http.Response, erro
 }
 
 // decode decodes a unary reply, JSON or protobuf, and checks it; it
-// returns the number of items it holds (1 for a greeting).
+// returns the number of items it holds (1 for a greeting). Protobuf is
+// decoded with UnmarshalVT, as the gRPC client's codec does, so that the
+// clients of gRPC and rest-proto pay the same for the same bytes.
 func (rc *restClient) decode(method string, body []byte, want int) (int, error) {
 	if method == MethodHello {
 		var msg string
 		if rc.proto {
 			var h api.Hello
-			if err := proto.Unmarshal(body, &h); err != nil {
+			if err := h.UnmarshalVT(body); err != nil {
 				return 0, err
 			}
 			msg = h.Message
@@ -385,7 +387,7 @@ func (rc *restClient) decode(method string, body []byte, want int) (int, error) 
 	var got int
 	if rc.proto {
 		var items api.Items
-		if err := proto.Unmarshal(body, &items); err != nil {
+		if err := items.UnmarshalVT(body); err != nil {
 			return 0, err
 		}
 		got = len(items.Items)

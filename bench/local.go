@@ -107,6 +107,17 @@ func startLocal(host string, svc api.ApiServer) (*Local, error) {
 	return l, nil
 }
 
+// codecNote and limitsNote say, in every report, where the faces of the
+// servers the bench starts differ in codec and admission limits.
+const (
+	codecNote = "gRPC: vtprotobuf's MarshalVT/UnmarshalVT on the server and the client; " +
+		"rest-proto and rest-h2-proto: the client decodes with UnmarshalVT, the gateway encodes with proto.Marshal (grpc-gateway's ProtoMarshaller); " +
+		"JSON: protojson in the gateway, encoding/json in rest-plain and in every REST client"
+	limitsNote = "every face admits 1000 calls at once (gRPC per connection, REST per server); " +
+		"the REST faces, gateway and plain alike, also let getAll make at most 1,000,000 items at once, " +
+		"which holds back getAll(100,000) beyond 10 concurrent calls; gRPC has no such budget"
+)
+
 // h2cServer serves the gateway's routes over HTTP/1.1 and h2c. The
 // gateway's own server speaks HTTP/1.1 only, as a REST face behind a proxy
 // usually does; this one exists for the bench's rest-h2 cases, with the

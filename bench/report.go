@@ -7,8 +7,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 )
 
 // Report is the outcome of a run: its settings, the machine, and every case.
@@ -35,8 +35,20 @@ type Report struct {
 	// the end of the cases: the other work it had besides the bench.
 	LoadAverage []float64 `json:"load_average,omitempty"`
 	// BytesNote says what the byte columns count.
-	BytesNote string   `json:"bytes_note"`
-	Cases     []Result `json:"cases"`
+	BytesNote string `json:"bytes_note"`
+	// Repeat is how many times each case ran, interleaved (see Config);
+	// Committed says the run met the rules of figures the docs quote;
+	// Elapsed is how long the run took, servers' start included.
+	Repeat    int     `json:"repeat"`
+	Committed bool    `json:"committed"`
+	Elapsed   float64 `json:"elapsed_seconds"`
+	// Skipped are the selected cases this run could not measure, and why.
+	Skipped []Skipped `json:"skipped,omitempty"`
+	// CodecNote and LimitsNote say what each face's protobuf codec and
+	// admission limits were, where they differ.
+	CodecNote  string   `json:"codec_note"`
+	LimitsNote string   `json:"limits_note"`
+	Cases      []Result `json:"cases"`
 }
 
 const bytesNote = "body_bytes_per_call is the response payload: protobuf messages with gRPC's 5-byte prefix each, or the JSON body; " +
@@ -69,6 +81,11 @@ type Result struct {
 	// when the Service ran in the bench's process.
 	Handlers map[string]int64 `json:"service_calls,omitempty"`
 	Answered int64            `json:"answered,omitempty"`
+	// Runs are the repetitions' own figures, when there were several; the
+	// figures above are then their medians, and Spread is the range of
+	// their throughput over its median.
+	Runs   []Repetition `json:"runs,omitempty"`
+	Spread float64      `json:"spread,omitempty"`
 }
 
 // Latency holds percentiles of the successful calls, in milliseconds.
@@ -123,77 +140,196 @@ func throughput(r *Result) float64 {
 }
 
 // TableHeader names the columns of Rows.
-var TableHeader = []string{"CASE", "LEN", "C", "CALLS/S", "ITEMS/S", "VS GRPC", "P50", "P90", "P99", "BODY B", "WIRE B", "CPU/CALL", "SRV CPU", "ERRORS"}
+var TableHeader = []string{"TRANSPORT", "CALL", "C", "CALLS/S", "ITEMS/S", "SPREAD", "VS GRPC", "P50", "P99", "CPU/CALL", "SRV CPU", "ERRORS"}
 
-// Rows formats every case as the cells of a table, under TableHeader.
+// callName is a case's call as the post names it: getAll(1000).
+func callName(c Case) string {
+	switch c.Method {
+	case MethodHello:
+		return "sayHello"
+	case MethodItems:
+		return fmt.Sprintf("getAll(%d)", c.Length)
+	}
+	return fmt.Sprintf("getStream(%d)", c.Length)
+}
+
+// outlasted says that a case's streams each took longer than its measured
+// time: no call ended in it, but items arrived.
+func outlasted(c *Result) bool { return c.Calls == 0 && c.Errors == 0 && c.ItemsPerSec > 0 }
+
+// Rows formats every case as the cells of a table, under TableHeader. A
+// case that could not measure a figure shows why in its place: "failed"
+// (its errors are in Notes), or "-" for calls/s of streams longer than the
+// measured time.
 func (r *Report) Rows() [][]string {
 	rows := make([][]string, 0, len(r.Cases))
 	for i := range r.Cases {
 		c := &r.Cases[i]
-		length, items := "-", "-"
+		calls, items := Short(c.CallsPerSec), "-"
 		if c.Method != MethodHello {
-			length = strconv.Itoa(int(c.Length))
 			items = Short(c.ItemsPerSec)
 		}
-		vs := "-"
+		switch {
+		case outlasted(c):
+			calls = "-"
+		case c.Calls == 0:
+			calls, items = "failed", "-"
+		}
+		vs, spread := "-", "-"
 		if v := r.VsGRPC(c); v > 0 {
 			vs = fmt.Sprintf("%.2fx", v)
+		}
+		if len(c.Runs) > 1 {
+			spread = fmt.Sprintf("%.0f%%", 100*c.Spread)
 		}
 		srv := "-"
 		if c.ServerCPUPerCall != nil {
 			srv = micros(*c.ServerCPUPerCall)
 		}
-		errs := strconv.FormatInt(c.Errors, 10)
-		if c.FirstError != "" && (c.Errors > 0 || c.Calls == 0) {
-			errs += " (" + truncate(c.FirstError, 60) + ")"
-		}
-		p50, p90, p99, wire, cpu := "-", "-", "-", "-", "-"
+		p50, p99, cpu := "-", "-", "-"
 		if c.Calls > 0 {
-			p50, p90, p99 = millis(c.Latency.P50), millis(c.Latency.P90), millis(c.Latency.P99)
-			wire, cpu = bytesShort(c.WireBytes), micros(c.CPUPerCall)
+			p50, p99, cpu = millis(c.Latency.P50), millis(c.Latency.P99), micros(c.CPUPerCall)
 		}
 		rows = append(rows, []string{
-			c.Transport + "/" + c.Method, length, strconv.Itoa(c.Concurrency),
-			Short(c.CallsPerSec), items, vs,
-			p50, p90, p99,
-			bytesShort(float64(c.BodyBytes)), wire,
-			cpu, srv, errs,
+			c.Transport, callName(c.Case), strconv.Itoa(c.Concurrency),
+			calls, items, spread, vs, p50, p99, cpu, srv, strconv.FormatInt(c.Errors, 10),
 		})
 	}
 	return rows
 }
 
-// WriteTable writes the report as an aligned text table with notes.
-func (r *Report) WriteTable(w io.Writer) error {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, strings.Join(TableHeader, "\t")+"\t")
-	for _, row := range r.Rows() {
-		fmt.Fprintln(tw, strings.Join(row, "\t")+"\t")
+// Notes explain what the table cannot: the cases skipped and why, the
+// cases that failed with their first error, and streams that outlasted
+// the measured time.
+func (r *Report) Notes() []string {
+	var notes []string
+	for _, s := range r.Skipped {
+		notes = append(notes, fmt.Sprintf("%s not run: %s.", s.Cases, s.Reason))
 	}
-	if err := tw.Flush(); err != nil {
+	long := map[string]bool{}
+	for i := range r.Cases {
+		c := &r.Cases[i]
+		switch {
+		case outlasted(c):
+			if name := callName(c.Case); !long[name] {
+				long[name] = true
+				notes = append(notes, fmt.Sprintf("%s: each stream outlasts the %gs measured, so no call ends in it: "+
+					"calls/s is not shown, items/s counts every item that arrived.", name, r.Duration))
+			}
+		case c.Errors > 0 || (c.Calls == 0 && c.FirstError != ""):
+			notes = append(notes, fmt.Sprintf("%s/%s c=%d: %d calls, %d errors; the first: %s",
+				c.Transport, callName(c.Case), c.Concurrency, c.Calls, c.Errors, truncate(c.FirstError, 200)))
+		}
+	}
+	return notes
+}
+
+// WriteTable writes the report as an aligned text table, under 100
+// columns, grouped by call and concurrency, with its notes and summary.
+func (r *Report) WriteTable(w io.Writer) error {
+	// Each group's call and concurrency head it, once: the rows need
+	// only the transport and the figures.
+	header := append([]string{TableHeader[0]}, TableHeader[3:]...)
+	rows := r.Rows()
+	width := make([]int, len(header))
+	cells := func(row []string) []string { return append([]string{row[0]}, row[3:]...) }
+	for _, row := range append([][]string{header}, rows...) {
+		if len(row) == len(TableHeader) {
+			row = cells(row)
+		}
+		for i, c := range row {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	line := func(row []string) string {
+		var b strings.Builder
+		for i, c := range row {
+			pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+			if i == 0 {
+				b.WriteString(c + pad)
+			} else {
+				b.WriteString("  " + pad + c)
+			}
+		}
+		return b.String() + "\n"
+	}
+	var t strings.Builder
+	t.WriteString(line(header))
+	group := ""
+	for i, row := range rows {
+		c := r.Cases[i].Case
+		if g := fmt.Sprintf("%s, %d concurrent", callName(c), c.Concurrency); g != group {
+			group = g
+			t.WriteString(g + "\n")
+		}
+		t.WriteString(line(cells(row)))
+	}
+	if _, err := io.WriteString(w, t.String()); err != nil {
 		return err
+	}
+	var b strings.Builder
+	for _, n := range r.Notes() {
+		b.WriteString("\n" + n)
+	}
+	if r.Link != nil {
+		fmt.Fprintf(&b, "\n\n%s.", r.Link)
 	}
 	where := "servers in this process, on loopback"
 	if !r.InProcess {
 		where = "servers in another process"
 	}
-	if r.Link != nil {
-		if _, err := fmt.Fprintf(w, "\n%s.\n", r.Link); err != nil {
-			return err
-		}
+	runs := ""
+	if r.Repeat > 1 {
+		runs = fmt.Sprintf(", %d runs each, interleaved: medians, SPREAD is the range of their throughput", r.Repeat)
 	}
-	if h := r.Halves(); h.Cases > 0 {
-		if _, err := fmt.Fprintf(w, "\n%s\n", h); err != nil {
-			return err
-		}
+	fmt.Fprintf(&b, "\n\n%s/%s, %d CPUs, %s; %s; %gs per case after a %gs warm-up%s; load average %s; %s in all.\n"+
+		"VS GRPC: items/s (sayHello: calls/s) over gRPC's for the same call and concurrency.\n"+
+		"CPU/CALL: %s.\n"+
+		"rest: grpc-gateway (protojson); rest-plain: net/http + encoding/json; -proto: protobuf bodies; "+
+		"-h2: h2c; -close: a new connection per call.\n"+
+		"Codecs: %s.\nLimits: %s.\nBytes and the Service's calls by handler: -o json.\n",
+		r.GOOS, r.GOARCH, r.CPUs, r.GoVersion, where, r.Duration, r.Warmup, runs, r.loadText(),
+		(time.Duration(r.Elapsed) * time.Second).Round(time.Second), r.CPUNote, r.CodecNote, r.LimitsNote)
+	if s := r.Summary(); s != "" {
+		fmt.Fprintf(&b, "\n%s\n", s)
 	}
-	_, err := fmt.Fprintf(w, "\n%s/%s, %d CPUs, %s; %s; %gs per case after a %gs warm-up.\n"+
-		"VS GRPC: items/s (sayHello: calls/s) over gRPC's for the same method, length and concurrency.\n"+
-		"BODY B: response payload per call (protobuf with gRPC's 5-byte prefix per message, or JSON). "+
-		"WIRE B: bytes the client read from its sockets per call, HTTP headers and framing included.\n"+
-		"CPU/CALL: %s.\n",
-		r.GOOS, r.GOARCH, r.CPUs, r.GoVersion, where, r.Duration, r.Warmup, r.CPUNote)
+	_, err := io.WriteString(w, wrap(b.String(), 100))
 	return err
+}
+
+func (r *Report) loadText() string {
+	switch len(r.LoadAverage) {
+	case 0:
+		return "unknown"
+	case 1:
+		return fmt.Sprintf("%.2f at the start", r.LoadAverage[0])
+	}
+	return fmt.Sprintf("%.2f at the start, %.2f at the end", r.LoadAverage[0], r.LoadAverage[len(r.LoadAverage)-1])
+}
+
+// wrap breaks lines longer than width at spaces.
+func wrap(s string, width int) string {
+	var out strings.Builder
+	for i, line := range strings.Split(s, "\n") {
+		if i > 0 {
+			out.WriteByte('\n')
+		}
+		col := 0
+		for j, word := range strings.Split(line, " ") {
+			if j > 0 {
+				if col+1+len([]rune(word)) > width {
+					out.WriteByte('\n')
+					col = 0
+				} else {
+					out.WriteByte(' ')
+					col++
+				}
+			}
+			out.WriteString(word)
+			col += len([]rune(word))
+		}
+	}
+	return out.String()
 }
 
 // Short formats a count with a k, M or G suffix and three significant digits.
@@ -246,11 +382,12 @@ func truncate(s string, n int) string {
 }
 
 // TerminalProgress returns a Progress func that writes one line per case to
-// w (stderr). On a terminal (live) the line is rewritten in place as the case
-// runs; otherwise only the finished line is written, so that a log stays clean.
+// w (stderr), with the time the run has left. On a terminal (live) the line
+// is rewritten in place as the case runs; otherwise only the finished line
+// is written, so that a log stays clean.
 func TerminalProgress(w io.Writer, live bool) func(Progress) {
 	return func(p Progress) {
-		prefix := fmt.Sprintf("[%d/%d] %-34s", p.Index, p.Total, p.Case.String())
+		prefix := fmt.Sprintf("[%d/%d %s left] %-32s", p.Index, p.Total, p.Left.Round(time.Second), p.Case.Transport+" "+callName(p.Case)+fmt.Sprintf(" c=%d", p.Case.Concurrency))
 		switch {
 		case p.Phase == PhaseDone:
 			res := p.Result
@@ -267,8 +404,8 @@ func TerminalProgress(w io.Writer, live bool) func(Progress) {
 			if p.Elapsed > 0 {
 				rate = float64(p.Calls) / p.Elapsed.Seconds()
 			}
-			fmt.Fprintf(w, "\r%s %4.1f/%gs  %s calls  %s/s  %d errors\x1b[K",
-				prefix, p.Elapsed.Seconds(), p.Duration.Seconds(), Short(float64(p.Calls)), Short(rate), p.Errors)
+			fmt.Fprintf(w, "\r%s %4.1f/%gs  %s calls  %s/s\x1b[K",
+				prefix, p.Elapsed.Seconds(), p.Duration.Seconds(), Short(float64(p.Calls)), Short(rate))
 		}
 	}
 }
@@ -328,17 +465,69 @@ func (r *Report) Halves() Halves {
 	return h
 }
 
-// String says the split in one sentence.
+// String says the split in plain words.
 func (h Halves) String() string {
 	if h.Cases == 0 {
 		return ""
 	}
-	share := func(x float64) string {
-		if h.GRPC <= 1 {
-			return "-"
-		}
-		return fmt.Sprintf("%.0f%%", 100*math.Log(x)/math.Log(h.GRPC))
+	return fmt.Sprintf("Against REST/JSON through grpc-gateway on keep-alive connections, over %d unary cases (geometric mean): "+
+		"protobuf alone gave %s its throughput, HTTP/2 alone %s, both %s, and gRPC %s.",
+		h.Cases, times(h.Protobuf), times(h.HTTP2), times(h.Both), times(h.GRPC))
+}
+
+// times says a ratio in words a reader need not decode.
+func times(x float64) string {
+	if x < 1 {
+		return fmt.Sprintf("%.2f× (less)", x)
 	}
-	return fmt.Sprintf("Over REST/JSON on HTTP/1.1 keep-alive (geometric mean of %d unary cases' throughput): HTTP/2 alone %.2fx (%s of gRPC's lead), "+
-		"protobuf alone %.2fx (%s), both %.2fx (%s), gRPC %.2fx.", h.Cases, h.HTTP2, share(h.HTTP2), h.Protobuf, share(h.Protobuf), h.Both, share(h.Both), h.GRPC)
+	return fmt.Sprintf("%.2f×", x)
+}
+
+// Summary says the run's outcome in a sentence or two: gRPC against each
+// REST/JSON face on the headline call, getAll(1000) at the highest
+// concurrency when it ran, and the split of the lead.
+func (r *Report) Summary() string {
+	// getAll first, then the longest up to 1000 items, then the most
+	// concurrent.
+	score := func(c *Result) int64 {
+		var s int64
+		if c.Method == MethodItems {
+			s = 1e12
+		}
+		if c.Length <= 1000 {
+			s += int64(c.Length) * 1e4
+		}
+		return s + int64(c.Concurrency)
+	}
+	var head *Result
+	for i := range r.Cases {
+		c := &r.Cases[i]
+		if c.Transport == TransportGRPC && throughput(c) > 0 && (head == nil || score(c) > score(head)) {
+			head = c
+		}
+	}
+	if head == nil {
+		return ""
+	}
+	var faces []string
+	for _, f := range []struct{ transport, name string }{
+		{TransportREST, "REST/JSON through grpc-gateway"},
+		{TransportRESTPlain, "plain net/http + encoding/json"},
+	} {
+		for i := range r.Cases {
+			c := &r.Cases[i]
+			if c.Transport == f.transport && sameGroup(c.Case, head.Case) && throughput(c) > 0 {
+				faces = append(faces, fmt.Sprintf("%s as fast as %s", times(1/r.VsGRPC(c)), f.name))
+			}
+		}
+	}
+	if len(faces) == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("Summary: gRPC answered %s at %d concurrent %s, on keep-alive connections.",
+		callName(head.Case), head.Concurrency, strings.Join(faces, ", and "))
+	if h := r.Halves(); h.Cases > 0 {
+		s += " " + h.String()
+	}
+	return s
 }

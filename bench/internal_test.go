@@ -1,0 +1,72 @@
+package bench
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestRepetitionsAlternateTheOrder(t *testing.T) {
+	cfg := Config{Lengths: []int32{10}, Concurrency: []int{1}, Cases: []string{"grpc/items", "rest/items", "rest-plain/items", "grpc/hello", "rest/hello"}}.withDefaults()
+	cases := cfg.cases()
+	name := func(cs []Case) string {
+		var s []string
+		for _, c := range cs {
+			s = append(s, c.Transport+"/"+c.Method)
+		}
+		return strings.Join(s, " ")
+	}
+	if got, want := name(interleaved(cases, 0)), "grpc/hello rest/hello grpc/items rest/items rest-plain/items"; got != want {
+		t.Errorf("first repetition %q, want %q", got, want)
+	}
+	if got, want := name(interleaved(cases, 1)), "rest/hello grpc/hello rest-plain/items rest/items grpc/items"; got != want {
+		t.Errorf("second repetition %q, want %q", got, want)
+	}
+}
+
+func TestAggregateTakesMediansAndSpread(t *testing.T) {
+	srv := func(v float64) *float64 { return &v }
+	var runs []Result
+	for _, v := range []float64{100, 80, 120} {
+		runs = append(runs, Result{Case: Case{Transport: TransportGRPC, Method: MethodHello}, Calls: int64(v), CallsPerSec: v,
+			CPUPerCall: v / 10, ServerCPUPerCall: srv(v / 20), Latency: Latency{P99: v / 100}, Handlers: map[string]int64{"SayHello via grpc-go": int64(v)}, Answered: int64(v)})
+	}
+	got := aggregate(runs)
+	if got.CallsPerSec != 100 || got.CPUPerCall != 10 || *got.ServerCPUPerCall != 5 || got.Latency.P99 != 1 || got.Calls != 300 {
+		t.Errorf("medians and sums: %+v", got)
+	}
+	if got.Spread != 0.4 || len(got.Runs) != 3 || got.Handlers["SayHello via grpc-go"] != 300 || got.Answered != 300 {
+		t.Errorf("spread %v, %d runs, service calls %v", got.Spread, len(got.Runs), got.Handlers)
+	}
+}
+
+func TestCommittedRunRefusesABusyMachine(t *testing.T) {
+	was := loadAverage
+	t.Cleanup(func() { loadAverage = was })
+	loadAverage = func() float64 { return 1.5 }
+	_, err := Run(t.Context(), Config{Committed: true})
+	if !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "load average is 1.50") {
+		t.Errorf("err %v, want a refusal that gives the load", err)
+	}
+	if err := (Config{Committed: true, Duration: CommittedDuration / 2}).Validate(); err == nil || !strings.Contains(err.Error(), "a committed run measures each case at least") {
+		t.Errorf("short committed run: %v", err)
+	}
+}
+
+func TestSkippedCasesSayWhy(t *testing.T) {
+	cfg := Config{Target: "x:1", RESTTarget: "http://x:2"}.withDefaults()
+	_, skipped := cfg.plan()
+	var names []string
+	for _, s := range skipped {
+		names = append(names, s.Cases)
+		if s.Reason == "" {
+			t.Errorf("%s: no reason", s.Cases)
+		}
+	}
+	for _, want := range []string{"rest-plain/hello", "rest-h2/hello", "rest-proto/stream"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("skipped %v lacks %s", names, want)
+		}
+	}
+}
