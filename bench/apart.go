@@ -200,6 +200,23 @@ func (a *apart) measure(ctx context.Context) error {
 	return nil
 }
 
+// snapshot asks the server child for its Service's calls so far; nil when
+// it cannot tell.
+func (a *apart) snapshot() map[string]int64 {
+	if _, err := fmt.Fprintln(a.server.stdin, "counts"); err != nil {
+		return nil
+	}
+	line, err := a.server.line(context.Background())
+	if err != nil {
+		return nil
+	}
+	var counts map[string]int64
+	if json.Unmarshal([]byte(line), &counts) != nil {
+		return nil
+	}
+	return counts
+}
+
 // Close restores the bench's cores, stops the children and removes the
 // namespaces, whatever happened before.
 func (a *apart) Close() error {

@@ -459,9 +459,13 @@ type env struct {
 	targets targets
 	dial    dialFunc
 	close   func() error
-	// counter counts the Service's calls when it runs in this process.
-	counter *countingService
+	// counter counts the Service's calls, in this process or apart; nil
+	// against a running backend.
+	counter serviceCounter
 }
+
+// serviceCounter reads the counts of a countingService.
+type serviceCounter interface{ snapshot() map[string]int64 }
 
 // startEnv starts the servers a run needs, in-process or apart, or points at
 // the running ones; it sets the report's notes and, apart, cfg's ServerPID.
@@ -480,7 +484,7 @@ func startEnv(ctx context.Context, cfg *Config, r *Report) (*env, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.targets, e.dial, e.close, cfg.ServerPID = a.targets, a.dial, a.Close, a.pid
+		e.targets, e.dial, e.close, cfg.ServerPID, e.counter = a.targets, a.dial, a.Close, a.pid, a
 		r.Link = &a.report
 		r.CPUNote = "the load client's CPU time per call (getrusage); SRV CPU (server_cpu_us_per_call) is the server process's, from /proc/PID/stat (10ms resolution)"
 		if a.report.ClientCPU >= 0 {
@@ -529,7 +533,7 @@ type caseRun struct {
 	c            Case
 	do           call
 	wire         *countingDialer
-	counter      *countingService // nil: the Service runs elsewhere
+	counter      serviceCounter // nil: the Service runs elsewhere
 	clock        *runClock        // nil: a case outside the run's count
 	probed       int64            // 1 when the probe call succeeded
 	index, total int
@@ -568,7 +572,7 @@ type snapshot struct {
 	serverErr error
 }
 
-func runCase(ctx context.Context, cfg Config, cs *clients, counter *countingService, clock *runClock, c Case, index, total int) (Result, error) {
+func runCase(ctx context.Context, cfg Config, cs *clients, counter serviceCounter, clock *runClock, c Case, index, total int) (Result, error) {
 	r := &caseRun{
 		cfg: cfg, c: c, do: cs.call(c), wire: cs.wire(c.Transport), counter: counter, clock: clock, index: index, total: total,
 		res: Result{Case: c, Name: c.String()},

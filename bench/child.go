@@ -98,10 +98,17 @@ func childServer(spec childSpec) error {
 	ready := serverAddrs{GRPC: l.GRPCAddr, REST: host(l.RESTURL), RESTH2: host(l.RESTH2URL),
 		TLS: strings.TrimPrefix(l.RESTTLSURL, "https://"), Cert: l.CertPEM, Probe: probe.Addr().String(),
 		Plain: host(l.PlainURL)}
-	if err := json.NewEncoder(os.Stdout).Encode(ready); err != nil {
+	enc := json.NewEncoder(os.Stdout)
+	if err := enc.Encode(ready); err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	// Each line "counts" is answered with the Service's calls so far.
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if err := enc.Encode(l.counter.snapshot()); err != nil {
+			break
+		}
+	}
 	probe.Close()
 	return l.Close()
 }
