@@ -186,7 +186,7 @@ func (c Config) withDefaults() Config {
 			c.Repeat = CommittedRepeat
 		}
 	}
-	if c.Committed && c.Link == "" {
+	if c.Committed {
 		c.Apart = true
 	}
 	if c.Committed && c.Warmup == 0 {
