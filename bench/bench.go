@@ -534,8 +534,8 @@ type caseRun struct {
 	do           call
 	wire         *countingDialer
 	counter      serviceCounter // nil: the Service runs elsewhere
-	clock        *runClock        // nil: a case outside the run's count
-	probed       int64            // 1 when the probe call succeeded
+	clock        *runClock      // nil: a case outside the run's count
+	probed       int64          // 1 when the probe call succeeded
 	index, total int
 
 	// minCalls is how many calls must end before the measured time may

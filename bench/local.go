@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"time"
@@ -99,6 +101,9 @@ func startLocal(host string, svc api.ApiServer) (*Local, error) {
 	l.https.Protocols = nil
 	// HTTP/1.1 only: the post's REST, over TLS.
 	l.https.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	// A case's end cuts handshakes in flight, which net/http would log
+	// as errors; the client counts every failed call already.
+	l.https.ErrorLog = log.New(io.Discard, "", 0)
 	tlsLis = tls.NewListener(tlsLis, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
 	go func() { l.tlsDone <- serveHTTP(l.https, tlsLis) }()
 	// HTTP/1.1 as net/http serves it by default, with the gateway's limits.
