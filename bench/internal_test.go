@@ -2,9 +2,14 @@ package bench
 
 import (
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/grpcplay/grpcplay/backend"
+	"github.com/grpcplay/grpcplay/gateway"
 )
 
 func TestRepetitionsAlternateTheOrder(t *testing.T) {
@@ -67,6 +72,41 @@ func TestSkippedCasesSayWhy(t *testing.T) {
 	for _, want := range []string{"rest-plain/hello", "rest-h2/hello", "rest-proto/stream"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("skipped %v lacks %s", names, want)
+		}
+	}
+}
+
+func TestPlainRESTAnswersAsTheGateway(t *testing.T) {
+	h := newPlainREST(gateway.Config{}, backend.NewService(backend.DefaultLimits))
+	get := func(path string, header ...string) (int, string) {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		return w.Code, strings.TrimSpace(w.Body.String())
+	}
+	for _, tt := range []struct {
+		path, header string
+		code         int
+		body         string
+	}{
+		{"/v1/hello?name=bench", "", 200, `{"message":"Hello bench!"}`},
+		{"/v1/items?length=2", "", 200, `{"items":[{"id":1,"name":"name 1"},{"id":2,"name":"name 2"}]}`},
+		{"/v1/stream?length=2", "", 200, "{\"result\":{\"id\":1,\"name\":\"name 1\"}}\n{\"result\":{\"id\":2,\"name\":\"name 2\"}}"},
+		{"/v1/items?length=x", "", 400, `"length \"x\" is not a 32-bit whole number"`},
+		{"/v1/items?length=100001", "", 400, "out of range"},
+		{"/v1/hello?name=bench", "1x", 400, "bad Grpc-Timeout"},
+		{"/v1/nothing", "", 404, ""},
+	} {
+		var header []string
+		if tt.header != "" {
+			header = []string{"Grpc-Timeout", tt.header}
+		}
+		code, body := get(tt.path, header...)
+		if code != tt.code || !strings.Contains(body, tt.body) {
+			t.Errorf("GET %s: %d %s, want %d and %q", tt.path, code, body, tt.code, tt.body)
 		}
 	}
 }
