@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -108,5 +109,30 @@ func TestPlainRESTAnswersAsTheGateway(t *testing.T) {
 		if code != tt.code || !strings.Contains(body, tt.body) {
 			t.Errorf("GET %s: %d %s, want %d and %q", tt.path, code, body, tt.code, tt.body)
 		}
+	}
+}
+
+func TestHalvesGiveTheirRangeOverRepetitions(t *testing.T) {
+	r := &Report{Repeat: 2}
+	for _, tp := range []struct {
+		transport string
+		runs      [2]float64
+	}{
+		{TransportREST, [2]float64{100, 100}}, {TransportRESTH2, [2]float64{90, 110}}, {TransportRESTProto, [2]float64{150, 170}},
+		{TransportRESTH2Proto, [2]float64{160, 160}}, {TransportGRPC, [2]float64{200, 240}}, {TransportRESTPlain, [2]float64{120, 120}},
+	} {
+		runs := []Result{{CallsPerSec: tp.runs[0]}, {CallsPerSec: tp.runs[1]}}
+		for i := range runs {
+			runs[i].Case = Case{Transport: tp.transport, Method: MethodHello, Concurrency: 1}
+		}
+		r.Cases = append(r.Cases, aggregate(runs))
+	}
+	h := r.Halves()
+	near := func(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+	if h.Cases != 1 || !near(h.GRPC, 2.2) || !near(h.Plain, 1.2) || len(h.Runs) != 2 || !near(h.Runs[0].GRPC, 2) || !near(h.Runs[1].GRPC, 2.4) {
+		t.Fatalf("halves %+v", h)
+	}
+	if s := h.String(); !strings.Contains(s, "gRPC 2.20× (runs 2.00–2.40×)") || !strings.Contains(s, "plain net/http + encoding/json 1.20×") {
+		t.Errorf("%s", s)
 	}
 }

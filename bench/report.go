@@ -420,41 +420,69 @@ type Halves struct {
 	Protobuf float64 `json:"http1_protobuf"` // rest-proto over rest
 	Both     float64 `json:"http2_protobuf"` // rest-h2-proto over rest
 	GRPC     float64 `json:"grpc"`           // grpc over rest
+	// Plain is rest-plain over rest, net/http + encoding/json against
+	// grpc-gateway, when it ran on every one of the cases; else 0.
+	Plain float64 `json:"plain_json,omitempty"`
+	// Runs are the same ratios within each repetition, when there were
+	// several: their range is the split's spread.
+	Runs []Halves `json:"runs,omitempty"`
 }
 
 // Halves computes the split; Cases is 0 when no combination ran on all five.
 func (r *Report) Halves() Halves {
+	h := r.halvesOf(throughput)
+	for i := 0; h.Cases > 0 && r.Repeat > 1 && i < r.Repeat; i++ {
+		h.Runs = append(h.Runs, r.halvesOf(func(c *Result) float64 {
+			if i >= len(c.Runs) {
+				return 0
+			}
+			if c.Method == MethodHello {
+				return c.Runs[i].CallsPerSec
+			}
+			return c.Runs[i].ItemsPerSec
+		}))
+	}
+	return h
+}
+
+// halvesOf computes the split on the throughput that of gives a case.
+func (r *Report) halvesOf(of func(*Result) float64) Halves {
 	find := func(t string, c Case) *Result {
 		for i := range r.Cases {
-			if k := r.Cases[i].Case; k.Transport == t && k.Method == c.Method && k.Length == c.Length && k.Concurrency == c.Concurrency {
+			if k := r.Cases[i].Case; k.Transport == t && sameGroup(k, c) {
 				return &r.Cases[i]
 			}
 		}
 		return nil
 	}
 	var h Halves
-	var logs [4]float64
+	var logs [5]float64
+	plain := 0
 	for i := range r.Cases {
 		base := &r.Cases[i]
-		if base.Transport != TransportREST || throughput(base) == 0 {
+		if base.Transport != TransportREST || of(base) == 0 {
 			continue
 		}
-		var ratios [4]float64
+		var ratios [5]float64
 		ok := true
-		for j, t := range []string{TransportRESTH2, TransportRESTProto, TransportRESTH2Proto, TransportGRPC} {
+		for j, t := range []string{TransportRESTH2, TransportRESTProto, TransportRESTH2Proto, TransportGRPC, TransportRESTPlain} {
 			o := find(t, base.Case)
-			if o == nil || throughput(o) == 0 {
-				ok = false
+			if o == nil || of(o) == 0 {
+				ok = t == TransportRESTPlain // optional: ratios[4] stays 0
 				break
 			}
-			ratios[j] = throughput(o) / throughput(base)
+			ratios[j] = of(o) / of(base)
 		}
 		if !ok {
 			continue
 		}
 		h.Cases++
-		for j := range logs {
+		for j := range 4 {
 			logs[j] += math.Log(ratios[j])
+		}
+		if ratios[4] > 0 {
+			plain++
+			logs[4] += math.Log(ratios[4])
 		}
 	}
 	if h.Cases == 0 {
@@ -462,7 +490,23 @@ func (r *Report) Halves() Halves {
 	}
 	n := float64(h.Cases)
 	h.HTTP2, h.Protobuf, h.Both, h.GRPC = math.Exp(logs[0]/n), math.Exp(logs[1]/n), math.Exp(logs[2]/n), math.Exp(logs[3]/n)
+	if plain == h.Cases {
+		h.Plain = math.Exp(logs[4] / n)
+	}
 	return h
+}
+
+// span is the range of a ratio over the repetitions, " (runs 1.80–2.01×)",
+// or "" with one run.
+func (h Halves) span(of func(Halves) float64) string {
+	if len(h.Runs) < 2 {
+		return ""
+	}
+	lo, hi := of(h.Runs[0]), of(h.Runs[0])
+	for _, r := range h.Runs[1:] {
+		lo, hi = min(lo, of(r)), max(hi, of(r))
+	}
+	return fmt.Sprintf(" (runs %.2f–%.2f×)", lo, hi)
 }
 
 // String says the split in plain words.
@@ -470,9 +514,16 @@ func (h Halves) String() string {
 	if h.Cases == 0 {
 		return ""
 	}
-	return fmt.Sprintf("Against REST/JSON through grpc-gateway on keep-alive connections, over %d unary cases (geometric mean): "+
-		"protobuf alone gave %s its throughput, HTTP/2 alone %s, both %s, and gRPC %s.",
-		h.Cases, times(h.Protobuf), times(h.HTTP2), times(h.Both), times(h.GRPC))
+	s := fmt.Sprintf("Against REST/JSON through grpc-gateway on keep-alive connections, over %d unary cases (geometric mean): "+
+		"protobuf alone gave %s%s its throughput, HTTP/2 alone %s%s, both %s%s, and gRPC %s%s",
+		h.Cases, times(h.Protobuf), h.span(func(x Halves) float64 { return x.Protobuf }),
+		times(h.HTTP2), h.span(func(x Halves) float64 { return x.HTTP2 }),
+		times(h.Both), h.span(func(x Halves) float64 { return x.Both }),
+		times(h.GRPC), h.span(func(x Halves) float64 { return x.GRPC }))
+	if h.Plain > 0 {
+		s += fmt.Sprintf("; plain net/http + encoding/json %s%s", times(h.Plain), h.span(func(x Halves) float64 { return x.Plain }))
+	}
+	return s + "."
 }
 
 // times says a ratio in words a reader need not decode.
