@@ -639,7 +639,9 @@ func (r *caseRun) start(ctx context.Context) {
 	// Replies that take longer than the duration (getAll(100,000) at 50
 	// concurrent) would show as none at all, so the measured time runs on
 	// until each worker could have finished one call, up to overtime.
-	// Streams need none: their items count as they arrive.
+	// Streams need no call to end, since their items count as they
+	// arrive, but at least one item, which a busy machine may not have
+	// delivered in a short measured time.
 	r.minCalls = int64(r.c.Concurrency)
 	if r.c.Method == MethodStream {
 		r.minCalls = 0
@@ -698,6 +700,23 @@ func (r *caseRun) work(w *worker) {
 	}
 }
 
+// enough says whether the measured time has what it needs to end: a
+// call from each worker, or for streams one item.
+func (r *caseRun) enough() bool {
+	calls, errs := r.sum()
+	if r.c.Method != MethodStream {
+		return calls+errs >= r.minCalls
+	}
+	if calls+errs > 0 {
+		return true
+	}
+	var items int64
+	for _, w := range r.workers {
+		items += w.items.Load()
+	}
+	return items > r.first.items
+}
+
 func (r *caseRun) sum() (calls, errs int64) {
 	for _, w := range r.workers {
 		calls += w.calls.Load()
@@ -748,7 +767,7 @@ func (r *caseRun) drive(ctx context.Context) error {
 				return nil
 			}
 		case <-r.endTimer:
-			if calls, errs := r.sum(); calls+errs < r.minCalls {
+			if !r.enough() {
 				r.overtimeRunning = true
 				continue
 			}
@@ -772,7 +791,7 @@ func (r *caseRun) drive(ctx context.Context) error {
 // has run out; it says whether the case is over.
 func (r *caseRun) onTick() bool {
 	calls, errs := r.sum()
-	if r.overtimeRunning && (calls+errs >= r.minCalls || time.Since(r.first.at) > r.cfg.Duration+r.overtime) {
+	if r.overtimeRunning && (r.enough() || time.Since(r.first.at) > r.cfg.Duration+r.overtime) {
 		r.finish()
 		return true
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strconv"
@@ -110,10 +111,18 @@ func TestTinyRunHasEveryCase(t *testing.T) {
 			t.Errorf("unexpected or repeated case %q", c.Name)
 		}
 		delete(want, c.Name)
-		if c.Calls == 0 || c.Errors != 0 || c.FirstError != "" {
+		if c.Errors != 0 || c.FirstError != "" {
 			t.Errorf("%s: %d calls, %d errors (%s)", c.Name, c.Calls, c.Errors, c.FirstError)
 		}
-		if c.CallsPerSec <= 0 || c.Latency.P50 <= 0 || c.Latency.P50 > c.Latency.P99 || c.Body <= 0 || c.Wire <= 0 || c.CPU <= 0 {
+		// A busy machine may end no stream within the measured time; its
+		// items, which count as they arrive, still do.
+		if c.Method == "stream" && c.Calls == 0 {
+			if c.ItemsPerSec <= 0 || c.Body <= 0 {
+				t.Errorf("%s: no call ended and no item arrived: %+v", c.Name, c)
+			}
+			continue
+		}
+		if c.Calls == 0 || c.CallsPerSec <= 0 || c.Latency.P50 <= 0 || c.Latency.P50 > c.Latency.P99 || c.Body <= 0 || c.Wire <= 0 || c.CPU <= 0 {
 			t.Errorf("%s: implausible figures %+v", c.Name, c)
 		}
 		// Items count as they arrive, calls as they end: close, not equal.
@@ -184,25 +193,19 @@ func TestEveryFaceCallsTheService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := map[string]string{bench.TransportGRPC: bench.HandlerGRPC, bench.TransportRESTPlain: bench.HandlerPlain}
-	method := map[string]string{bench.MethodHello: "SayHello", bench.MethodItems: "GetAll", bench.MethodStream: "GetStream"}
-	for _, c := range r.Cases {
-		want := path[c.Transport]
-		if want == "" {
-			want = bench.HandlerGateway
-		}
-		key := method[c.Method] + " via " + want
-		var total int64
-		for _, n := range c.Handlers {
-			total += n
-		}
-		// A stream cut at the case's end reached the Service but was not
-		// answered: at most one a worker, and the previous case's cut
-		// streams may reach it late.
-		slack := int64(2 * slices.Max(tiny.Concurrency))
-		if c.Answered == 0 || c.Handlers[key] < c.Answered || total > c.Answered+slack {
-			t.Errorf("%s: %d calls answered, Service calls %v, want %d %s", c.Name, c.Answered, c.Handlers, c.Answered, key)
-		}
+	// A stream cut at the case's end reached the Service but was not
+	// answered: at most one a worker, and the previous case's cut
+	// streams may reach it late.
+	checked, wrong := r.SameWork(int64(2 * slices.Max(tiny.Concurrency)))
+	if checked != len(r.Cases) || len(wrong) > 0 {
+		t.Errorf("%d of %d cases checked; wrong: %s", checked, len(r.Cases), strings.Join(wrong, "\n"))
+	}
+	var table bytes.Buffer
+	if err := r.WriteTable(&table); err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("Same work: in all %d cases", len(r.Cases)); !strings.Contains(table.String(), want) {
+		t.Errorf("the table does not say %q", want)
 	}
 }
 

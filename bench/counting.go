@@ -106,3 +106,42 @@ func diffCounts(before, after map[string]int64) map[string]int64 {
 	maps.DeleteFunc(out, func(_ string, v int64) bool { return v == 0 })
 	return out
 }
+
+// handlerOf is the handler path each transport's calls must take.
+func handlerOf(transport string) string {
+	switch transport {
+	case TransportGRPC:
+		return HandlerGRPC
+	case TransportRESTPlain:
+		return HandlerPlain
+	}
+	return HandlerGateway
+}
+
+var methodNames = map[string]string{MethodHello: "SayHello", MethodItems: "GetAll", MethodStream: "GetStream"}
+
+// SameWork checks, for each case whose Service calls were counted, that
+// its face called the Service through its own handler at least once per
+// answered call, and no more often than the calls in flight at a case's
+// end (streams cut then reach the Service without an answer) allow: slack
+// calls. It returns what it found wrong, one line a case, and how many
+// cases it checked.
+func (r *Report) SameWork(slack int64) (checked int, wrong []string) {
+	for i := range r.Cases {
+		c := &r.Cases[i]
+		if c.Handlers == nil && c.Answered == 0 {
+			continue
+		}
+		checked++
+		key := methodNames[c.Method] + " via " + handlerOf(c.Transport)
+		var total int64
+		for _, n := range c.Handlers {
+			total += n
+		}
+		if c.Handlers[key] < c.Answered || total > c.Answered+slack {
+			wrong = append(wrong, fmt.Sprintf("%s: %d calls answered, the Service saw %v; want %d %s",
+				c.Name, c.Answered, c.Handlers, c.Answered, key))
+		}
+	}
+	return checked, wrong
+}

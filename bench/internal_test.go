@@ -136,3 +136,18 @@ func TestHalvesGiveTheirRangeOverRepetitions(t *testing.T) {
 		t.Errorf("%s", s)
 	}
 }
+
+func TestSameWorkCatchesACacheAndAnotherHandler(t *testing.T) {
+	hello := Case{Transport: TransportGRPC, Method: MethodHello, Concurrency: 1}
+	plain := Case{Transport: TransportRESTPlain, Method: MethodItems, Length: 10, Concurrency: 1}
+	r := &Report{Cases: []Result{
+		{Case: hello, Name: "fair", Answered: 100, Handlers: map[string]int64{"SayHello via grpc-go": 100}},
+		{Case: hello, Name: "cached", Answered: 100, Handlers: map[string]int64{"SayHello via grpc-go": 1}},
+		{Case: plain, Name: "elsewhere", Answered: 100, Handlers: map[string]int64{"GetAll via grpc-gateway": 100}},
+		{Case: hello, Name: "twice", Answered: 100, Handlers: map[string]int64{"SayHello via grpc-go": 200}},
+	}}
+	checked, wrong := r.SameWork(2)
+	if checked != 4 || len(wrong) != 3 || !strings.HasPrefix(wrong[0], "cached:") || !strings.HasPrefix(wrong[1], "elsewhere:") || !strings.HasPrefix(wrong[2], "twice:") {
+		t.Errorf("checked %d, wrong %q", checked, wrong)
+	}
+}

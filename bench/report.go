@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -213,7 +214,7 @@ func (r *Report) Notes() []string {
 		case outlasted(c):
 			if name := callName(c.Case); !long[name] {
 				long[name] = true
-				notes = append(notes, fmt.Sprintf("%s: each stream outlasts the %gs measured, so no call ends in it: "+
+				notes = append(notes, fmt.Sprintf("%s: no stream ended in the %gs measured (a long stream outlasts it): "+
 					"calls/s is not shown, items/s counts every item that arrived.", name, r.Duration))
 			}
 		case c.Errors > 0 || (c.Calls == 0 && c.FirstError != ""):
@@ -270,6 +271,16 @@ func (r *Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	for _, n := range r.Notes() {
 		b.WriteString("\n" + n)
+	}
+	// Cut streams reach the Service unanswered: one a worker, and the
+	// previous case's may arrive late.
+	slack := int64(2 * slices.Max(append(r.Concurrency, 1)))
+	switch checked, wrong := r.SameWork(slack); {
+	case len(wrong) > 0:
+		b.WriteString("\nNOT THE SAME WORK: " + strings.Join(wrong, "; "))
+	case checked > 0:
+		fmt.Fprintf(&b, "\nSame work: in all %d cases, each face called the same Service methods once per answered call, "+
+			"through its own handler (service_calls in -o json).", checked)
 	}
 	if r.Link != nil {
 		fmt.Fprintf(&b, "\n\n%s.", r.Link)
