@@ -525,9 +525,13 @@ func (h Halves) String() string {
 	if h.Cases == 0 {
 		return ""
 	}
-	s := fmt.Sprintf("Against REST/JSON through grpc-gateway on keep-alive connections, over %d unary cases (geometric mean): "+
+	over := fmt.Sprintf("over %d unary cases (geometric mean)", h.Cases)
+	if h.Cases == 1 {
+		over = "on its one unary case"
+	}
+	s := fmt.Sprintf("Against REST/JSON through grpc-gateway on keep-alive connections, %s: "+
 		"protobuf alone gave %s%s its throughput, HTTP/2 alone %s%s, both %s%s, and gRPC %s%s",
-		h.Cases, times(h.Protobuf), h.span(func(x Halves) float64 { return x.Protobuf }),
+		over, times(h.Protobuf), h.span(func(x Halves) float64 { return x.Protobuf }),
 		times(h.HTTP2), h.span(func(x Halves) float64 { return x.HTTP2 }),
 		times(h.Both), h.span(func(x Halves) float64 { return x.Both }),
 		times(h.GRPC), h.span(func(x Halves) float64 { return x.GRPC }))
