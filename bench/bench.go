@@ -214,18 +214,7 @@ func (c Config) Validate() error {
 	if c.Warmup < 0 || c.Warmup > MaxDuration {
 		errs = append(errs, fmt.Errorf("warm-up %v must be 0 or more and at most %v", c.Warmup, MaxDuration))
 	}
-	if c.Repeat < 1 || c.Repeat > MaxRepeat {
-		errs = append(errs, fmt.Errorf("repeat %d must be between 1 and %d", c.Repeat, MaxRepeat))
-	}
-	if c.Committed {
-		if c.Duration < CommittedDuration || c.Warmup < CommittedWarmup || c.Repeat < CommittedRepeat {
-			errs = append(errs, fmt.Errorf("a committed run measures each case at least %v after a warm-up of at least %v, at least %d times; this one %v after %v, %d times",
-				CommittedDuration, CommittedWarmup, CommittedRepeat, c.Duration, c.Warmup, c.Repeat))
-		}
-		if c.Target != "" || c.RESTTarget != "" {
-			errs = append(errs, errors.New("a committed run starts its own servers: it does not go with --target"))
-		}
-	}
+	errs = append(errs, c.repeatErrors()...)
 	for _, n := range c.Lengths {
 		if n < 1 {
 			errs = append(errs, fmt.Errorf("length %d must be at least 1", n))
@@ -275,6 +264,26 @@ func (c Config) Validate() error {
 		errs = append(errs, errors.New("a server PID only makes sense with --target: in-process, the server's CPU is this process's"))
 	}
 	return errors.Join(errs...)
+}
+
+// repeatErrors says what is wrong with the repetitions and the rules of a
+// committed run.
+func (c Config) repeatErrors() []error {
+	var errs []error
+	if c.Repeat < 1 || c.Repeat > MaxRepeat {
+		errs = append(errs, fmt.Errorf("repeat %d must be between 1 and %d", c.Repeat, MaxRepeat))
+	}
+	if !c.Committed {
+		return errs
+	}
+	if c.Duration < CommittedDuration || c.Warmup < CommittedWarmup || c.Repeat < CommittedRepeat {
+		errs = append(errs, fmt.Errorf("a committed run measures each case at least %v after a warm-up of at least %v, at least %d times; this one %v after %v, %d times",
+			CommittedDuration, CommittedWarmup, CommittedRepeat, c.Duration, c.Warmup, c.Repeat))
+	}
+	if c.Target != "" || c.RESTTarget != "" {
+		errs = append(errs, errors.New("a committed run starts its own servers: it does not go with --target"))
+	}
+	return errs
 }
 
 // apart says whether the servers run in a process of their own.

@@ -228,6 +228,15 @@ func (r *Report) Notes() []string {
 // WriteTable writes the report as an aligned text table, under 100
 // columns, grouped by call and concurrency, with its notes and summary.
 func (r *Report) WriteTable(w io.Writer) error {
+	if _, err := io.WriteString(w, r.table()); err != nil {
+		return err
+	}
+	_, err := io.WriteString(w, wrap(r.footer(), 100))
+	return err
+}
+
+// table is the aligned rows, under a heading per call and concurrency.
+func (r *Report) table() string {
 	// Each group's call and concurrency head it, once: the rows need
 	// only the transport and the figures.
 	header := append([]string{TableHeader[0]}, TableHeader[3:]...)
@@ -265,9 +274,12 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		t.WriteString(line(cells(row)))
 	}
-	if _, err := io.WriteString(w, t.String()); err != nil {
-		return err
-	}
+	return t.String()
+}
+
+// footer is the notes, the same-work check, the run's settings and the
+// summary under the table.
+func (r *Report) footer() string {
 	var b strings.Builder
 	for _, n := range r.Notes() {
 		b.WriteString("\n" + n)
@@ -304,8 +316,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	if s := r.Summary(); s != "" {
 		fmt.Fprintf(&b, "\n%s\n", s)
 	}
-	_, err := io.WriteString(w, wrap(b.String(), 100))
-	return err
+	return b.String()
 }
 
 func (r *Report) loadText() string {
