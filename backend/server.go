@@ -139,7 +139,7 @@ type Server struct {
 	grpc   *grpc.Server
 	health *healthService
 	log    *slog.Logger
-	svc    *Service
+	svc    api.ApiServer
 	guard  *guard
 	// progress caps the listener and evicts its idle connections.
 	progress *progress
@@ -161,17 +161,22 @@ const streamWorkers = 64
 // maxRecvBytes bounds a request. Requests are tiny: the largest is a name.
 const maxRecvBytes = 64 << 10
 
-// New builds a Server.
+// New builds a Server hosting NewService(cfg.Limits).
 func New(cfg Config) *Server {
+	return NewFor(cfg, NewService(cfg.withDefaults().Limits))
+}
+
+// NewFor builds a Server hosting svc, such as a Service wrapped to count
+// its calls (bench does, to show that every face runs the same methods).
+func NewFor(cfg Config, svc api.ApiServer) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{health: newHealthService(), log: cfg.Logger, guard: &guard{cfg: cfg}, progress: &progress{cfg: cfg}}
+	s := &Server{health: newHealthService(), log: cfg.Logger, guard: &guard{cfg: cfg}, progress: &progress{cfg: cfg}, svc: svc}
 	observe, observing := telemetry.GRPCServerOptions(cfg.Metrics, cfg.TracerProvider)
 	opts := append(observe, s.options(cfg)...)
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.TLS)))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	s.svc = NewService(cfg.Limits)
 	api.RegisterApiServer(s.grpc, s.svc)
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -227,7 +232,7 @@ func (s *Server) options(cfg Config) []grpc.ServerOption {
 
 // Service is the api.Api implementation the server hosts, for another face
 // of the same service in this process (the REST gateway).
-func (s *Server) Service() *Service { return s.svc }
+func (s *Server) Service() api.ApiServer { return s.svc }
 
 // Serve accepts connections on lis until Shutdown. It returns nil after a
 // shutdown and the accept error otherwise.

@@ -116,7 +116,7 @@ func (a *apart) startServer(ctx context.Context, host string, cpu int) (serverAd
 		return addrs, fmt.Errorf("server child: %q: %w", line, err)
 	}
 	a.targets = targets{grpc: addrs.GRPC, rest: "http://" + addrs.REST, restH2: "http://" + addrs.RESTH2,
-		restTLS: "https://" + addrs.TLS, certPEM: addrs.Cert}
+		restTLS: "https://" + addrs.TLS, restPlain: "http://" + addrs.Plain, certPEM: addrs.Cert}
 	a.probe = addrs.Probe
 	return addrs, nil
 }
@@ -124,7 +124,7 @@ func (a *apart) startServer(ctx context.Context, host string, cpu int) (serverAd
 // startProxy puts the delay proxy between the bench and every server
 // address, and points the targets at it.
 func (a *apart) startProxy(ctx context.Context, addrs serverAddrs) error {
-	ups := []string{addrs.GRPC, addrs.REST, addrs.RESTH2, addrs.TLS, addrs.Probe}
+	ups := []string{addrs.GRPC, addrs.REST, addrs.RESTH2, addrs.TLS, addrs.Probe, addrs.Plain}
 	var files []*os.File
 	var locals []string
 	defer func() {
@@ -157,7 +157,7 @@ func (a *apart) startProxy(ctx context.Context, addrs serverAddrs) error {
 		return err
 	}
 	a.targets = targets{grpc: locals[0], rest: "http://" + locals[1], restH2: "http://" + locals[2],
-		restTLS: "https://" + locals[3], certPEM: addrs.Cert}
+		restTLS: "https://" + locals[3], restPlain: "http://" + locals[5], certPEM: addrs.Cert}
 	a.probe = locals[4]
 	return nil
 }
@@ -198,6 +198,23 @@ func (a *apart) measure(ctx context.Context) error {
 		a.report.Note = strings.TrimPrefix(a.report.Note+"; more than 10% off the profile: "+strings.ReplaceAll(err.Error(), "\n", ", "), "; ")
 	}
 	return nil
+}
+
+// snapshot asks the server child for its Service's calls so far; nil when
+// it cannot tell.
+func (a *apart) snapshot() map[string]int64 {
+	if _, err := fmt.Fprintln(a.server.stdin, "counts"); err != nil {
+		return nil
+	}
+	line, err := a.server.line(context.Background())
+	if err != nil {
+		return nil
+	}
+	var counts map[string]int64
+	if json.Unmarshal([]byte(line), &counts) != nil {
+		return nil
+	}
+	return counts
 }
 
 // Close restores the bench's cores, stops the children and removes the

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/grpcplay/grpcplay/api"
 )
 
 // Transports, the first half of a case's name.
@@ -33,6 +35,10 @@ const (
 	// TransportRESTCloseTLS is the post's "open and close" as it runs in
 	// production: HTTPS, a new TLS 1.3 connection per call.
 	TransportRESTCloseTLS = "rest-close-tls"
+	// TransportRESTPlain is REST/JSON as a Go team writes it without
+	// grpc-gateway, net/http and encoding/json over HTTP/1.1 keep-alive, on
+	// the same Service (see plainREST): the bench's own, not a product face.
+	TransportRESTPlain = "rest-plain"
 )
 
 // Methods, the second half of a case's name.
@@ -44,19 +50,33 @@ const (
 
 // Transports and Methods list every transport and method, in report order.
 var (
-	Transports = []string{TransportGRPC, TransportREST, TransportRESTClose, TransportRESTH2, TransportRESTProto, TransportRESTH2Proto, TransportRESTCloseTLS}
+	Transports = []string{TransportGRPC, TransportREST, TransportRESTPlain, TransportRESTClose, TransportRESTH2, TransportRESTProto, TransportRESTH2Proto, TransportRESTCloseTLS}
 	Methods    = []string{MethodHello, MethodItems, MethodStream}
 )
 
-// Defaults of Config.
+// Defaults of Config: a quick run of short cases, about three minutes on
+// two cores. Full selects the whole matrix, FullLengths and every
+// transport, at FullDuration a case.
 var (
-	DefaultLengths     = []int32{1, 10, 1000, 100_000}
+	DefaultLengths     = []int32{10, 1000}
+	FullLengths        = []int32{1, 10, 1000, 100_000}
 	DefaultConcurrency = []int{1, 50}
 )
 
 const (
-	DefaultDuration = 3 * time.Second
-	DefaultWarmup   = 1 * time.Second
+	DefaultDuration = 2 * time.Second
+	DefaultWarmup   = 500 * time.Millisecond
+	FullDuration    = 3 * time.Second
+	FullWarmup      = 1 * time.Second
+	// Committed runs, the figures the docs quote, measure each case at
+	// least CommittedDuration, CommittedRepeat times, on a machine whose
+	// load average is at most MaxCommittedLoad when they start.
+	CommittedDuration = 5 * time.Second
+	CommittedWarmup   = 1 * time.Second
+	CommittedRepeat   = 3
+	MaxCommittedLoad  = 1.0
+	// MaxRepeat bounds the repetitions of a case.
+	MaxRepeat = 100
 	// MaxDuration bounds one case, so that a typo cannot start a day-long run.
 	MaxDuration = 10 * time.Minute
 	// MaxConcurrency bounds the workers of one case.
@@ -70,8 +90,23 @@ type Config struct {
 	Lengths     []int32       // lengths of getAll and getStream; sayHello has none
 	Concurrency []int         // calls in flight at once
 	// Cases selects cases by transport ("grpc"), method ("items") or both
-	// ("rest/items"); a case runs when any entry matches it. Empty: all.
+	// ("rest/items"); a case runs when any entry matches it. Empty: all
+	// but rest-close-tls, or all with Full.
 	Cases []string
+	// Full is the whole matrix: FullLengths and every transport, where
+	// Lengths and Cases are not set.
+	Full bool
+	// Repeat measures each case this many times (0: once), interleaved:
+	// every transport of a method, length and concurrency runs before any
+	// runs again, in the reverse order each time, so that a machine's
+	// slow minute, or a server's history, is spread over all of them. The
+	// report gives each case's median and spread.
+	Repeat int
+	// Committed is a run whose figures the docs may quote: each case at
+	// least CommittedDuration after a warm-up, CommittedRepeat times, the
+	// servers in their own process; Run refuses to start when the load
+	// average is above MaxCommittedLoad.
+	Committed bool
 	// Target is the gRPC target of a running backend and RESTTarget the base
 	// URL of its REST face. Both empty: Run starts both in-process.
 	Target     string
@@ -90,6 +125,9 @@ type Config struct {
 	// core than the client's, even on loopback; a Link other than loopback
 	// implies it.
 	Apart bool
+	// Service, for a run in-process, is the implementation every face
+	// calls (nil: backend.NewService with the default limits).
+	Service api.ApiServer
 	// Progress, if set, is told how each case goes, several times a second.
 	Progress func(Progress)
 }
@@ -121,6 +159,9 @@ type Progress struct {
 	Calls    int64 // completed in the measured time so far
 	Errors   int64
 	Result   *Result // when Phase is PhaseDone
+	// Left estimates the time the rest of the run takes, from the cases
+	// done so far.
+	Left time.Duration
 }
 
 const (
@@ -130,11 +171,32 @@ const (
 )
 
 func (c Config) withDefaults() Config {
-	if c.Duration == 0 {
+	switch {
+	case c.Duration != 0:
+	case c.Committed:
+		c.Duration = CommittedDuration
+	case c.Full:
+		c.Duration = FullDuration
+	default:
 		c.Duration = DefaultDuration
+	}
+	if c.Repeat == 0 {
+		c.Repeat = 1
+		if c.Committed {
+			c.Repeat = CommittedRepeat
+		}
+	}
+	if c.Committed {
+		c.Apart = true
+	}
+	if c.Committed && c.Warmup == 0 {
+		c.Warmup = CommittedWarmup
 	}
 	if len(c.Lengths) == 0 {
 		c.Lengths = DefaultLengths
+		if c.Full {
+			c.Lengths = FullLengths
+		}
 	}
 	if len(c.Concurrency) == 0 {
 		c.Concurrency = DefaultConcurrency
@@ -152,6 +214,7 @@ func (c Config) Validate() error {
 	if c.Warmup < 0 || c.Warmup > MaxDuration {
 		errs = append(errs, fmt.Errorf("warm-up %v must be 0 or more and at most %v", c.Warmup, MaxDuration))
 	}
+	errs = append(errs, c.repeatErrors()...)
 	for _, n := range c.Lengths {
 		if n < 1 {
 			errs = append(errs, fmt.Errorf("length %d must be at least 1", n))
@@ -194,10 +257,33 @@ func (c Config) Validate() error {
 	if c.apart() && (c.Target != "" || c.RESTTarget != "") {
 		errs = append(errs, errors.New("--link and --apart start their own servers: they do not go with --target"))
 	}
+	if c.Service != nil && (c.Target != "" || c.RESTTarget != "" || c.apart()) {
+		errs = append(errs, errors.New("a Service is served in-process only: not with a target, --link or --apart"))
+	}
 	if c.ServerPID != 0 && c.Target == "" && c.RESTTarget == "" {
 		errs = append(errs, errors.New("a server PID only makes sense with --target: in-process, the server's CPU is this process's"))
 	}
 	return errors.Join(errs...)
+}
+
+// repeatErrors says what is wrong with the repetitions and the rules of a
+// committed run.
+func (c Config) repeatErrors() []error {
+	var errs []error
+	if c.Repeat < 1 || c.Repeat > MaxRepeat {
+		errs = append(errs, fmt.Errorf("repeat %d must be between 1 and %d", c.Repeat, MaxRepeat))
+	}
+	if !c.Committed {
+		return errs
+	}
+	if c.Duration < CommittedDuration || c.Warmup < CommittedWarmup || c.Repeat < CommittedRepeat {
+		errs = append(errs, fmt.Errorf("a committed run measures each case at least %v after a warm-up of at least %v, at least %d times; this one %v after %v, %d times",
+			CommittedDuration, CommittedWarmup, CommittedRepeat, c.Duration, c.Warmup, c.Repeat))
+	}
+	if c.Target != "" || c.RESTTarget != "" {
+		errs = append(errs, errors.New("a committed run starts its own servers: it does not go with --target"))
+	}
+	return errs
 }
 
 // apart says whether the servers run in a process of their own.
@@ -213,7 +299,9 @@ func validFilter(f string) bool {
 
 func (c Config) selected(transport, method string) bool {
 	if len(c.Cases) == 0 {
-		return true
+		// A new TLS connection per call takes a handshake's CPU each:
+		// the quick run leaves it to the full one.
+		return c.Full || transport != TransportRESTCloseTLS
 	}
 	for _, f := range c.Cases {
 		if f == transport || f == method || f == transport+"/"+method {
@@ -223,23 +311,49 @@ func (c Config) selected(transport, method string) bool {
 	return false
 }
 
-// offers says whether a transport can carry a method against the run's
-// targets. The REST face streams NDJSON only, so protobuf has no stream
-// case; a running backend offers h2c only at RESTH2Target, and TLS only
-// to a run that made its certificate.
-func (c Config) offers(transport, method string) bool {
+// unoffered says why a transport cannot carry a method against the run's
+// targets, or "" when it can. The REST face streams NDJSON only, so
+// protobuf has no stream case; a running backend offers h2c only at
+// RESTH2Target, TLS only to a run that made its certificate, and the plain
+// face is the bench's own.
+func (c Config) unoffered(transport, method string) string {
 	spec := transportSpecs[transport]
 	if spec.proto && method == MethodStream {
-		return false
+		return "the REST face streams NDJSON only: protobuf has no line delimiter"
 	}
-	remote := c.Target != "" || c.RESTTarget != "" // never apart, see Validate
-	return !(remote && (spec.tls || spec.http2 && c.RESTH2Target == ""))
+	if c.Target == "" && c.RESTTarget == "" { // never apart, see Validate
+		return ""
+	}
+	switch {
+	case spec.plain:
+		return "the plain net/http face is the bench's own: it runs only on servers the bench starts"
+	case spec.tls:
+		return "HTTPS needs the certificate of servers the bench starts"
+	case spec.http2 && c.RESTH2Target == "":
+		return "h2c needs --rest-h2-target, a REST face that speaks it"
+	}
+	return ""
+}
+
+// Skipped is a transport and method a run could not measure, and why.
+type Skipped struct {
+	Cases  string `json:"cases"` // "rest-proto/stream"
+	Reason string `json:"reason"`
 }
 
 // cases lists the selected cases grouped so that the transports of one
 // method, length and concurrency sit side by side.
 func (c Config) cases() []Case {
+	cases, _ := c.plan()
+	return cases
+}
+
+// plan lists the selected cases, and the selected ones the run cannot
+// measure, with the reason.
+func (c Config) plan() ([]Case, []Skipped) {
 	var cases []Case
+	var skipped []Skipped
+	seen := map[string]bool{}
 	for _, conc := range c.Concurrency {
 		for _, m := range Methods {
 			lengths := c.Lengths
@@ -248,14 +362,22 @@ func (c Config) cases() []Case {
 			}
 			for _, n := range lengths {
 				for _, t := range Transports {
-					if c.selected(t, m) && c.offers(t, m) {
-						cases = append(cases, Case{Transport: t, Method: m, Length: n, Concurrency: conc})
+					if !c.selected(t, m) {
+						continue
 					}
+					if why := c.unoffered(t, m); why != "" {
+						if name := t + "/" + m; !seen[name] {
+							seen[name] = true
+							skipped = append(skipped, Skipped{Cases: name, Reason: why})
+						}
+						continue
+					}
+					cases = append(cases, Case{Transport: t, Method: m, Length: n, Concurrency: conc})
 				}
 			}
 		}
 	}
-	return cases
+	return cases, skipped
 }
 
 // Run runs every selected case, one after the other, and returns the report.
@@ -266,8 +388,15 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	cases := cfg.cases()
+	cases, skipped := cfg.plan()
 	r := newReport(cfg)
+	r.Skipped = skipped
+	start := time.Now()
+	r.LoadAverage = append(r.LoadAverage, loadAverage())
+	if load := r.LoadAverage[0]; cfg.Committed && load > MaxCommittedLoad {
+		return nil, fmt.Errorf("%w: the load average is %.2f, above %.0f, so other work would be measured too; "+
+			"run it again when the machine is quiet, or without --committed for a look", ErrBusy, load, MaxCommittedLoad)
+	}
 	env, err := startEnv(ctx, &cfg, r)
 	if err != nil {
 		return nil, err
@@ -278,24 +407,42 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return nil, err
 	}
 	defer cs.Close()
-	r.LoadAverage = append(r.LoadAverage, loadAverage())
-	defer func() { r.LoadAverage = append(r.LoadAverage, loadAverage()) }()
+	defer func() {
+		r.LoadAverage = append(r.LoadAverage, loadAverage())
+		r.Elapsed = time.Since(start).Seconds()
+	}()
 	// The first case runs once unrecorded before it: a run's first calls
 	// (connections, heaps growing) would otherwise count against it.
 	warm := cfg
 	warm.Progress, warm.Duration = nil, max(cfg.Warmup, 100*time.Millisecond)
-	if _, err := runCase(ctx, warm, cs, cases[0], 0, 0); err != nil {
+	if _, err := runCase(ctx, warm, cs, env.counter, nil, cases[0], 0, 0); err != nil {
 		return r, err
 	}
-	for i, c := range cases {
-		res, err := runCase(ctx, cfg, cs, c, i+1, len(cases))
-		if err != nil {
-			return r, err
+	runs := make(map[Case][]Result, len(cases))
+	defer func() {
+		for _, c := range cases {
+			if len(runs[c]) > 0 {
+				r.Cases = append(r.Cases, aggregate(runs[c]))
+			}
 		}
-		r.Cases = append(r.Cases, res)
+	}()
+	total, index := len(cases)*cfg.Repeat, 0
+	clock := &runClock{start: time.Now(), planned: cfg.Warmup + cfg.Duration + 300*time.Millisecond}
+	for rep := range cfg.Repeat {
+		for _, c := range interleaved(cases, rep) {
+			index++
+			res, err := runCase(ctx, cfg, cs, env.counter, clock, c, index, total)
+			if err != nil {
+				return r, err
+			}
+			runs[c] = append(runs[c], res)
+		}
 	}
 	return r, nil
 }
+
+// ErrBusy is Run's refusal of a committed run on a busy machine.
+var ErrBusy = errors.New("not a committed run")
 
 func newReport(cfg Config) *Report {
 	return &Report{
@@ -309,6 +456,10 @@ func newReport(cfg Config) *Report {
 		CPUs:        runtime.NumCPU(),
 		GoVersion:   runtime.Version(),
 		InProcess:   cfg.Target == "" && cfg.RESTTarget == "" && !cfg.apart(),
+		Repeat:      cfg.Repeat,
+		Committed:   cfg.Committed,
+		CodecNote:   codecNote,
+		LimitsNote:  limitsNote,
 	}
 }
 
@@ -317,7 +468,13 @@ type env struct {
 	targets targets
 	dial    dialFunc
 	close   func() error
+	// counter counts the Service's calls, in this process or apart; nil
+	// against a running backend.
+	counter serviceCounter
 }
+
+// serviceCounter reads the counts of a countingService.
+type serviceCounter interface{ snapshot() map[string]int64 }
 
 // startEnv starts the servers a run needs, in-process or apart, or points at
 // the running ones; it sets the report's notes and, apart, cfg's ServerPID.
@@ -336,7 +493,7 @@ func startEnv(ctx context.Context, cfg *Config, r *Report) (*env, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.targets, e.dial, e.close, cfg.ServerPID = a.targets, a.dial, a.Close, a.pid
+		e.targets, e.dial, e.close, cfg.ServerPID, e.counter = a.targets, a.dial, a.Close, a.pid, a
 		r.Link = &a.report
 		r.CPUNote = "the load client's CPU time per call (getrusage); SRV CPU (server_cpu_us_per_call) is the server process's, from /proc/PID/stat (10ms resolution)"
 		if a.report.ClientCPU >= 0 {
@@ -346,11 +503,13 @@ func startEnv(ctx context.Context, cfg *Config, r *Report) (*env, error) {
 			r.CPUNote += "; the delay proxy is a third process, counted in neither"
 		}
 	case r.InProcess:
-		local, err := StartLocal()
+		local, err := StartLocal(cfg.Service)
 		if err != nil {
 			return nil, err
 		}
-		e.targets = targets{grpc: local.GRPCAddr, rest: local.RESTURL, restH2: local.RESTH2URL, restTLS: local.RESTTLSURL, certPEM: local.CertPEM}
+		e.targets = targets{grpc: local.GRPCAddr, rest: local.RESTURL, restH2: local.RESTH2URL, restTLS: local.RESTTLSURL,
+			restPlain: local.PlainURL, certPEM: local.CertPEM}
+		e.counter = local.counter
 		e.close = local.Close
 		r.CPUNote = "the CPU time of the whole bench process per call: load client, gRPC server and REST gateway together (getrusage)"
 	default:
@@ -367,9 +526,12 @@ func startEnv(ctx context.Context, cfg *Config, r *Report) (*env, error) {
 // received, and snapshots take the difference.
 type worker struct {
 	calls, errors, items atomic.Int64
-	hist                 histogram
-	firstErr             error
-	_                    [64]byte // keeps workers' counters off each other's cache lines
+	// answered counts every call that succeeded, in the measured time or
+	// not, for the comparison with the Service's own count.
+	answered atomic.Int64
+	hist     histogram
+	firstErr error
+	_        [64]byte // keeps workers' counters off each other's cache lines
 }
 
 // caseRun is one case being run: its settings, its workers and the
@@ -380,6 +542,9 @@ type caseRun struct {
 	c            Case
 	do           call
 	wire         *countingDialer
+	counter      serviceCounter // nil: the Service runs elsewhere
+	clock        *runClock      // nil: a case outside the run's count
+	probed       int64          // 1 when the probe call succeeded
 	index, total int
 
 	// minCalls is how many calls must end before the measured time may
@@ -416,14 +581,18 @@ type snapshot struct {
 	serverErr error
 }
 
-func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total int) (Result, error) {
+func runCase(ctx context.Context, cfg Config, cs *clients, counter serviceCounter, clock *runClock, c Case, index, total int) (Result, error) {
 	r := &caseRun{
-		cfg: cfg, c: c, do: cs.call(c), wire: cs.wire(c.Transport), index: index, total: total,
+		cfg: cfg, c: c, do: cs.call(c), wire: cs.wire(c.Transport), counter: counter, clock: clock, index: index, total: total,
 		res: Result{Case: c, Name: c.String()},
 	}
 	r.progress(Progress{Phase: PhaseWarmup})
 	if err := settle(ctx, cpuOf(cfg)); err != nil {
 		return r.res, err
+	}
+	var before map[string]int64
+	if counter != nil {
+		before = counter.snapshot()
 	}
 	if err := r.probe(ctx); err != nil {
 		return r.res, err
@@ -435,6 +604,13 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 	}
 	r.wg.Wait()
 	r.collect()
+	if counter != nil {
+		r.res.Handlers = diffCounts(before, counter.snapshot())
+		r.res.Answered = r.probed
+		for _, w := range r.workers {
+			r.res.Answered += w.answered.Load()
+		}
+	}
 	r.progress(Progress{Phase: PhaseDone, Elapsed: r.last.at.Sub(r.first.at), Calls: r.res.Calls, Errors: r.res.Errors, Result: &r.res})
 	return r.res, nil
 }
@@ -442,6 +618,9 @@ func runCase(ctx context.Context, cfg Config, cs *clients, c Case, index, total 
 func (r *caseRun) progress(p Progress) {
 	if r.cfg.Progress != nil {
 		p.Index, p.Total, p.Case, p.Duration = r.index, r.total, r.c, r.cfg.Duration
+		if r.clock != nil {
+			p.Left = r.clock.left(r.index, r.total, p.Phase == PhaseDone)
+		}
 		r.cfg.Progress(p)
 	}
 }
@@ -458,7 +637,7 @@ func (r *caseRun) probe(ctx context.Context) error {
 	if err != nil {
 		r.res.FirstError = err.Error()
 	} else {
-		r.res.BodyBytes = body
+		r.res.BodyBytes, r.probed = body, 1
 	}
 	return nil
 }
@@ -469,7 +648,9 @@ func (r *caseRun) start(ctx context.Context) {
 	// Replies that take longer than the duration (getAll(100,000) at 50
 	// concurrent) would show as none at all, so the measured time runs on
 	// until each worker could have finished one call, up to overtime.
-	// Streams need none: their items count as they arrive.
+	// Streams need no call to end, since their items count as they
+	// arrive, but at least one item, which a busy machine may not have
+	// delivered in a short measured time.
 	r.minCalls = int64(r.c.Concurrency)
 	if r.c.Method == MethodStream {
 		r.minCalls = 0
@@ -507,6 +688,9 @@ func (r *caseRun) work(w *worker) {
 		start := time.Now()
 		_, _, err := r.do(r.caseCtx, false, &w.items)
 		end := time.Now()
+		if err == nil {
+			w.answered.Add(1)
+		}
 		if r.stopped() || r.caseCtx.Err() != nil {
 			return
 		}
@@ -523,6 +707,23 @@ func (r *caseRun) work(w *worker) {
 		w.hist.record(end.Sub(start))
 		w.calls.Add(1)
 	}
+}
+
+// enough says whether the measured time has what it needs to end: a
+// call from each worker, or for streams one item.
+func (r *caseRun) enough() bool {
+	calls, errs := r.sum()
+	if r.c.Method != MethodStream {
+		return calls+errs >= r.minCalls
+	}
+	if calls+errs > 0 {
+		return true
+	}
+	var items int64
+	for _, w := range r.workers {
+		items += w.items.Load()
+	}
+	return items > r.first.items
 }
 
 func (r *caseRun) sum() (calls, errs int64) {
@@ -575,7 +776,7 @@ func (r *caseRun) drive(ctx context.Context) error {
 				return nil
 			}
 		case <-r.endTimer:
-			if calls, errs := r.sum(); calls+errs < r.minCalls {
+			if !r.enough() {
 				r.overtimeRunning = true
 				continue
 			}
@@ -599,7 +800,7 @@ func (r *caseRun) drive(ctx context.Context) error {
 // has run out; it says whether the case is over.
 func (r *caseRun) onTick() bool {
 	calls, errs := r.sum()
-	if r.overtimeRunning && (calls+errs >= r.minCalls || time.Since(r.first.at) > r.cfg.Duration+r.overtime) {
+	if r.overtimeRunning && (r.enough() || time.Since(r.first.at) > r.cfg.Duration+r.overtime) {
 		r.finish()
 		return true
 	}
@@ -649,6 +850,29 @@ func (r *caseRun) collect() {
 		v := float64(r.last.server-r.first.server) / 1e3 / calls
 		res.ServerCPUPerCall = &v
 	}
+}
+
+// runClock estimates the time a run has left.
+type runClock struct {
+	start   time.Time
+	planned time.Duration // a case's warm-up and duration, and a margin
+}
+
+// left is the estimate while case index of total runs, or once it is done:
+// the cases to come at the mean time of those done, or at the planned time
+// before any is.
+func (c *runClock) left(index, total int, done bool) time.Duration {
+	elapsed := time.Since(c.start)
+	finished := index - 1
+	if done {
+		finished = index
+	}
+	per := c.planned
+	if finished > 0 {
+		per = elapsed / time.Duration(finished)
+	}
+	left := per*time.Duration(total) - elapsed
+	return max(left, 0)
 }
 
 // callGrace is how long a call still running at the end of its case may

@@ -51,6 +51,7 @@ type serverAddrs struct {
 	RESTH2 string `json:"rest_h2"`
 	TLS    string `json:"rest_tls"`
 	Cert   []byte `json:"cert_pem"`
+	Plain  string `json:"rest_plain"`
 	Probe  string `json:"probe"`
 }
 
@@ -84,7 +85,7 @@ func runChild(role string) int {
 }
 
 func childServer(spec childSpec) error {
-	l, err := startLocal(spec.Host)
+	l, err := startLocal(spec.Host, nil)
 	if err != nil {
 		return err
 	}
@@ -95,11 +96,19 @@ func childServer(spec childSpec) error {
 	go serveProbe(probe)
 	host := func(u string) string { return strings.TrimPrefix(u, "http://") }
 	ready := serverAddrs{GRPC: l.GRPCAddr, REST: host(l.RESTURL), RESTH2: host(l.RESTH2URL),
-		TLS: strings.TrimPrefix(l.RESTTLSURL, "https://"), Cert: l.CertPEM, Probe: probe.Addr().String()}
-	if err := json.NewEncoder(os.Stdout).Encode(ready); err != nil {
+		TLS: strings.TrimPrefix(l.RESTTLSURL, "https://"), Cert: l.CertPEM, Probe: probe.Addr().String(),
+		Plain: host(l.PlainURL)}
+	enc := json.NewEncoder(os.Stdout)
+	if err := enc.Encode(ready); err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	// Each line "counts" is answered with the Service's calls so far.
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if err := enc.Encode(l.counter.snapshot()); err != nil {
+			break
+		}
+	}
 	probe.Close()
 	return l.Close()
 }

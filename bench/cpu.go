@@ -34,7 +34,7 @@ func pidCPU(pid int) (time.Duration, error) {
 
 // loadAverage is the machine's one-minute load average, 0 where unknown:
 // the committed runs show how busy the machine was with other work.
-func loadAverage() float64 {
+var loadAverage = func() float64 {
 	fs, err := procfs.NewDefaultFS()
 	if err != nil {
 		return 0

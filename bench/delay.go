@@ -45,6 +45,10 @@ type delayProxy struct {
 	dial     dialFunc
 	oneWay   atomic.Int64 // nanoseconds
 	window   int
+	// waited is the delay the proxy has added, in all directions and
+	// chunks, in nanoseconds: what a test can check whatever the
+	// machine's load, where wall-clock time cannot be.
+	waited atomic.Int64
 
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
@@ -184,6 +188,7 @@ func (p *delayProxy) pump(src, dst net.Conn) {
 // deliver waits until c is due and writes it; it says whether dst is done.
 func (p *delayProxy) deliver(c chunk, dst net.Conn, timer *time.Timer) bool {
 	if wait := time.Until(c.at.Add(time.Duration(p.oneWay.Load()))); wait > 0 {
+		p.waited.Add(int64(wait))
 		if !preciseSleep(p.done, timer, wait) {
 			return true
 		}

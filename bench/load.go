@@ -91,6 +91,8 @@ type targets struct {
 	// certificate is certPEM.
 	restTLS string
 	certPEM []byte
+	// restPlain is the base URL of the bench's plain net/http face.
+	restPlain string
 }
 
 func newClients(t targets, maxConcurrency int, dial dialFunc) (*clients, error) {
@@ -113,6 +115,8 @@ func newClients(t targets, maxConcurrency int, dial dialFunc) (*clients, error) 
 			base = t.restH2
 		case spec.tls:
 			base = t.restTLS
+		case spec.plain:
+			base = t.restPlain
 		}
 		if base == "" {
 			continue
@@ -133,6 +137,7 @@ type transportSpec struct {
 	close bool // a new TCP connection for each call
 	proto bool // protobuf bodies (application/x-protobuf)
 	tls   bool // HTTPS, TLS 1.3
+	plain bool // the bench's net/http + encoding/json face, not the gateway
 }
 
 var transportSpecs = map[string]transportSpec{
@@ -142,6 +147,7 @@ var transportSpecs = map[string]transportSpec{
 	TransportRESTProto:    {proto: true},
 	TransportRESTH2Proto:  {http2: true, proto: true},
 	TransportRESTCloseTLS: {close: true, tls: true},
+	TransportRESTPlain:    {plain: true},
 }
 
 func (s transportSpec) client(wire *countingDialer, maxConcurrency int, certPEM []byte) (*http.Client, error) {
@@ -354,13 +360,15 @@ func (rc *restClient) get(ctx context.Context, url string) (*http.Response, erro
 }
 
 // decode decodes a unary reply, JSON or protobuf, and checks it; it
-// returns the number of items it holds (1 for a greeting).
+// returns the number of items it holds (1 for a greeting). Protobuf is
+// decoded with UnmarshalVT, as the gRPC client's codec does, so that the
+// clients of gRPC and rest-proto pay the same for the same bytes.
 func (rc *restClient) decode(method string, body []byte, want int) (int, error) {
 	if method == MethodHello {
 		var msg string
 		if rc.proto {
 			var h api.Hello
-			if err := proto.Unmarshal(body, &h); err != nil {
+			if err := h.UnmarshalVT(body); err != nil {
 				return 0, err
 			}
 			msg = h.Message
@@ -379,7 +387,7 @@ func (rc *restClient) decode(method string, body []byte, want int) (int, error) 
 	var got int
 	if rc.proto {
 		var items api.Items
-		if err := proto.Unmarshal(body, &items); err != nil {
+		if err := items.UnmarshalVT(body); err != nil {
 			return 0, err
 		}
 		got = len(items.Items)

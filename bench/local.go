@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"time"
 
+	"github.com/grpcplay/grpcplay/api"
 	"github.com/grpcplay/grpcplay/backend"
 	"github.com/grpcplay/grpcplay/gateway"
 )
@@ -24,27 +27,41 @@ type Local struct {
 	// certificate, CertPEM, made for the run.
 	RESTTLSURL string
 	CertPEM    []byte
+	// PlainURL is the bench's own REST face of the same Service: net/http
+	// and encoding/json, without grpc-gateway (see plainREST).
+	PlainURL string
 
-	grpc     *backend.Server
-	grpcDone chan error
-	rest     *gateway.Server
-	restDone chan error
-	h2c      *http.Server
-	h2cDone  chan error
-	https    *http.Server
-	tlsDone  chan error
+	// counter counts the Service's calls, every face's.
+	counter *countingService
+
+	grpc      *backend.Server
+	grpcDone  chan error
+	rest      *gateway.Server
+	restDone  chan error
+	h2c       *http.Server
+	h2cDone   chan error
+	https     *http.Server
+	tlsDone   chan error
+	plain     *http.Server
+	plainDone chan error
 }
 
 // StartLocal serves the production backend and REST face on 127.0.0.1:0,
-// both calling the same service implementation, as `grpcplay serve` does.
-func StartLocal() (*Local, error) { return startLocal("127.0.0.1") }
+// both calling the same service implementation, as `grpcplay serve` does,
+// and the bench's plain REST face of it. svc nil is backend.NewService
+// with the default limits.
+func StartLocal(svc api.ApiServer) (*Local, error) { return startLocal("127.0.0.1", svc) }
 
-func startLocal(host string) (*Local, error) {
+func startLocal(host string, svc api.ApiServer) (*Local, error) {
+	if svc == nil {
+		svc = backend.NewService(backend.DefaultLimits)
+	}
+	counter := newCountingService(svc)
 	cert, certPEM, err := selfSigned()
 	if err != nil {
 		return nil, err
 	}
-	var lis [4]net.Listener
+	var lis [5]net.Listener
 	for i := range lis {
 		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		if err != nil {
@@ -55,22 +72,25 @@ func startLocal(host string) (*Local, error) {
 		}
 		lis[i] = l
 	}
-	grpcLis, restLis, h2cLis, tlsLis := lis[0], lis[1], lis[2], lis[3]
+	grpcLis, restLis, h2cLis, tlsLis, plainLis := lis[0], lis[1], lis[2], lis[3], lis[4]
 	// The servers' limits on calls in flight protect a shared server; here
 	// they would hold back or turn away the bench's own workers, which all
 	// share one gRPC connection.
-	grpcSrv := backend.New(backend.Config{MaxConcurrentStreams: MaxConcurrency,
-		MaxStreamingCallsPerConn: MaxConcurrency, MaxStreamingCalls: MaxConcurrency})
+	grpcSrv := backend.NewFor(backend.Config{MaxConcurrentStreams: MaxConcurrency,
+		MaxStreamingCallsPerConn: MaxConcurrency, MaxStreamingCalls: MaxConcurrency}, counter)
 	restCfg := gateway.Config{MaxInFlight: MaxConcurrency, MaxStreams: MaxConcurrency, MaxStreamsPerClient: MaxConcurrency}
 	l := &Local{
-		GRPCAddr: grpcLis.Addr().String(),
-		RESTURL:  "http://" + restLis.Addr().String(),
-		grpc:     grpcSrv,
-		grpcDone: make(chan error, 1),
-		rest:     gateway.New(restCfg, grpcSrv.Service()),
-		restDone: make(chan error, 1),
-		h2cDone:  make(chan error, 1),
-		tlsDone:  make(chan error, 1),
+		GRPCAddr:  grpcLis.Addr().String(),
+		RESTURL:   "http://" + restLis.Addr().String(),
+		grpc:      grpcSrv,
+		grpcDone:  make(chan error, 1),
+		rest:      gateway.New(restCfg, grpcSrv.Service()),
+		restDone:  make(chan error, 1),
+		h2cDone:   make(chan error, 1),
+		tlsDone:   make(chan error, 1),
+		counter:   counter,
+		PlainURL:  "http://" + plainLis.Addr().String(),
+		plainDone: make(chan error, 1),
 	}
 	l.RESTH2URL = "http://" + h2cLis.Addr().String()
 	l.h2c = h2cServer(l.rest.Handler())
@@ -82,10 +102,27 @@ func startLocal(host string) (*Local, error) {
 	l.https.Protocols = nil
 	// HTTP/1.1 only: the post's REST, over TLS.
 	l.https.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	// A case's end cuts handshakes in flight, which net/http would log
+	// as errors; the client counts every failed call already.
+	l.https.ErrorLog = log.New(io.Discard, "", 0)
 	tlsLis = tls.NewListener(tlsLis, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
 	go func() { l.tlsDone <- serveHTTP(l.https, tlsLis) }()
+	// HTTP/1.1 as net/http serves it by default, with the gateway's limits.
+	l.plain = &http.Server{Handler: newPlainREST(restCfg, grpcSrv.Service()), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() { l.plainDone <- serveHTTP(l.plain, plainLis) }()
 	return l, nil
 }
+
+// codecNote and limitsNote say, in every report, where the faces of the
+// servers the bench starts differ in codec and admission limits.
+const (
+	codecNote = "gRPC: vtprotobuf's MarshalVT/UnmarshalVT on the server and the client; " +
+		"rest-proto and rest-h2-proto: the client decodes with UnmarshalVT, the gateway encodes with proto.Marshal (grpc-gateway's ProtoMarshaller); " +
+		"JSON: protojson in the gateway, encoding/json in rest-plain and in every REST client"
+	limitsNote = "every face admits 1000 calls at once (gRPC per connection, REST per server); " +
+		"the REST faces, gateway and plain alike, also let getAll make at most 1,000,000 items at once, " +
+		"which holds back getAll(100,000) beyond 10 concurrent calls; gRPC has no such budget"
+)
 
 // h2cServer serves the gateway's routes over HTTP/1.1 and h2c. The
 // gateway's own server speaks HTTP/1.1 only, as a REST face behind a proxy
@@ -116,8 +153,8 @@ func (l *Local) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	// The gateway's Shutdown ends its streams, those on h2c too.
-	errs := []error{l.rest.Shutdown(ctx), l.h2c.Shutdown(ctx), l.https.Shutdown(ctx)}
+	errs := []error{l.rest.Shutdown(ctx), l.h2c.Shutdown(ctx), l.https.Shutdown(ctx), l.plain.Shutdown(ctx)}
 	l.grpc.Shutdown(ctx)
-	errs = append(errs, <-l.restDone, <-l.h2cDone, <-l.tlsDone, <-l.grpcDone)
+	errs = append(errs, <-l.restDone, <-l.h2cDone, <-l.tlsDone, <-l.plainDone, <-l.grpcDone)
 	return errors.Join(errs...)
 }

@@ -32,11 +32,16 @@ func (c *benchCmd) define(fs *flag.FlagSet, _ func(string) string) {
 		Concurrency: bench.DefaultConcurrency,
 	}
 	c.fs = fs
-	fs.DurationVar(&c.cfg.Duration, "duration", bench.DefaultDuration, "measured time of each case")
-	fs.DurationVar(&c.cfg.Warmup, "warmup", bench.DefaultWarmup, "load before each case's measured time, not counted")
-	fs.Var(listFlag[int32]{&c.cfg.Lengths, 32}, "lengths", "comma-separated lengths of getAll and getStream")
+	fs.DurationVar(&c.cfg.Duration, "duration", bench.DefaultDuration, fmt.Sprintf("measured time of each case (--full: %v, --committed: %v)", bench.FullDuration, bench.CommittedDuration))
+	fs.DurationVar(&c.cfg.Warmup, "warmup", bench.DefaultWarmup, fmt.Sprintf("load before each case's measured time, not counted (--full, --committed: %v)", bench.FullWarmup))
+	fs.Var(listFlag[int32]{&c.cfg.Lengths, 32}, "lengths", "comma-separated lengths of getAll and getStream (--full: "+listFlag[int32]{&bench.FullLengths, 32}.String()+")")
 	fs.Var(listFlag[int]{&c.cfg.Concurrency, 0}, "concurrency", "comma-separated numbers of calls in flight at once")
-	fs.Var(stringsFlag{&c.cfg.Cases}, "cases", "comma-separated cases to run: transports (grpc, rest, rest-close, rest-h2, rest-proto, rest-h2-proto), methods (hello, items, stream) or TRANSPORT/METHOD; empty: all")
+	fs.Var(stringsFlag{&c.cfg.Cases}, "cases", "comma-separated cases to run: transports ("+strings.Join(bench.Transports, ", ")+
+		"), methods (hello, items, stream) or TRANSPORT/METHOD; empty: all but rest-close-tls, which --full adds")
+	fs.BoolVar(&c.cfg.Full, "full", false, "the whole matrix: every transport, lengths "+listFlag[int32]{&bench.FullLengths, 32}.String()+", 3s a case (about 10 minutes)")
+	fs.IntVar(&c.cfg.Repeat, "repeat", 1, "measure each case this many times, interleaved across transports; the report gives medians and spread")
+	fs.BoolVar(&c.cfg.Committed, "committed", false, fmt.Sprintf("figures for the docs: servers apart, each case %v after %v of warm-up, %d times; refused when the load average is above %g",
+		bench.CommittedDuration, bench.CommittedWarmup, bench.CommittedRepeat, bench.MaxCommittedLoad))
 	fs.StringVar(&c.cfg.Target, "target", "", "gRPC target of a running backend (default: start one in-process on loopback)")
 	fs.StringVar(&c.cfg.RESTTarget, "rest-target", "", "base URL of the running backend's REST face, such as http://localhost:8080")
 	fs.IntVar(&c.cfg.ServerPID, "server-pid", 0, "with --target, the server's process id, to report its CPU time per call (Linux)")
@@ -47,12 +52,37 @@ func (c *benchCmd) define(fs *flag.FlagSet, _ func(string) string) {
 }
 
 func (c *benchCmd) validate(func(string) string) []error {
+	set := map[string]bool{}
+	c.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// --full and --committed change the defaults of the flags not given.
+	if c.cfg.Full && !set["duration"] {
+		c.cfg.Duration = bench.FullDuration
+	}
+	if c.cfg.Full && !set["warmup"] {
+		c.cfg.Warmup = bench.FullWarmup
+	}
+	if c.cfg.Full && !set["lengths"] {
+		c.cfg.Lengths = bench.FullLengths
+	}
+	if c.cfg.Committed && !set["duration"] {
+		c.cfg.Duration = max(c.cfg.Duration, bench.CommittedDuration)
+	}
+	if c.cfg.Committed && !set["warmup"] {
+		c.cfg.Warmup = max(c.cfg.Warmup, bench.CommittedWarmup)
+	}
+	if c.cfg.Committed && !set["repeat"] {
+		c.cfg.Repeat = max(c.cfg.Repeat, bench.CommittedRepeat)
+	}
 	var errs []error
 	if c.output != "text" && c.output != "json" {
 		errs = append(errs, fmt.Errorf("-o must be text or json, not %q", c.output))
 	}
 	if c.cfg.Duration == 0 {
 		errs = append(errs, errors.New("--duration must be more than 0"))
+	}
+	if c.cfg.Repeat < 1 {
+		// Zero would be the default, once, to bench.Config.
+		errs = append(errs, fmt.Errorf("--repeat %d must be between 1 and %d", c.cfg.Repeat, bench.MaxRepeat))
 	}
 	if err := c.cfg.Validate(); err != nil {
 		errs = append(errs, err)

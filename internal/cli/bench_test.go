@@ -31,6 +31,9 @@ func TestBenchFlagErrorsAreUsageErrors(t *testing.T) {
 		{[]string{"--target", "localhost:50051"}, "--rest-target"},
 		{[]string{"--target", "x:1", "--rest-target", "x:2"}, "must be a URL"},
 		{[]string{"--server-pid", "1"}, "server PID"},
+		{[]string{"--repeat", "0"}, "repeat 0"},
+		{[]string{"--committed", "--duration", "1s"}, "a committed run measures each case at least 5s"},
+		{[]string{"--committed", "--target", "x:1", "--cases", "grpc"}, "does not go with --target"},
 		{[]string{"--bogus"}, "flag provided but not defined: --bogus"},
 		{[]string{"extra"}, "bench takes no arguments"},
 	}
@@ -114,7 +117,7 @@ func TestBenchPrintsATable(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	lines := strings.Split(stdout, "\n")
-	if len(lines) < 2 || !strings.Contains(lines[0], "CALLS/S") || !strings.Contains(lines[1], "grpc/stream") {
+	if len(lines) < 3 || !strings.Contains(lines[0], "CALLS/S") || lines[1] != "getStream(3), 1 concurrent" || !strings.HasPrefix(lines[2], "grpc ") {
 		t.Errorf("table:\n%s", stdout)
 	}
 }
@@ -151,7 +154,7 @@ func TestServeComparesOnDemand(t *testing.T) {
 	})
 	// items over every transport, stream over those that have it (not the
 	// protobuf ones), at two lengths.
-	const cases = 2 * (7 + 5)
+	const cases = 2 * (8 + 6)
 	if st.Error != "" || st.Done != cases || st.Total != cases {
 		t.Fatalf("status %+v", st)
 	}

@@ -11,7 +11,7 @@
 //	benchtool bare-server -addr 127.0.0.1:0
 //	benchtool floor-page -addr 127.0.0.1:0 -backend ADDR
 //	benchtool grpc-load -target ADDR -method sayHello|getAll|getStream -length N -c C -warmup D (-d D | -n N)
-//	benchtool http-load -url URL -c C -warmup D (-d D | -n N)
+//	benchtool http-load -url URL -c C -warmup D -timeout D (-d D | -n N)
 //	benchtool free-port
 //	benchtool wait -grpc ADDR | -http URL [-timeout D]
 package main
@@ -200,11 +200,12 @@ func grpcLoad(args []string) error {
 func httpLoad(args []string) error {
 	fs := flag.NewFlagSet("http-load", flag.ExitOnError)
 	url := fs.String("url", "http://127.0.0.1:5000/", "page to GET")
+	timeout := fs.Duration("timeout", 10*time.Second, "deadline of each call")
 	var l load
 	l.flags(fs)
 	_ = fs.Parse(args)
 	hc := &http.Client{
-		Timeout:   10 * time.Second,
+		Timeout:   *timeout,
 		Transport: &http.Transport{MaxIdleConnsPerHost: l.c, MaxConnsPerHost: l.c},
 	}
 	defer hc.CloseIdleConnections()
