@@ -368,14 +368,6 @@ func Short(v float64) string {
 	}
 }
 
-// bytesShort is Short for byte counts, which need no decimals below 1k.
-func bytesShort(v float64) string {
-	if v < 1000 {
-		return strconv.FormatFloat(v, 'f', 0, 64)
-	}
-	return Short(v)
-}
-
 func trim(v float64) string {
 	switch {
 	case v >= 100:

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,8 +26,6 @@ type pageError struct {
 	messages []string
 	// cause is what the log says, when the messages do not say it all.
 	cause error
-	// retryAfter, when set, is sent as Retry-After.
-	retryAfter time.Duration
 }
 
 func (e *pageError) Error() string {

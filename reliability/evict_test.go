@@ -131,14 +131,8 @@ func TestSilentConnectionsDoNotLockOut(t *testing.T) {
 	p.logConnCounts(t, "grpc")
 }
 
-// metric reads one sample of the backend's /metrics, by its name and
-// labels as the text format writes them; 0 when absent.
-func (p *serveProc) metric(t *testing.T, series string) float64 {
-	t.Helper()
-	return p.metricAt(t, p.metrics, series)
-}
-
-// metricAt is metric from the /metrics of the server at base.
+// metricAt reads one sample of the /metrics of the server at base, by
+// its name and labels as the text format writes them; 0 when absent.
 func (p *serveProc) metricAt(t *testing.T, base, series string) float64 {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
