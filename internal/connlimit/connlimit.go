@@ -86,8 +86,8 @@ type Listener struct {
 	errs      chan error
 	done      chan struct{} // closed by Close
 	closeOnce sync.Once
-	queue     chan waiter  // newcomers waiting for room, first come first served
-	queued    atomic.Int32 // in queue, or at its head being served
+	queue     chan waiter   // newcomers waiting for room, first come first served
+	queued    atomic.Int32  // in queue, or at its head being served
 	failed    chan struct{} // closed when the accept loop ends for good
 	err       error         // why it ended; read after failed is closed
 
