@@ -120,7 +120,8 @@ func (p *plainREST) items(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(body)
+	// A final newline, as the gateway ends its replies.
+	w.Write(append(body, '\n'))
 }
 
 func (p *plainREST) stream(w http.ResponseWriter, r *http.Request) {
@@ -192,7 +193,8 @@ func (p *plainREST) reply(w http.ResponseWriter, reply any, err error) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(body)
+	// A final newline, as the gateway ends its replies.
+	w.Write(append(body, '\n'))
 }
 
 // fail answers as the gateway does: its status code for the gRPC code and

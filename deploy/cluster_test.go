@@ -389,15 +389,7 @@ const (
 func (k *kube) checkBalance(t *testing.T, old []string) {
 	t.Helper()
 	pods := k.readyPods("backend")
-	var lastReady time.Time
-	for _, p := range pods {
-		if readyAt, _ := p.readySince(); !slices.Contains(old, p.Metadata.Name) && readyAt.After(lastReady) {
-			lastReady = readyAt
-		}
-	}
-	if lastReady.IsZero() {
-		t.Fatalf("no new backend pod among %v", podNames(pods))
-	}
+	lastReady := lastNewReady(t, pods, old)
 	if late := time.Since(lastReady) - balancedAfter; late > 0 {
 		t.Fatalf("counting began %v after T+%v: the window would miss its start", late.Round(100*time.Millisecond), balancedAfter)
 	}
@@ -450,6 +442,21 @@ func (k *kube) checkBalance(t *testing.T, old []string) {
 	if why := unbalanced(window); why != "" {
 		t.Errorf("calls from T+%v to T+%v not balanced: %s", start.at.Round(100*time.Millisecond), end.at.Round(100*time.Millisecond), why)
 	}
+}
+
+// lastNewReady is when the last of pods not named in old turned Ready.
+func lastNewReady(t *testing.T, pods []pod, old []string) time.Time {
+	t.Helper()
+	var lastReady time.Time
+	for _, p := range pods {
+		if readyAt, _ := p.readySince(); !slices.Contains(old, p.Metadata.Name) && readyAt.After(lastReady) {
+			lastReady = readyAt
+		}
+	}
+	if lastReady.IsZero() {
+		t.Fatalf("no new backend pod among %v", podNames(pods))
+	}
+	return lastReady
 }
 
 // unbalanced says which pods' shares of counts are not within

@@ -54,11 +54,20 @@ func TestDocsContainerBlocks(t *testing.T) {
 	client := &http.Client{Timeout: 10 * time.Second}
 	t.Cleanup(client.CloseIdleConnections)
 
+	if ran := runDockerBlocks(t, repo, env, client); ran == 0 {
+		t.Fatal("no block is marked <!-- docstest: docker -->")
+	}
+}
+
+// runDockerBlocks runs every docker block of the README and docs/, in
+// order, and says how many it ran.
+func runDockerBlocks(t *testing.T, repo string, env []string, client *http.Client) (ran int) {
+	t.Helper()
 	files, err := filepath.Glob(filepath.Join(repo, "docs", "*.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ran, built := 0, false
+	built := false
 	for _, file := range append([]string{filepath.Join(repo, "README.md")}, files...) {
 		text, err := os.ReadFile(file)
 		if err != nil {
@@ -92,9 +101,7 @@ func TestDocsContainerBlocks(t *testing.T) {
 			ran++
 		}
 	}
-	if ran == 0 {
-		t.Fatal("no block is marked <!-- docstest: docker -->")
-	}
+	return ran
 }
 
 // moduleStep is the Dockerfile's module download, as the classic builder

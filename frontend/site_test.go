@@ -34,7 +34,7 @@ func extraPage(started chan<- struct{}, ended chan<- error) Page {
 	}}
 }
 
-var navPattern = regexp.MustCompile(`(?s)<nav>.*</nav>`)
+var navPattern = regexp.MustCompile(`(?s)<nav class="links".*?</nav>`)
 
 // A Page is linked from the navigation of every page, the same on each but
 // for which link is current, and renders in the layout.

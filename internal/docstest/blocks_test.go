@@ -29,7 +29,7 @@ func TestEveryTypedBlockRunsOrSaysWhy(t *testing.T) {
 		for _, b := range bs {
 			switch {
 			case b.lang == "sh" || b.lang == "console" || shownOnly[b.lang]:
-			case b.lang == "bash" || b.lang == "shell" || b.lang == "shell-session":
+			case b.lang == "bash" || strings.HasPrefix(b.lang, "shell"):
 				t.Errorf("%s:%d: fence it sh (or console for a transcript), which the docs test runs", name, b.line)
 			case !strings.HasPrefix(b.directive, "skip:"):
 				t.Errorf("%s:%d: a %s block that nothing runs: mark it <!-- docstest: skip: WHY -->", name, b.line, b.lang)
