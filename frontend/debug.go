@@ -53,7 +53,7 @@ func (s *Server) debug(w http.ResponseWriter, r *http.Request) {
 		d.AddrsNote = "The resolved addresses are unavailable for this backend."
 	}
 	d.Calls, d.CallsNote = s.callCounts()
-	s.render(w, r, http.StatusOK, "debug.html", view{Title: "Debug · grpcplay", Nav: "debug", Data: d})
+	s.render(w, r, http.StatusOK, "debug.html", view{Title: "Debug · grpcplay", Nav: debugPath, Data: d})
 }
 
 // callCounts reads the gRPC client's handled totals from the registry.

@@ -137,7 +137,7 @@ type Server struct {
 // broken template is a build error, so New panics on one.
 func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(cfg.Pages)}
+	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(cfg.Pages, cfg.DebugPage)}
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)
 	s.liveClients = clientlimit.New(cfg.MaxLiveStreamsPerClient)

@@ -38,7 +38,7 @@ func (s *Server) routes() http.Handler {
 		mux.Handle("GET /metrics", telemetry.MetricsHandler(s.cfg.Metrics, s.log))
 	}
 	if s.cfg.DebugPage {
-		mux.HandleFunc("GET /debug", s.debug)
+		mux.HandleFunc("GET "+debugPath, s.debug)
 	}
 	for _, p := range s.cfg.Pages {
 		p.Mount(mux, &Site{s})

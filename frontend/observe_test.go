@@ -298,6 +298,10 @@ func TestDebugPage(t *testing.T) {
 		if got := do(t, "GET", s.frontend.URL+"/debug", nil); got != http.StatusNotFound {
 			t.Fatalf("/debug: %d, want 404", got)
 		}
+		// Nor does the navigation link to it.
+		if _, body := testkit.Get(t, s.frontend.URL+"/"); strings.Contains(body, `href="/debug"`) {
+			t.Error("the navigation links to /debug, which is not served")
+		}
 	})
 	t.Run("shows the backend", func(t *testing.T) {
 		s := startObserved(t, Config{DebugPage: true}, false)

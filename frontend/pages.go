@@ -47,17 +47,24 @@ func hashFiles(fsys fs.FS, dir string) map[string]string {
 	return versions
 }
 
+// debugPath is where the debug page is served, when it is.
+const debugPath = "/debug"
+
 // navLink is a Page's link in the navigation.
 type navLink struct{ Path, Label string }
 
 // mustParsePages parses each page's template once. Every page shares the
 // layout and the forms, so each is its own template set; extra are the
-// Pages the navigation links to besides the frontend's own.
-func mustParsePages(extra []Page) map[string]*template.Template {
+// Pages the navigation links to besides the frontend's own; /debug is
+// linked only where it is served.
+func mustParsePages(extra []Page, debugPage bool) map[string]*template.Template {
 	buildVersion := version.String()
 	var links []navLink
 	for _, p := range extra {
 		links = append(links, navLink{p.Path, p.Label})
+	}
+	if debugPage {
+		links = append(links, navLink{debugPath, "Debug"})
 	}
 	funcs := template.FuncMap{
 		"static": func(name string) (string, error) {

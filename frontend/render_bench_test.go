@@ -11,7 +11,7 @@ import (
 // BenchmarkRenderIndex renders the default page (a greeting, 10 items and 5
 // streamed items) without any network, to show what the template costs.
 func BenchmarkRenderIndex(b *testing.B) {
-	s := &Server{cfg: Config{MaxPageItems: 1000}, pages: mustParsePages(nil)}
+	s := &Server{cfg: Config{MaxPageItems: 1000}, pages: mustParsePages(nil, false)}
 	data, err := s.parsePage(nil)
 	if err != nil {
 		b.Fatal(err)
