@@ -7,6 +7,7 @@ import (
 	"iter"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -104,4 +105,30 @@ func TestSlowLiveReaderIsDropped(t *testing.T) {
 		next.Body.Close()
 		return testkit.Failf(next.StatusCode == http.StatusOK, "the next stream: %d after the stalled one ended, want 200", next.StatusCode)
 	})
+}
+
+// A client cannot dodge its cap by writing X-Forwarded-For; from a trusted
+// proxy, the header splits the clients behind it, each with its own share.
+func TestForwardedForCountsOnlyFromTrustedProxies(t *testing.T) {
+	fake := &manyEndless{ended: make(chan struct{}, 16)}
+	cfg := Config{MaxLiveStreams: 4, MaxLiveStreamsPerClient: 1, TrustedProxies: clientlimit.Proxies{netip.MustParsePrefix("127.0.0.5/32")}}
+	ts := newFrontend(t, cfg, fake)
+	direct, proxy := clientlimittest.Client(t, "127.0.0.2"), clientlimittest.Client(t, "127.0.0.5")
+	for _, step := range []struct {
+		what string
+		hc   *http.Client
+		want int
+	}{
+		{"a direct client's stream", clientlimittest.Forwarding(direct, "192.0.2.1"), http.StatusOK},
+		{"the direct client's second, under another X-Forwarded-For", clientlimittest.Forwarding(direct, "192.0.2.2"), http.StatusServiceUnavailable},
+		{"a client behind the proxy", clientlimittest.Forwarding(proxy, "192.0.2.1"), http.StatusOK},
+		{"another client behind the proxy", clientlimittest.Forwarding(proxy, "192.0.2.2"), http.StatusOK},
+		{"the first client behind the proxy again, with a made-up address prepended", clientlimittest.Forwarding(proxy, "198.51.100.9, 192.0.2.1"), http.StatusServiceUnavailable},
+	} {
+		resp := openLive(t, step.hc, ts.URL)
+		defer resp.Body.Close()
+		if resp.StatusCode != step.want {
+			t.Fatalf("%s: %d, want %d", step.what, resp.StatusCode, step.want)
+		}
+	}
 }

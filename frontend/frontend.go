@@ -46,8 +46,11 @@ type Config struct {
 	// MaxLiveStreamsPerClient bounds the live streams of one client, one IP
 	// address (default 20, a fifth of MaxLiveStreams), so that one client
 	// cannot hold every slot; a browser opens one per live page. Behind a
-	// proxy, where every client has its address, set it to MaxLiveStreams.
+	// proxy, name it in TrustedProxies.
 	MaxLiveStreamsPerClient int
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// for the per-client caps (none by default: see clientlimit.Proxies).
+	TrustedProxies clientlimit.Proxies
 	// SlowReader is the least rate a live stream's reader must take its
 	// events at (default clientlimit.DefaultMinRate, 1 KiB/s); a slower one
 	// is dropped, so that it frees its slot soon.
@@ -140,7 +143,7 @@ func New(cfg Config, b Backend) *Server {
 	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(cfg.Pages, cfg.DebugPage)}
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
 	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)
-	s.liveClients = clientlimit.New(cfg.MaxLiveStreamsPerClient)
+	s.liveClients = clientlimit.New(cfg.MaxLiveStreamsPerClient, cfg.TrustedProxies)
 	s.handler = s.routes()
 	// Page responses must be written within the backend deadline plus
 	// rendering; the SSE handler extends its own deadline per event.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -68,5 +69,29 @@ func TestSlowStreamReaderIsCut(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("a reader that stopped reading still holds its stream after 30s")
+	}
+}
+
+// A client cannot dodge its cap by writing X-Forwarded-For; from a trusted
+// proxy, the header splits the clients behind it, each with its own share.
+func TestForwardedForCountsOnlyFromTrustedProxies(t *testing.T) {
+	r := start(t, gateway.Config{MaxStreams: 4, MaxStreamsPerClient: 1, TrustedProxies: clientlimit.Proxies{netip.MustParsePrefix("127.0.0.5/32")}})
+	direct, proxy := clientlimittest.Client(t, "127.0.0.2"), clientlimittest.Client(t, "127.0.0.5")
+	for _, step := range []struct {
+		what string
+		hc   *http.Client
+		want int
+	}{
+		{"a direct client's stream", clientlimittest.Forwarding(direct, "192.0.2.1"), http.StatusOK},
+		{"the direct client's second, under another X-Forwarded-For", clientlimittest.Forwarding(direct, "192.0.2.2"), http.StatusTooManyRequests},
+		{"a client behind the proxy", clientlimittest.Forwarding(proxy, "192.0.2.1"), http.StatusOK},
+		{"another client behind the proxy", clientlimittest.Forwarding(proxy, "192.0.2.2"), http.StatusOK},
+		{"the first client behind the proxy again, with a made-up address prepended", clientlimittest.Forwarding(proxy, "198.51.100.9, 192.0.2.1"), http.StatusTooManyRequests},
+	} {
+		resp, _ := openStream(t, step.hc, r.base)
+		defer resp.Body.Close()
+		if resp.StatusCode != step.want {
+			t.Fatalf("%s: %d, want %d", step.what, resp.StatusCode, step.want)
+		}
 	}
 }

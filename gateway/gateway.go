@@ -52,9 +52,12 @@ type Config struct {
 	MaxStreams int
 	// MaxStreamsPerClient bounds the streams of one client, one IP address
 	// (default 64, half of MaxStreams), so that one client cannot hold every
-	// slot; bench's 50 streams from one machine fit. Behind a proxy, where
-	// every client has its address, set it to MaxStreams. See clientlimit.
+	// slot; bench's 50 streams from one machine fit. Behind a proxy, name
+	// it in TrustedProxies. See clientlimit.
 	MaxStreamsPerClient int
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// for the per-client caps (none by default: see clientlimit.Proxies).
+	TrustedProxies clientlimit.Proxies
 	// SlowReader is the least rate a stream's reader must take its bytes
 	// at (default clientlimit.DefaultMinRate, 1 KiB/s); a slower one is
 	// cut, so that it frees its slot soon.
@@ -139,7 +142,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger}
 	s.streamsCtx, s.endStreams = context.WithCancel(context.Background())
 	s.streamSlots = make(chan struct{}, cfg.MaxStreams)
-	s.streamClients = clientlimit.New(cfg.MaxStreamsPerClient)
+	s.streamClients = clientlimit.New(cfg.MaxStreamsPerClient, cfg.TrustedProxies)
 	s.inFlight = make(chan struct{}, cfg.MaxInFlight)
 	s.replyItems = semaphore.NewWeighted(cfg.MaxReplyItems)
 	useStrictQuery()

@@ -284,6 +284,7 @@ func (m *Main) server() *serverFlags {
 func (m *Main) Run(ctx context.Context) error {
 	if s := m.server(); s != nil {
 		setServerGC()
+		m.servers.trustedProxies = s.trustedProxies
 		if err := m.servers.startTracing(ctx, m.Getenv, s.service); err != nil {
 			return err
 		}

@@ -185,6 +185,7 @@ func TestUsage(t *testing.T) {
 		{[]string{"frontend", "--backend-refresh", "-2s"}, nil, 2, "--backend-refresh must not be negative"},
 		{[]string{"call", "--timeout", "0s", "hello", "x"}, nil, 2, "--timeout must be more than 0"},
 		{[]string{"serve", "--grace", "-1s"}, nil, 2, "--grace must not be negative"},
+		{[]string{"frontend"}, map[string]string{"GRPCPLAY_TRUSTED_PROXIES": "10.0.0.0/8,proxy"}, 2, `"proxy" is neither a CIDR nor an IP address`},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.args), func(t *testing.T) {
@@ -203,7 +204,7 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 		// every interface of their container.
 		"serve":       {"-grpc-addr", "-http-addr", "-rest-addr", "GRPCPLAY_REST_ADDR", "default \"localhost:8080\"", "default \"localhost:9464\"", "-max-items", "-max-stream-items", "-max-name-bytes", "-page-timeout", "-grace", "-log-level", "default \"localhost:50051\"", "default \"localhost:5000\"", "-compare-page", "GRPCPLAY_COMPARE_PAGE", "default true"},
 		"backend":     {"-grpc-addr", "GRPCPLAY_GRPC_ADDR", "-rest-addr", "GRPCPLAY_REST_ADDR", "default \":8080\"", "default \":9464\"", "default \":50051\"", "BACKEND_PORT", "-max-connection-age", "default 100000", "default 10000000", "default 1024"},
-		"frontend":    {"-backend", "BACKEND_HOST", "dns:///localhost:50051", "-http-addr", "default \":5000\"", "-compare-page", "GRPCPLAY_COMPARE_PAGE", "-page-timeout", "-max-page-items", "-max-live-items", "-max-live-streams", "-backend-refresh", "GRPCPLAY_BACKEND_REFRESH"},
+		"frontend":    {"-backend", "BACKEND_HOST", "dns:///localhost:50051", "-http-addr", "default \":5000\"", "-compare-page", "GRPCPLAY_COMPARE_PAGE", "-page-timeout", "-max-page-items", "-max-live-items", "-max-live-streams", "-backend-refresh", "GRPCPLAY_BACKEND_REFRESH", "-trusted-proxies", "GRPCPLAY_TRUSTED_PROXIES"},
 		"call":        {"-backend", "-o", "hello NAME | items N | stream N", "default 10s"},
 		"healthcheck": {"-grpc", "-http"},
 	} {

@@ -18,6 +18,7 @@ import (
 	"github.com/grpcplay/grpcplay/client"
 	"github.com/grpcplay/grpcplay/frontend"
 	"github.com/grpcplay/grpcplay/gateway"
+	"github.com/grpcplay/grpcplay/internal/clientlimit"
 	"github.com/grpcplay/grpcplay/internal/connlimit"
 	"github.com/grpcplay/grpcplay/internal/telemetry"
 )
@@ -33,6 +34,8 @@ type servers struct {
 	log     *slog.Logger
 	logOut  *telemetry.BufferedWriter
 	tracing *telemetry.Tracing
+	// trustedProxies is --trusted-proxies, for the page and REST ports.
+	trustedProxies clientlimit.Proxies
 	// traceFlushTimeout bounds the flush of the last spans.
 	traceFlushTimeout time.Duration
 
@@ -312,6 +315,7 @@ func (s *servers) startREST(backendCfg backend.Config, addr string, maxConns int
 	cfg := gateway.DefaultConfig
 	cfg.Logger = s.log
 	cfg.MaxConns = maxConns
+	cfg.TrustedProxies = s.trustedProxies
 	// The backend's metrics registry and tracer: REST and gRPC calls of the
 	// one backend show up side by side.
 	cfg.Metrics = backendCfg.Metrics
@@ -327,6 +331,7 @@ func (s *servers) startREST(backendCfg backend.Config, addr string, maxConns int
 func (s *servers) startFrontend(f *frontendFlags, target string, opts []client.Option) error {
 	cfg := f.cfg
 	cfg.Logger = s.log
+	cfg.TrustedProxies = s.trustedProxies
 	cfg.TracerProvider = s.tracing.TracerProvider()
 	cfg.Metrics = telemetry.NewRegistry()
 	c, err := client.New(target, append(opts, client.WithDialOptions(

@@ -4,9 +4,8 @@
 //
 // A client is its TCP peer's address: an IPv4 address, or the /64 of an
 // IPv6 one, since a single IPv6 host is usually handed a whole /64.
-// Forwarded-For headers are not read: any client can write them. Behind a
-// proxy every client has the proxy's address; raise the cap to the global
-// one there and let the proxy cap each client.
+// X-Forwarded-For is believed only from the trusted proxies a Limiter is
+// given (see Proxies): any client can write the header.
 //
 // net/http and golang.org/x/net/netutil bound connections for a whole
 // listener, and golang.org/x/time/rate bounds a rate, not what is held at
@@ -14,7 +13,6 @@
 package clientlimit
 
 import (
-	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -24,13 +22,15 @@ import (
 // value is not usable; use New.
 type Limiter struct {
 	perClient int
+	proxies   Proxies
 	mu        sync.Mutex
 	held      map[netip.Prefix]int
 }
 
-// New returns a Limiter that lets each client hold perClient slots.
-func New(perClient int) *Limiter {
-	return &Limiter{perClient: max(perClient, 1), held: make(map[netip.Prefix]int)}
+// New returns a Limiter that lets each client hold perClient slots,
+// believing the X-Forwarded-For header of the peers in proxies.
+func New(perClient int, proxies Proxies) *Limiter {
+	return &Limiter{perClient: max(perClient, 1), proxies: proxies, held: make(map[netip.Prefix]int)}
 }
 
 // PerClient is the number of slots one client may hold.
@@ -40,7 +40,7 @@ func (l *Limiter) PerClient() int { return l.perClient }
 // holds PerClient already. Each true must be followed by one call of the
 // release func it returns.
 func (l *Limiter) Acquire(r *http.Request) (release func(), ok bool) {
-	key := Client(r.RemoteAddr)
+	key := l.proxies.Client(r)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.held[key] >= l.perClient {
@@ -71,15 +71,15 @@ func (l *Limiter) Held() int {
 // address that does not parse, which net/http never gives, is one client
 // of its own: the zero prefix.
 func Client(remoteAddr string) netip.Prefix {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	addr, err := netip.ParseAddr(host)
-	if err != nil {
+	addr, ok := parseAddr(remoteAddr)
+	if !ok {
 		return netip.Prefix{}
 	}
-	addr = addr.Unmap().WithZone("")
+	return prefixOf(addr)
+}
+
+// prefixOf is addr's client: the address itself, or its /64 for IPv6.
+func prefixOf(addr netip.Addr) netip.Prefix {
 	bits := 32
 	if addr.Is6() {
 		bits = 64

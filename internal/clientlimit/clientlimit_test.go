@@ -13,7 +13,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestEachClientGetsItsOwnSlots(t *testing.T) {
-	l := clientlimit.New(2)
+	l := clientlimit.New(2, nil)
 	a := httptest.NewRequest("GET", "/", nil)
 	a.RemoteAddr = "127.0.0.2:1000"
 	b := httptest.NewRequest("GET", "/", nil)

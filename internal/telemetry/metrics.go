@@ -79,7 +79,7 @@ func MetricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 		MaxRequestsInFlight: maxScrapes,
 		Timeout:             10 * time.Second,
 	})
-	clients := clientlimit.New(maxScrapesPerClient)
+	clients := clientlimit.New(maxScrapesPerClient, nil)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		release, ok := clients.Acquire(r)
 		if !ok {

@@ -15,6 +15,25 @@ func Dialer(ip string) *net.Dialer {
 	return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
 }
 
+// Forwarding is hc as a proxy that forwards for forwardedFor: each request
+// carries it as X-Forwarded-For.
+func Forwarding(hc *http.Client, forwardedFor string) *http.Client {
+	c := *hc
+	c.Transport = forwarding{next: hc.Transport, forwardedFor: forwardedFor}
+	return &c
+}
+
+type forwarding struct {
+	next         http.RoundTripper
+	forwardedFor string
+}
+
+func (f forwarding) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-For", f.forwardedFor)
+	return f.next.RoundTrip(r)
+}
+
 // Client is an HTTP client whose connections come from ip. It keeps enough
 // idle connections for a test's workers; the test's cleanup closes them.
 func Client(t testing.TB, ip string) *http.Client {
