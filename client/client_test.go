@@ -37,32 +37,36 @@ func serve(t *testing.T, srv *grpc.Server) string {
 	return lis.Addr().String()
 }
 
-func TestClientAgainstBackend(t *testing.T) {
-	c := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
-	ctx := t.Context()
+// Each RPC has a test of its own here, TestClient<Name>: repocheck's
+// TestEveryRPCIsServedEndToEnd asks for one.
 
-	msg, err := c.SayHello(ctx, "Gonzalo")
+func TestClientSayHello(t *testing.T) {
+	c := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
+	msg, err := c.SayHello(t.Context(), "Gonzalo")
 	if err != nil || msg != "Hello Gonzalo!" {
 		t.Fatalf("SayHello = %q, %v", msg, err)
 	}
-	items, err := c.GetAll(ctx, 10)
+}
+
+func TestClientGetAll(t *testing.T) {
+	c := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
+	items, err := c.GetAll(t.Context(), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkItems(t, items, 10)
+}
 
+func TestClientGetStream(t *testing.T) {
+	c := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
 	var streamed []*client.Item
-	for it, err := range c.GetStream(ctx, 5) {
+	for it, err := range c.GetStream(t.Context(), 5) {
 		if err != nil {
 			t.Fatal(err)
 		}
 		streamed = append(streamed, it)
 	}
 	checkItems(t, streamed, 5)
-
-	if err := c.Ready(ctx); err != nil {
-		t.Fatalf("Ready = %v against a serving backend", err)
-	}
 }
 
 func checkItems(t *testing.T, items []*client.Item, n int) {
@@ -198,6 +202,12 @@ func TestClientStreamReleasedWhenLoopBreaks(t *testing.T) {
 }
 
 func TestClientReady(t *testing.T) {
+	t.Run("serving backend", func(t *testing.T) {
+		c := testkit.NewClient(t, backendtest.Start(t, backend.Config{}).Addr)
+		if err := c.Ready(t.Context()); err != nil {
+			t.Fatalf("Ready = %v against a serving backend", err)
+		}
+	})
 	t.Run("server without health service", func(t *testing.T) {
 		srv := grpc.NewServer()
 		api.RegisterApiServer(srv, &recordingServer{})

@@ -161,10 +161,10 @@ func TestPageMapsBackendInvalidArgumentTo400(t *testing.T) {
 	}
 }
 
-// The page's three calls are in flight at once: the backend answers none
-// of them until all three have arrived.
+// The page's calls are in flight at once: the backend answers none of
+// them until all have arrived.
 func TestPageCallsAreInFlightTogether(t *testing.T) {
-	ts := newFrontend(t, Config{Timeout: 5 * time.Second}, testkit.NewClient(t, backendtest.StartRendezvous(t, 3)))
+	ts := newFrontend(t, Config{Timeout: 5 * time.Second}, testkit.NewClient(t, backendtest.StartRendezvous(t, len(pageCalls))))
 	resp, body := testkit.Get(t, ts.URL+"/")
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, `<h1 id="greeting">Hello Gonzalo!</h1>`) {
 		t.Fatalf("status %d, body:\n%s", resp.StatusCode, body)
@@ -697,7 +697,7 @@ func (b *gatedBackend) Ready(context.Context) error { return nil }
 // A page request in flight when shutdown starts must still get its page:
 // a rolling update must not turn into errors for the users of the old pod.
 func TestShutdownLetsPageRequestsFinish(t *testing.T) {
-	gate := &gatedBackend{entered: make(chan string, 3), release: make(chan struct{})}
+	gate := &gatedBackend{entered: make(chan string, len(pageCalls)), release: make(chan struct{})}
 	srv := New(Config{}, gate)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -272,37 +272,39 @@ func lengths(limit int32) func([]reflect.Value, *rand.Rand) {
 
 var edgeLengths = []int32{0, 1, 2, 9, 10, 11, 99, 100, 127, 128, 1000, 1001, -1, math.MinInt32, math.MaxInt32}
 
-// REST and gRPC give the same answers, or the same failure, for every
-// method: at the edges of each method's input and its limit, and for
-// inputs testing/quick makes up.
-func TestRESTAndGRPCGiveTheSameAnswers(t *testing.T) {
-	r := startLimited(t, gateway.Config{}, smallLimits)
+// REST and gRPC give the same answers, or the same failure, for each
+// method: at the edges of its input and its limit, and for inputs
+// testing/quick makes up. Each RPC has a test of its own, TestREST<Name>:
+// repocheck's TestEveryRPCIsServedEndToEnd asks for one.
+func TestRESTSayHello(t *testing.T) {
 	names := []any{"", "Gonzalo", "a b", "&length=3", "100%", "名前", "🙂", "\"quoted\"", "<b>", strings.Repeat("x", 64), strings.Repeat("x", 65), strings.Repeat("é", 33)}
-	for _, tt := range []struct {
-		method string
-		// same is testing/quick's property: it asks both faces for one
-		// input and reports whether they agree.
-		same  func(t *testing.T, r *rig) any
-		edges []any
-		quick *quick.Config
-	}{
-		{"getAll", sameItems, edges(smallLimits.MaxItems), &quick.Config{MaxCount: 60, Values: lengths(smallLimits.MaxItems)}},
-		{"getStream", sameStream, edges(smallLimits.MaxStreamItems), &quick.Config{MaxCount: 30, Values: lengths(smallLimits.MaxStreamItems)}},
-		// quick's strings run to 50 runes of up to 4 bytes: some pass the
-		// 64-byte limit and some do not.
-		{"sayHello", sameHello, names, &quick.Config{MaxCount: 200}},
-	} {
-		t.Run(tt.method, func(t *testing.T) {
-			same := reflect.ValueOf(tt.same(t, r))
-			for _, in := range tt.edges {
-				if !same.Call([]reflect.Value{reflect.ValueOf(in)})[0].Bool() {
-					t.Errorf("%s(%#v): REST and gRPC differ", tt.method, in)
-				}
-			}
-			if err := quick.Check(same.Interface(), tt.quick); err != nil {
-				t.Error(err)
-			}
-		})
+	// quick's strings run to 50 runes of up to 4 bytes: some pass the
+	// 64-byte limit and some do not.
+	checkSameAnswers(t, "sayHello", sameHello, names, &quick.Config{MaxCount: 200})
+}
+
+func TestRESTGetAll(t *testing.T) {
+	checkSameAnswers(t, "getAll", sameItems, edges(smallLimits.MaxItems), &quick.Config{MaxCount: 60, Values: lengths(smallLimits.MaxItems)})
+}
+
+func TestRESTGetStream(t *testing.T) {
+	checkSameAnswers(t, "getStream", sameStream, edges(smallLimits.MaxStreamItems), &quick.Config{MaxCount: 30, Values: lengths(smallLimits.MaxStreamItems)})
+}
+
+// checkSameAnswers asks both faces of a gateway for each of edges, then
+// for what quickConfig makes up. same is testing/quick's property: it asks
+// both faces for one input and reports whether they agree.
+func checkSameAnswers(t *testing.T, method string, same func(t *testing.T, r *rig) any, edges []any, quickConfig *quick.Config) {
+	t.Helper()
+	r := startLimited(t, gateway.Config{}, smallLimits)
+	property := reflect.ValueOf(same(t, r))
+	for _, in := range edges {
+		if !property.Call([]reflect.Value{reflect.ValueOf(in)})[0].Bool() {
+			t.Errorf("%s(%#v): REST and gRPC differ", method, in)
+		}
+	}
+	if err := quick.Check(property.Interface(), quickConfig); err != nil {
+		t.Error(err)
 	}
 }
 

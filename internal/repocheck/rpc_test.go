@@ -16,13 +16,16 @@ import (
 )
 
 // Every RPC of api.proto is served end to end: a REST rule in
-// api/gateway.yaml, a method of client.Client, and a test of its own in
-// backend/ (a Test function named after it). docs/api.md, "Add an RPC",
+// api/gateway.yaml, a method of client.Client, and tests of its own:
+// Test<Name> in backend/, TestClient<Name> in client/, TestREST<Name> in
+// gateway/. docs/api.md, "Add an RPC",
 // lists the steps; this names the one left out.
 func TestEveryRPCIsServedEndToEnd(t *testing.T) {
 	root, _ := trackedFiles(t)
 	rules := restRules(t, filepath.Join(root, "api", "gateway.yaml"))
-	tests := backendTests(t, filepath.Join(root, "backend"))
+	tests := testFiles(t, filepath.Join(root, "backend"))
+	clientTests := testFiles(t, filepath.Join(root, "client"))
+	restTests := testFiles(t, filepath.Join(root, "gateway"))
 	clientType := reflect.TypeFor[*client.Client]()
 	for _, rpc := range rpcNames() {
 		goName := string(unicode.ToUpper(rune(rpc[0]))) + rpc[1:]
@@ -34,6 +37,12 @@ func TestEveryRPCIsServedEndToEnd(t *testing.T) {
 		}
 		if !hasTestNamed(tests, goName) {
 			t.Errorf("RPC %s has no test of its own: add func Test%s to a test file of backend/", rpc, goName)
+		}
+		if !hasTestNamed(clientTests, "Client"+goName) {
+			t.Errorf("RPC %s has no client test: add func TestClient%s to a test file of client/", rpc, goName)
+		}
+		if !hasTestNamed(restTests, "REST"+goName) {
+			t.Errorf("RPC %s has no REST test: add func TestREST%s to a test file of gateway/", rpc, goName)
 		}
 	}
 }
@@ -74,8 +83,8 @@ func restRules(t *testing.T, file string) map[string]bool {
 	return rules
 }
 
-// backendTests returns the text of backend/'s test files.
-func backendTests(t *testing.T, dir string) string {
+// testFiles returns the text of dir's test files.
+func testFiles(t *testing.T, dir string) string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*_test.go"))
 	if err != nil || len(files) == 0 {
