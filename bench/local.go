@@ -117,7 +117,7 @@ func startLocal(host string, svc api.ApiServer) (*Local, error) {
 // servers the bench starts differ in codec and admission limits.
 const (
 	codecNote = "gRPC: vtprotobuf's MarshalVT/UnmarshalVT on the server and the client; " +
-		"rest-proto and rest-h2-proto: the client decodes with UnmarshalVT, the gateway encodes with proto.Marshal (grpc-gateway's ProtoMarshaller); " +
+		"rest-proto and rest-h2-proto: the same, the gateway encoding with MarshalVT and the client decoding with UnmarshalVT; " +
 		"JSON: protojson in the gateway, encoding/json in rest-plain and in every REST client"
 	limitsNote = "every face admits 1000 calls at once (gRPC per connection, REST per server); " +
 		"the REST faces, gateway and plain alike, also let getAll make at most 1,000,000 items at once, " +

@@ -153,7 +153,7 @@ func New(cfg Config, svc api.ApiServer) *Server {
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, newCompactJSON()),
 		// Clients that ask for protobuf (Accept: application/x-protobuf)
 		// get the same messages in protobuf's binary form.
-		runtime.WithMarshalerOption(protobufType, &runtime.ProtoMarshaller{}),
+		runtime.WithMarshalerOption(protobufType, &vtProtoMarshaller{}),
 	)
 	// The generated in-process handlers cover the unary calls; their
 	// getStream route answers Unimplemented, so it is replaced below.
@@ -173,6 +173,19 @@ func New(cfg Config, svc api.ApiServer) *Server {
 
 // protobufType is the media type of protobuf replies.
 const protobufType = "application/x-protobuf"
+
+// vtProtoMarshaller is grpc-gateway's protobuf marshaller with the gRPC
+// face's encoder: vtprotobuf's MarshalVT for the API's messages, so that both
+// faces encode the same message the same way. Errors (google.rpc.Status)
+// have no VT methods and keep protobuf's.
+type vtProtoMarshaller struct{ runtime.ProtoMarshaller }
+
+func (m *vtProtoMarshaller) Marshal(v any) ([]byte, error) {
+	if vt, ok := v.(interface{ MarshalVT() ([]byte, error) }); ok {
+		return vt.MarshalVT()
+	}
+	return m.ProtoMarshaller.Marshal(v)
+}
 
 func mustHandle(err error) {
 	if err != nil {

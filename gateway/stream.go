@@ -37,7 +37,7 @@ const ndjsonContentType = "application/x-ndjson"
 // stream that writes each item to the HTTP response as it is sent.
 func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[string]string) {
 	_, m := runtime.MarshalerForRequest(s.mux, r)
-	if _, binary := m.(*runtime.ProtoMarshaller); binary {
+	if _, binary := m.(*vtProtoMarshaller); binary {
 		// Protobuf has no line delimiter: the stream stays NDJSON.
 		_, m = runtime.MarshalerForRequest(s.mux, &http.Request{Header: http.Header{}})
 	}
