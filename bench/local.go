@@ -78,7 +78,7 @@ func startLocal(host string, svc api.ApiServer) (*Local, error) {
 	// share one gRPC connection.
 	grpcSrv := backend.NewFor(backend.Config{MaxConcurrentStreams: MaxConcurrency,
 		MaxStreamingCallsPerConn: MaxConcurrency, MaxStreamingCalls: MaxConcurrency}, counter)
-	restCfg := gateway.Config{MaxInFlight: MaxConcurrency, MaxStreams: MaxConcurrency, MaxStreamsPerClient: MaxConcurrency}
+	restCfg := gateway.Config{MaxInFlight: MaxConcurrency, MaxStreams: MaxConcurrency}
 	l := &Local{
 		GRPCAddr:  grpcLis.Addr().String(),
 		RESTURL:   "http://" + restLis.Addr().String(),

@@ -46,10 +46,10 @@ var (
 	// errNotFound is a request for a path the frontend does not serve.
 	errNotFound = &pageError{status: http.StatusNotFound, cause: errors.New("no such page"),
 		messages: []string{"There is no page at this address."}}
-	// errTooManyLiveStreams refuses a live stream beyond
-	// Config.MaxLiveStreams.
-	errTooManyLiveStreams = &pageError{status: http.StatusServiceUnavailable, cause: errors.New("too many live streams are open"),
-		messages: []string{"Too many live streams are open right now. Try again in a moment."}}
+	// errTooManyLiveStreams refuses a live stream to a client holding its
+	// fair share of Config.MaxLiveStreams.
+	errTooManyLiveStreams = &pageError{status: http.StatusTooManyRequests, cause: errors.New("the client holds its share of the live streams"),
+		messages: []string{"Your address has its share of the live streams open already. Close one, or try again in a moment."}}
 )
 
 // panicError is a panic caught in one of a request's goroutines. Left alone,

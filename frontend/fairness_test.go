@@ -49,28 +49,33 @@ func openLive(t *testing.T, hc *http.Client, url string) *http.Response {
 	return resp
 }
 
-// One client holds at most its share of the live streams; the others
-// still get theirs.
-func TestLiveStreamsAreCappedPerClient(t *testing.T) {
+// A lone client may hold every live slot; a newcomer takes the oldest
+// stream of the largest holder, until both hold as many.
+func TestLiveSlotsAreSharedFairly(t *testing.T) {
 	fake := &manyEndless{ended: make(chan struct{}, 16)}
-	ts := newFrontend(t, Config{MaxLiveStreams: 4, MaxLiveStreamsPerClient: 2}, fake)
+	ts := newFrontend(t, Config{MaxLiveStreams: 4}, fake)
 	greedy, other := clientlimittest.Client(t, "127.0.0.2"), clientlimittest.Client(t, "127.0.0.3")
-	for i := range 2 {
+	for i := range 4 {
 		resp := openLive(t, greedy, ts.URL)
 		defer resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("stream %d of the client: %d, want 200", i+1, resp.StatusCode)
+			t.Fatalf("stream %d of the only client: %d, want 200", i+1, resp.StatusCode)
 		}
 	}
 	over := openLive(t, greedy, ts.URL)
 	over.Body.Close()
-	if over.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("a stream over the client's cap: %d, want 503", over.StatusCode)
+	if over.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a stream over every slot: %d, want 429", over.StatusCode)
 	}
-	resp := openLive(t, other, ts.URL)
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("another client's stream: %d, want 200", resp.StatusCode)
+	for i, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
+		resp := openLive(t, other, ts.URL)
+		defer resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("the newcomer's stream %d: %d, want %d", i+1, resp.StatusCode, want)
+		}
+		if want == http.StatusOK {
+			<-fake.ended // one of the greedy client's streams, evicted
+		}
 	}
 }
 
@@ -107,11 +112,11 @@ func TestSlowLiveReaderIsDropped(t *testing.T) {
 	})
 }
 
-// A client cannot dodge its cap by writing X-Forwarded-For; from a trusted
-// proxy, the header splits the clients behind it, each with its own share.
+// A client cannot take more than its share by writing X-Forwarded-For;
+// from a trusted proxy, the header splits the clients behind it.
 func TestForwardedForCountsOnlyFromTrustedProxies(t *testing.T) {
 	fake := &manyEndless{ended: make(chan struct{}, 16)}
-	cfg := Config{MaxLiveStreams: 4, MaxLiveStreamsPerClient: 1, TrustedProxies: clientlimit.Proxies{netip.MustParsePrefix("127.0.0.5/32")}}
+	cfg := Config{MaxLiveStreams: 3, TrustedProxies: clientlimit.Proxies{netip.MustParsePrefix("127.0.0.5/32")}}
 	ts := newFrontend(t, cfg, fake)
 	direct, proxy := clientlimittest.Client(t, "127.0.0.2"), clientlimittest.Client(t, "127.0.0.5")
 	for _, step := range []struct {
@@ -120,10 +125,11 @@ func TestForwardedForCountsOnlyFromTrustedProxies(t *testing.T) {
 		want int
 	}{
 		{"a direct client's stream", clientlimittest.Forwarding(direct, "192.0.2.1"), http.StatusOK},
-		{"the direct client's second, under another X-Forwarded-For", clientlimittest.Forwarding(direct, "192.0.2.2"), http.StatusServiceUnavailable},
-		{"a client behind the proxy", clientlimittest.Forwarding(proxy, "192.0.2.1"), http.StatusOK},
-		{"another client behind the proxy", clientlimittest.Forwarding(proxy, "192.0.2.2"), http.StatusOK},
-		{"the first client behind the proxy again, with a made-up address prepended", clientlimittest.Forwarding(proxy, "198.51.100.9, 192.0.2.1"), http.StatusServiceUnavailable},
+		{"its second, under another X-Forwarded-For", clientlimittest.Forwarding(direct, "192.0.2.2"), http.StatusOK},
+		{"its third, under a third", clientlimittest.Forwarding(direct, "192.0.2.3"), http.StatusOK},
+		{"its fourth: the header made it no new client", clientlimittest.Forwarding(direct, "192.0.2.4"), http.StatusTooManyRequests},
+		{"a client behind the proxy, taking one of the direct client's", clientlimittest.Forwarding(proxy, "192.0.2.1"), http.StatusOK},
+		{"another client behind the proxy, a client of its own", clientlimittest.Forwarding(proxy, "192.0.2.2"), http.StatusOK},
 	} {
 		resp := openLive(t, step.hc, ts.URL)
 		defer resp.Body.Close()

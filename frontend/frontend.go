@@ -41,15 +41,13 @@ type Config struct {
 	// MaxLiveStreams bounds the live streams open at once (default 100).
 	// Each holds a backend stream on the shared connection for up to
 	// LiveTimeout; unbounded, they could use up the connection's concurrent
-	// stream limit and starve the page.
+	// stream limit and starve the page. Clients (IP addresses) share them
+	// max-min fairly (clientlimit.Shares): a client holding fewer than the
+	// others takes a slot from the largest holder. Behind a proxy, name it
+	// in TrustedProxies.
 	MaxLiveStreams int
-	// MaxLiveStreamsPerClient bounds the live streams of one client, one IP
-	// address (default 20, a fifth of MaxLiveStreams), so that one client
-	// cannot hold every slot; a browser opens one per live page. Behind a
-	// proxy, name it in TrustedProxies.
-	MaxLiveStreamsPerClient int
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
-	// for the per-client caps (none by default: see clientlimit.Proxies).
+	// for the fair shares (none by default: see clientlimit.Proxies).
 	TrustedProxies clientlimit.Proxies
 	// SlowReader is the least rate a live stream's reader must take its
 	// events at (default clientlimit.DefaultMinRate, 1 KiB/s); a slower one
@@ -87,10 +85,7 @@ var DefaultConfig = Config{
 	MaxPageItems:   1000,
 	MaxLiveItems:   100_000,
 	MaxLiveStreams: 100,
-	// Room for a household or an office behind one address, with a few
-	// live pages open each.
-	MaxLiveStreamsPerClient: 20,
-	SlowReader:              clientlimit.DefaultMinRate,
+	SlowReader:     clientlimit.DefaultMinRate,
 	// An eighth of the descriptors, so that the four ports together leave
 	// half to the process; 4096 idle browsers cost about 80 MB.
 	MaxConns: connlimit.Share(8, 4096),
@@ -108,7 +103,6 @@ const (
 
 func (c Config) withDefaults() Config {
 	settings.Fill(&c, DefaultConfig)
-	c.MaxLiveStreamsPerClient = min(c.MaxLiveStreamsPerClient, c.MaxLiveStreams)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -127,11 +121,10 @@ type Server struct {
 	// in the background (Site.Go) watch it because they run far longer
 	// than any request and http.Server.Shutdown waits for them; page
 	// requests do not, so that they finish within the grace.
-	liveCtx   context.Context
-	endLive   context.CancelFunc
-	liveSlots chan struct{}
-	// liveClients holds each client's share of liveSlots.
-	liveClients *clientlimit.Limiter
+	liveCtx context.Context
+	endLive context.CancelFunc
+	// liveSlots are the live streams' slots, shared fairly by client.
+	liveSlots *clientlimit.Shares
 	// background holds what Pages run past their requests (Site.Go).
 	background sync.WaitGroup
 }
@@ -142,8 +135,8 @@ func New(cfg Config, b Backend) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, backend: b, log: cfg.Logger, pages: mustParsePages(cfg.Pages, cfg.DebugPage)}
 	s.liveCtx, s.endLive = context.WithCancel(context.Background())
-	s.liveSlots = make(chan struct{}, cfg.MaxLiveStreams)
-	s.liveClients = clientlimit.New(cfg.MaxLiveStreamsPerClient, cfg.TrustedProxies)
+	s.liveSlots = clientlimit.NewShares(cfg.MaxLiveStreams, cfg.TrustedProxies)
+	s.liveSlots.Register(cfg.Metrics, "live")
 	s.handler = s.routes()
 	// Page responses must be written within the backend deadline plus
 	// rendering; the SSE handler extends its own deadline per event.

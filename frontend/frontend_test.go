@@ -763,8 +763,8 @@ func TestLiveStreamsAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp, body := testkit.Get(t, ts.URL+"/live/events?length=10")
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "Too many live streams") {
-		t.Fatalf("second live stream: %d %q; want 503 saying why", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusTooManyRequests || !strings.Contains(body, "share of the live streams") {
+		t.Fatalf("second live stream: %d %q; want 429 saying why", resp.StatusCode, body)
 	}
 }
 

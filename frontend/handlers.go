@@ -253,19 +253,21 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		return
 	}
-	release, ok := s.takeLiveSlot(r)
+	slot, ok := s.liveSlots.Acquire(r)
 	if !ok {
 		s.plainError(w, r, errTooManyLiveStreams)
 		return
 	}
-	defer release()
-	// The browser going away, the deadline or the server shutting down
-	// cancels the backend stream.
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.LiveTimeout)
+	defer slot.Release()
+	// The browser going away, the deadline, the server shutting down or
+	// the slot going to a client holding fewer cancels the backend stream;
+	// an eviction also cuts a write blocked on the browser.
+	ctx, cancel := context.WithTimeout(slot.Context(), s.cfg.LiveTimeout)
 	defer cancel()
 	defer context.AfterFunc(s.liveCtx, cancel)()
+	defer slot.Stop(w)()
 
-	events := startEvents(w, s.cfg.SlowReader.Meter())
+	events := startEvents(slot, w, s.liveSlots.Meter(s.cfg.SlowReader))
 	// A comment, which EventSource ignores, sends the headers at once so
 	// that the page shows the stream as open before the first item.
 	if err := events.write(": " + strconv.Itoa(int(n)) + " items\n\n"); err != nil {
@@ -288,20 +290,21 @@ func (s *Server) liveEvents(w http.ResponseWriter, r *http.Request) {
 
 // eventWriter writes server-sent events, each flushed as it is written.
 type eventWriter struct {
+	slot   *clientlimit.Slot // evicted, it takes no more events
 	w      http.ResponseWriter
 	rc     *http.ResponseController
 	reader *clientlimit.Meter
 }
 
 // startEvents sends the headers of an event stream.
-func startEvents(w http.ResponseWriter, reader *clientlimit.Meter) *eventWriter {
+func startEvents(slot *clientlimit.Slot, w http.ResponseWriter, reader *clientlimit.Meter) *eventWriter {
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	// Proxies such as nginx would otherwise hold the events back.
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-	return &eventWriter{w: w, rc: http.NewResponseController(w), reader: reader}
+	return &eventWriter{slot: slot, w: w, rc: http.NewResponseController(w), reader: reader}
 }
 
 // write sends text at once. The server's WriteTimeout counts from the start
@@ -313,6 +316,11 @@ func (e *eventWriter) write(text string) error {
 	if err := e.rc.SetWriteDeadline(e.reader.Deadline(start)); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return err
 	}
+	// Checked after the deadline is set, so that an eviction's deadline in
+	// the past (Slot.Stop) is never moved back.
+	if e.slot.Evicted() {
+		return clientlimit.ErrEvicted
+	}
 	if _, err := io.WriteString(e.w, text); err != nil {
 		return err
 	}
@@ -323,23 +331,6 @@ func (e *eventWriter) write(text string) error {
 }
 
 func (e *eventWriter) send(event, data string) error { return e.write(formatEvent(event, data)) }
-
-// takeLiveSlot takes one of the client's live slots and one of the
-// server's, the client's first, so that a client over its cap takes no slot
-// from the others even for a moment.
-func (s *Server) takeLiveSlot(r *http.Request) (release func(), ok bool) {
-	releaseClient, ok := s.liveClients.Acquire(r)
-	if !ok {
-		return nil, false
-	}
-	select {
-	case s.liveSlots <- struct{}{}:
-		return func() { <-s.liveSlots; releaseClient() }, true
-	default:
-		releaseClient()
-		return nil, false
-	}
-}
 
 func (s *Server) streamFailed(r *http.Request, send func(event, data string) error, err error) {
 	f := failure(err)

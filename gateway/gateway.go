@@ -48,15 +48,13 @@ type Config struct {
 	// (default 256); more get 429 RESOURCE_EXHAUSTED. See limit.go.
 	MaxInFlight int
 	// MaxStreams bounds the streams among them (default 128), so that
-	// streams, which last minutes, leave slots to the short calls.
+	// streams, which last minutes, leave slots to the short calls. Clients
+	// (IP addresses) share them max-min fairly (clientlimit.Shares): a
+	// client holding fewer than the others takes a slot from the largest
+	// holder. Behind a proxy, name it in TrustedProxies.
 	MaxStreams int
-	// MaxStreamsPerClient bounds the streams of one client, one IP address
-	// (default 64, half of MaxStreams), so that one client cannot hold every
-	// slot; bench's 50 streams from one machine fit. Behind a proxy, name
-	// it in TrustedProxies. See clientlimit.
-	MaxStreamsPerClient int
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
-	// for the per-client caps (none by default: see clientlimit.Proxies).
+	// for the fair shares (none by default: see clientlimit.Proxies).
 	TrustedProxies clientlimit.Proxies
 	// SlowReader is the least rate a stream's reader must take its bytes
 	// at (default clientlimit.DefaultMinRate, 1 KiB/s); a slower one is
@@ -87,15 +85,14 @@ type Config struct {
 // DefaultConfig is what `grpcplay backend` and `grpcplay serve` run with:
 // the same default deadlines as the client package.
 var DefaultConfig = Config{
-	Timeout:             client.DefaultTimeout,
-	StreamTimeout:       client.DefaultStreamTimeout,
-	MaxTimeout:          client.DefaultStreamTimeout,
-	MaxInFlight:         256,
-	MaxStreams:          128,
-	MaxStreamsPerClient: 64,
-	SlowReader:          clientlimit.DefaultMinRate,
-	MaxReplyItems:       1_000_000,
-	ReplyWriteTimeout:   15 * time.Second,
+	Timeout:           client.DefaultTimeout,
+	StreamTimeout:     client.DefaultStreamTimeout,
+	MaxTimeout:        client.DefaultStreamTimeout,
+	MaxInFlight:       256,
+	MaxStreams:        128,
+	SlowReader:        clientlimit.DefaultMinRate,
+	MaxReplyItems:     1_000_000,
+	ReplyWriteTimeout: 15 * time.Second,
 	// An eighth of the descriptors, so that the four ports together leave
 	// half to the process.
 	MaxConns: connlimit.Share(8, 4096),
@@ -109,7 +106,6 @@ const (
 
 func (c Config) withDefaults() Config {
 	settings.Fill(&c, DefaultConfig)
-	c.MaxStreamsPerClient = min(c.MaxStreamsPerClient, c.MaxStreams)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -127,13 +123,12 @@ type Server struct {
 	// streamsCtx ends when Shutdown starts: a stream may run for minutes,
 	// and http.Server.Shutdown would wait for it, while unary calls finish
 	// within the grace period on their own.
-	streamsCtx  context.Context
-	endStreams  context.CancelFunc
-	streamSlots chan struct{}
-	// streamClients holds each client's share of streamSlots.
-	streamClients *clientlimit.Limiter
-	inFlight      chan struct{}
-	replyItems    *semaphore.Weighted
+	streamsCtx context.Context
+	endStreams context.CancelFunc
+	// streamSlots are the streams' slots, shared fairly by client.
+	streamSlots *clientlimit.Shares
+	inFlight    chan struct{}
+	replyItems  *semaphore.Weighted
 }
 
 // New builds a Server whose routes call svc in-process.
@@ -141,8 +136,8 @@ func New(cfg Config, svc api.ApiServer) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{cfg: cfg, svc: svc, log: cfg.Logger}
 	s.streamsCtx, s.endStreams = context.WithCancel(context.Background())
-	s.streamSlots = make(chan struct{}, cfg.MaxStreams)
-	s.streamClients = clientlimit.New(cfg.MaxStreamsPerClient, cfg.TrustedProxies)
+	s.streamSlots = clientlimit.NewShares(cfg.MaxStreams, cfg.TrustedProxies)
+	s.streamSlots.Register(cfg.Metrics, "rest_stream")
 	s.inFlight = make(chan struct{}, cfg.MaxInFlight)
 	s.replyItems = semaphore.NewWeighted(cfg.MaxReplyItems)
 	useStrictQuery()

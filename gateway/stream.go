@@ -51,28 +51,22 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[strin
 		s.badRequest(w, r, err.Error())
 		return
 	}
-	// The client's own cap first, so that a client over it takes no slot
-	// from the others even for a moment.
-	release, ok := s.streamClients.Acquire(r)
+	slot, ok := s.streamSlots.Acquire(r)
 	if !ok {
-		s.refuse(w, r, "too many streams open from your address (the limit is %d); retry later", s.cfg.MaxStreamsPerClient)
+		s.refuse(w, r, "your address holds its share of the %d stream slots already; retry later", s.cfg.MaxStreams)
 		return
 	}
-	defer release()
-	select {
-	case s.streamSlots <- struct{}{}:
-		defer func() { <-s.streamSlots }()
-	default:
-		s.refuse(w, r, "too many streams open (the limit is %d); retry later", s.cfg.MaxStreams)
-		return
-	}
-	// The request's context ends when the client goes away or the deadline
-	// passes; this one also ends when the server shuts down.
-	ctx, cancel := context.WithCancel(r.Context())
+	defer slot.Release()
+	// The slot's context ends when the client goes away, the deadline
+	// passes or the slot goes to a client holding fewer (which also cuts a
+	// write blocked on this client); this one also ends when the server
+	// shuts down.
+	ctx, cancel := context.WithCancel(slot.Context())
 	defer cancel()
 	defer context.AfterFunc(s.streamsCtx, cancel)()
+	defer slot.Stop(w)()
 
-	out := &ndjsonStream{ctx: ctx, w: w, rc: http.NewResponseController(w), marshaler: m, reader: s.cfg.SlowReader.Meter()}
+	out := &ndjsonStream{ctx: ctx, slot: slot, w: w, rc: http.NewResponseController(w), marshaler: m, reader: s.streamSlots.Meter(s.cfg.SlowReader)}
 	defer out.end(nil)
 	err := s.svc.GetStream(&req, out)
 	if err != nil && s.streamsCtx.Err() != nil && r.Context().Err() == nil {
@@ -99,6 +93,7 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, _ map[strin
 // too), while a slow one still delivers each item promptly.
 type ndjsonStream struct {
 	ctx       context.Context
+	slot      *clientlimit.Slot // evicted, it takes no more writes
 	w         http.ResponseWriter
 	rc        *http.ResponseController
 	marshaler runtime.Marshaler
@@ -200,6 +195,12 @@ func (o *ndjsonStream) flush() error {
 		return o.writeErr
 	}
 	_ = o.rc.SetWriteDeadline(o.reader.Deadline(o.lastFlush))
+	// Checked after the deadline is set, so that an eviction's deadline in
+	// the past (Slot.Stop) is never moved back.
+	if o.slot.Evicted() {
+		o.writeErr = status.Error(codes.Canceled, clientlimit.ErrEvicted.Error())
+		return o.writeErr
+	}
 	if err := o.rc.Flush(); err != nil {
 		o.writeErr = status.Errorf(codes.Canceled, "the client stopped reading: %v", err)
 		return o.writeErr

@@ -1,7 +1,6 @@
 package clientlimit_test
 
 import (
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -11,38 +10,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func TestEachClientGetsItsOwnSlots(t *testing.T) {
-	l := clientlimit.New(2, nil)
-	a := httptest.NewRequest("GET", "/", nil)
-	a.RemoteAddr = "127.0.0.2:1000"
-	b := httptest.NewRequest("GET", "/", nil)
-	b.RemoteAddr = "127.0.0.3:1000"
-	var releases []func()
-	for range 2 {
-		release, ok := l.Acquire(a)
-		if !ok {
-			t.Fatal("a client was refused before its cap")
-		}
-		releases = append(releases, release)
-	}
-	if _, ok := l.Acquire(a); ok {
-		t.Fatal("a client got a slot over its cap")
-	}
-	release, ok := l.Acquire(b)
-	if !ok {
-		t.Fatal("another client was refused because the first is at its cap")
-	}
-	release()
-	release() // a second release is a no-op, not a slot given back twice
-	releases[0]()
-	if _, ok := l.Acquire(a); !ok {
-		t.Fatal("a released slot was not given back")
-	}
-	if got := l.Held(); got != 1 {
-		t.Fatalf("Held = %d clients, want 1: a client with no slot must be forgotten", got)
-	}
-}
 
 func TestClientKey(t *testing.T) {
 	same := [][2]string{

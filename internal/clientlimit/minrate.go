@@ -47,6 +47,7 @@ type Meter struct {
 	floor  MinRate
 	bytes  int64
 	waited time.Duration
+	onCut  func()
 }
 
 // Meter starts measuring one stream.
@@ -65,6 +66,9 @@ func (m *Meter) Wrote(n int, took time.Duration) error {
 	}
 	floor := int64(m.floor.Rate) * int64(m.waited) / int64(time.Second)
 	if m.bytes < floor {
+		if m.onCut != nil {
+			m.onCut()
+		}
 		return fmt.Errorf("the client read %d bytes in %v, under the floor of %d bytes a second", m.bytes, m.waited.Round(time.Millisecond), m.floor.Rate)
 	}
 	m.bytes, m.waited = 0, 0

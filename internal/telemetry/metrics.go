@@ -59,15 +59,14 @@ func clientMetrics(reg prometheus.Registerer) *rpcMetrics {
 }
 
 // A scrape gathers every metric, which costs far more than a page, so
-// scrapes have their own caps: maxScrapes in flight in all (more get
-// promhttp's 503) and maxScrapesPerClient from one address (more get 429),
-// so that one client's flood of /metrics cannot take every slot from the
-// real scrapers. Prometheus scrapes a target one request at a time; two
-// leaves room for a second job or a person with curl at the same address.
-const (
-	maxScrapes          = 8
-	maxScrapesPerClient = 2
-)
+// scrapes have their own cap: maxScrapes in flight, shared max-min fairly
+// by address (clientlimit.Shares), so that one client's flood of /metrics,
+// from however many addresses, cannot take every slot from the real
+// scrapers: a scraper holding fewer takes a slot from the largest holder.
+// Prometheus scrapes a target one request at a time, and a metrics port
+// accepts MaxMetricsConns connections; the page and REST ports serve
+// /metrics too.
+const maxScrapes = 32
 
 // MetricsHandler serves reg in the Prometheus text or protobuf format.
 // Errors of a collector are logged and counted, and the rest is served.
@@ -76,19 +75,21 @@ func MetricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 		ErrorLog:            scrapeErrorLog{log},
 		ErrorHandling:       promhttp.ContinueOnError,
 		Registry:            reg,
-		MaxRequestsInFlight: maxScrapes,
 		Timeout:             10 * time.Second,
 	})
-	clients := clientlimit.New(maxScrapesPerClient, nil)
+	slots := clientlimit.NewShares(maxScrapes, nil)
+	slots.Register(reg, "scrape")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		release, ok := clients.Acquire(r)
+		slot, ok := slots.Acquire(r)
 		if !ok {
 			w.Header().Set("Retry-After", "1")
-			http.Error(w, fmt.Sprintf("too many scrapes in flight from your address (the limit is %d)", maxScrapesPerClient), http.StatusTooManyRequests)
+			http.Error(w, fmt.Sprintf("your address holds its share of the %d scrape slots already; retry later", maxScrapes), http.StatusTooManyRequests)
 			return
 		}
-		defer release()
-		h.ServeHTTP(w, r)
+		defer slot.Release()
+		// An eviction cuts the reply to a scraper that does not read.
+		defer slot.Stop(w)()
+		h.ServeHTTP(w, r.WithContext(slot.Context()))
 	})
 }
 
