@@ -50,7 +50,7 @@ type Config struct {
 	// for the fair shares (none by default: see clientlimit.Proxies).
 	TrustedProxies clientlimit.Proxies
 	// SlowReader is the least rate a live stream's reader must take its
-	// events at (default clientlimit.DefaultMinRate, 1 KiB/s); a slower one
+	// events at (default clientlimit.DefaultMinRate, 32 KiB/s); a slower one
 	// is dropped, so that it frees its slot soon.
 	SlowReader clientlimit.MinRate
 	// Logger gets one line per request (info; debug for probes and

@@ -57,7 +57,7 @@ type Config struct {
 	// for the fair shares (none by default: see clientlimit.Proxies).
 	TrustedProxies clientlimit.Proxies
 	// SlowReader is the least rate a stream's reader must take its bytes
-	// at (default clientlimit.DefaultMinRate, 1 KiB/s); a slower one is
+	// at (default clientlimit.DefaultMinRate, 32 KiB/s); a slower one is
 	// cut, so that it frees its slot soon.
 	SlowReader clientlimit.MinRate
 	// ReplyWriteTimeout bounds the writing of a unary call's reply once it

@@ -2,6 +2,7 @@ package reliability_test
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -172,117 +173,28 @@ func TestClientErrorsDoNotFloodTheLog(t *testing.T) {
 	}
 }
 
-// slowRead opens rawURL's stream from ip, sends its status code to codes,
-// and reads on at about 200 bytes a second until stop is closed. (The
-// server's end of a dropped stream may still have megabytes queued in the
-// kernel for this reader, so its end is seen in the server's log, not as
-// an EOF here.)
-func slowRead(ip, rawURL string, codes chan<- int, stop <-chan struct{}) error {
-	conn, r, err := openRaw(ip, rawURL, codes)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	buf := make([]byte, 20)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-stop:
-			return nil
-		case <-tick.C:
-		}
-		if _, err := r.Read(buf); err != nil {
-			return nil
-		}
-	}
-}
-
-// liveEndRE and restStreamEndRE are the access lines of a live stream and
-// of a REST stream from 127.0.0.2 that have ended, with how long each
-// lasted.
-var (
-	liveEndRE       = regexp.MustCompile(`msg=request method=GET route=/live/events status=200 duration=(\S+) peer=127\.0\.0\.2:`)
-	restStreamEndRE = regexp.MustCompile(`msg="REST call" method=GET path=/v1/stream status=200 duration=(\S+) peer=127\.0\.0\.2:`)
-)
-
-// streamsEndWithin bounds the wait for stalled streams to be cut: they
-// are cut once their socket buffers are full and the reading-rate floor's
-// window has passed, and filling 64 buffers of 4 MB takes minutes under
-// -race when other work holds the cores.
-const streamsEndWithin = 5 * time.Minute
-
-// endedStreams waits until n lines of p's log match re, and returns the
-// longest duration among them.
-func endedStreams(t *testing.T, p *serveProc, re *regexp.Regexp, n int, within time.Duration) time.Duration {
-	t.Helper()
-	deadline := time.After(within)
-	for {
-		wrote := p.stderr.written()
-		ended := re.FindAllStringSubmatch(p.stderr.String(), -1)
-		if len(ended) >= n {
-			var longest time.Duration
-			for _, m := range ended {
-				d, err := time.ParseDuration(m[1])
-				if err != nil {
-					t.Fatalf("duration %q: %v", m[1], err)
-				}
-				longest = max(longest, d)
-			}
-			return longest
-		}
-		select {
-		case <-wrote:
-		case <-deadline:
-			t.Fatalf("%d of %d attackers' streams ended within %v", len(ended), n, within)
-		}
-	}
-}
-
-// TestSlowLiveReadersCannotHoldEverySlot: 100 live streams read at 200
-// bytes a second from one address get at most that address's 20 slots, and
-// are dropped by the reading-rate floor; 40 honest live streams from other
-// addresses at the same time are all served. Until the socket buffers of
-// the 20 are full (about 4 MB each on loopback) the server writes them an
-// event at a time as fast as it can, which can saturate two cores: the
-// canary must recover within a second of their end.
-func TestSlowLiveReadersCannotHoldEverySlot(t *testing.T) {
-	p := startServe(t, "--log-level", "info")
+// TestSlowLiveReadersShareTheSlots: 200 live streams read at 200 B/s from
+// 50 addresses, twice the 100 slots, each opened again as soon as it is
+// refused or ends, hold what the fair shares give them; 40 viewers at
+// addresses of their own, 3 short live streams each in turn, are served at
+// least 90% of the time meanwhile. Until their socket buffers are full the
+// server writes the attackers' streams as fast as it can, which can
+// saturate two cores: the canary must recover within a second of the end.
+func TestSlowLiveReadersShareTheSlots(t *testing.T) {
+	p := startServe(t, "--log-level", "info", "--max-live-streams", "100")
 	c := startCanary(t, p)
-	stop := make(chan struct{})
-	defer close(stop)
-	codes := make(chan int, 100)
-	for range 100 {
-		go func() {
-			if err := slowRead("127.0.0.2", p.page+"/live/events?length=100000", codes, stop); err != nil {
-				t.Errorf("slow reader: %v", err)
-				codes <- 0
-			}
-		}()
+	a := startAttack(t, 200, 50, p.page+"/live/events?length=100000", 100*time.Millisecond)
+	a.holdEverySlot(t, 100)
+	served, total, first := honestly(t, 40, 3, func(hc *http.Client) error { return liveOK(hc, p.page) })
+	a.stop()
+	t.Logf("attack: %s; honest viewers: %d of %d live streams served (first failure: %v)", a, served, total, first)
+	if served*10 < total*9 {
+		t.Errorf("honest viewers served %d of %d live streams, under 90%% (first failure: %v)", served, total, first)
 	}
-	honest := make(chan error, 40)
-	for i := range 40 {
-		hc := clientlimittest.Client(t, fmt.Sprintf("127.0.0.%d", 10+i%4))
-		go func() { honest <- liveOK(hc, p.page) }()
-	}
-	for range 40 {
-		if err := <-honest; err != nil {
-			t.Errorf("honest live stream: %v", err)
-		}
-	}
-	got := map[int]int{}
-	for range 100 {
-		got[<-codes]++
-	}
-	if got[http.StatusOK] > 20 || got[http.StatusOK]+got[http.StatusServiceUnavailable] != 100 {
-		t.Errorf("slow readers got %v; want at most 20 streams (the per-client cap) and 503 for the rest", got)
-	}
-	longest := endedStreams(t, p, liveEndRE, got[http.StatusOK], streamsEndWithin)
-	t.Logf("100 slow readers: %v; the longest held its slot %v", got, longest.Round(time.Millisecond))
 	c.assertRecovered(t, time.Now(), time.Second)
-	// What the 20 hold in the process is mostly what the backend sent their
-	// gRPC streams and the frontend has not yet written.
-	peakRSS(t, p, 200<<20)
+	// What the held streams keep in the process is mostly what the backend
+	// sent their gRPC streams and the frontend has not yet written.
+	peakRSS(t, p, 300<<20)
 }
 
 // liveOK reads a whole short live stream, to its done event.
@@ -297,64 +209,155 @@ func liveOK(hc *http.Client, page string) error {
 	return nil
 }
 
-// TestRESTStreamHogsCannotHoldEverySlot: 150 getStream(10,000,000) that are
-// never read, from one address, get at most that address's 64 slots and
-// are cut once they stall; 50 honest streams from another address, during
-// them, are all served. Until the socket buffers of the 64 are full (about
-// 4 MB each on loopback) the server writes them as fast as it can, which
-// saturates two cores: the canary must recover within a second of that.
-func TestRESTStreamHogsCannotHoldEverySlot(t *testing.T) {
+// TestRESTStreamHogsShareTheSlots: 256 getStream(10,000,000) that are
+// never read, from 50 addresses, twice the 128 slots, each opened again as
+// soon as it is refused, hold what the fair shares give them; 50 readers at
+// addresses of their own, 2 streams of 1000 items each in turn, are served
+// at least 90% of the time meanwhile. Until the socket buffers of the held
+// streams are full the server writes them as fast as it can, which
+// saturates two cores: the canary must recover within a second of the end.
+func TestRESTStreamHogsShareTheSlots(t *testing.T) {
 	p := startServe(t, "--log-level", "info")
 	c := startCanary(t, p)
-	stop := make(chan struct{})
-	defer close(stop)
-	codes := make(chan int, 150)
-	for range 150 {
-		go func() {
-			if err := neverRead("127.0.0.2", p.rest+"/v1/stream?length=10000000", codes, stop); err != nil {
-				t.Errorf("stalled stream: %v", err)
-				codes <- 0
-			}
-		}()
-	}
-	got := map[int]int{}
-	for range 150 {
-		got[<-codes]++
-	}
-	if got[http.StatusOK] > 64 || got[http.StatusOK]+got[http.StatusTooManyRequests] != 150 {
-		t.Errorf("stalled streams got %v; want at most 64 (the per-client cap) and 429 for the rest", got)
-	}
-	hc := clientlimittest.Client(t, "127.0.0.3")
-	var firstErr atomic.Value
-	honest := flood(50, func() (int, error) {
+	a := startAttack(t, 256, 50, p.rest+"/v1/stream?length=10000000", 0)
+	a.holdEverySlot(t, 128)
+	served, total, first := honestly(t, 50, 2, func(hc *http.Client) error {
 		code, _, body, err := send(hc, "GET", p.rest+"/v1/stream?length=1000", "")
-		if err == nil && code == http.StatusOK && strings.Count(body, "\n") != 1000 {
-			err = fmt.Errorf("%d lines, want 1000", strings.Count(body, "\n"))
+		if err == nil && (code != http.StatusOK || strings.Count(body, "\n") != 1000) {
+			err = fmt.Errorf("%d with %d lines, want 200 with 1000", code, strings.Count(body, "\n"))
 		}
-		if err != nil {
-			firstErr.CompareAndSwap(nil, err.Error())
-		}
-		return code, err
+		return err
 	})
-	if len(honest) != 1 || honest[http.StatusOK] == 0 {
-		t.Errorf("honest streams got %v; want only 200 (first error: %v)", honest, firstErr.Load())
+	a.stop()
+	t.Logf("attack: %s; honest readers: %d of %d streams served (first failure: %v)", a, served, total, first)
+	if served*10 < total*9 {
+		t.Errorf("honest readers served %d of %d streams, under 90%% (first failure: %v)", served, total, first)
 	}
-	longest := endedStreams(t, p, restStreamEndRE, got[http.StatusOK], streamsEndWithin)
-	t.Logf("150 stalled streams: %v, cut after %v at most; 50 honest readers meanwhile: %v", got, longest.Round(time.Millisecond), honest)
 	c.assertRecovered(t, time.Now(), time.Second)
 	peakRSS(t, p, 300<<20)
 }
 
-// neverRead opens rawURL's stream from ip, sends its status code to codes,
-// and then reads nothing until stop is closed.
-func neverRead(ip, rawURL string, codes chan<- int, stop <-chan struct{}) error {
-	conn, _, err := openRaw(ip, rawURL, codes)
+// attack is streams held open against a server from many addresses.
+type attack struct {
+	accepted, refused atomic.Int64
+	done              chan struct{}
+	wg                sync.WaitGroup
+}
+
+// startAttack keeps n streams of rawURL open from the addresses
+// 127.0.3.1 to 127.0.3.addrs, each reading 20 bytes every readEvery (none
+// at all when 0). A stream that is refused, or that the server ends, is
+// opened again half a second later, so that every slot that frees is
+// contested.
+func startAttack(t *testing.T, n, addrs int, rawURL string, readEvery time.Duration) *attack {
+	a := &attack{done: make(chan struct{})}
+	for i := range n {
+		ip := fmt.Sprintf("127.0.3.%d", 1+i%addrs)
+		a.wg.Go(func() {
+			for {
+				code, err := holdHTTPStream(ip, rawURL, readEvery, a.done, func(code int) {
+					if code == http.StatusOK {
+						a.accepted.Add(1)
+					} else {
+						a.refused.Add(1)
+					}
+				})
+				if err != nil && !errors.Is(err, io.EOF) && code == 0 {
+					t.Logf("attacker %s: %v", ip, err)
+				}
+				select {
+				case <-a.done:
+					return
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+		})
+	}
+	t.Cleanup(a.stop)
+	return a
+}
+
+// holdEverySlot waits until the attack has been given slots at least
+// slots times: it holds them all, or has been through them.
+func (a *attack) holdEverySlot(t *testing.T, slots int) {
+	t.Helper()
+	testkit.Eventually(t, time.Minute, func() error {
+		return testkit.Failf(a.accepted.Load() >= int64(slots), "the attack got %d streams, want %d", a.accepted.Load(), slots)
+	})
+}
+
+func (a *attack) stop() {
+	select {
+	case <-a.done:
+	default:
+		close(a.done)
+	}
+	a.wg.Wait()
+}
+
+func (a *attack) String() string {
+	return fmt.Sprintf("%d streams accepted, %d refused", a.accepted.Load(), a.refused.Load())
+}
+
+// holdHTTPStream opens rawURL's stream from ip, reports its status code, and,
+// when it is 200, reads 20 bytes every readEvery (nothing when 0) until
+// stop is closed or the stream ends. The server's end of a stream it cut may
+// still have megabytes queued in the kernel for a slow reader, so such an
+// end is seen late here, if at all.
+func holdHTTPStream(ip, rawURL string, readEvery time.Duration, stop <-chan struct{}, opened func(code int)) (int, error) {
+	codes := make(chan int, 1)
+	conn, r, err := openRaw(ip, rawURL, codes)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer conn.Close()
-	<-stop
-	return nil
+	code := <-codes
+	opened(code)
+	if code != http.StatusOK {
+		return code, nil
+	}
+	if readEvery == 0 {
+		<-stop
+		return code, nil
+	}
+	buf := make([]byte, 20)
+	tick := time.NewTicker(readEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return code, nil
+		case <-tick.C:
+		}
+		if _, err := r.Read(buf); err != nil {
+			return code, err
+		}
+	}
+}
+
+// honestly has clients at addresses of their own (127.0.4.1 on) make calls
+// calls each, in turn, and counts those that succeeded.
+func honestly(t *testing.T, clients, calls int, call func(*http.Client) error) (served, total int, first error) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range clients {
+		hc := clientlimittest.Client(t, fmt.Sprintf("127.0.4.%d", 1+i))
+		wg.Go(func() {
+			for range calls {
+				err := call(hc)
+				mu.Lock()
+				total++
+				if err == nil {
+					served++
+				} else if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return served, total, first
 }
 
 // openRaw sends a GET of rawURL on a connection from ip, reads the status

@@ -17,16 +17,17 @@ import (
 // about a third of the buffer has drained, so the bytes written between two
 // checks follow what the reader took, not the size of one write.
 type MinRate struct {
-	Rate   int           // bytes a second (default 1 KiB/s)
+	Rate   int           // bytes a second (default 32 KiB/s)
 	Window time.Duration // of waiting on the reader (default 10s)
 	Stall  time.Duration // the longest one write may wait (default 10s)
 }
 
 // DefaultMinRate is the floor of the live view's and the REST face's
-// streams: a page or a program on any real network reads far faster, and a
-// reader a thousand times slower than loopback still holds its slot for
-// only about Window.
-var DefaultMinRate = MinRate{Rate: 1 << 10, Window: 10 * time.Second, Stall: 10 * time.Second}
+// streams: 32 KiB/s, 256 kbit/s, which a phone on a poor mobile link still
+// reads, while holding every slot costs an attacker that much per slot: the
+// live view's 100 and the REST face's 128 slots together take 7.3 MB/s
+// (58 Mbit/s), from as many addresses as the fair shares demand.
+var DefaultMinRate = MinRate{Rate: 32 << 10, Window: 10 * time.Second, Stall: 10 * time.Second}
 
 // WithDefaults fills the zero fields from DefaultMinRate.
 func (m MinRate) WithDefaults() MinRate {
