@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/grpcplay/grpcplay/internal/clientlimit/clientlimittest"
+	"github.com/grpcplay/grpcplay/internal/testkit"
 )
 
 // The attacks on the HTTP faces of `grpcplay serve`: the page, the REST
