@@ -34,24 +34,35 @@ const healthWatchMethod = "/grpc.health.v1.Health/Watch"
 // TestIdleHTTP2ConnectionsDoNotLockOut holds idle HTTP/2 connections to
 // the gRPC port, many more than its cap, each with or without a health
 // Watch, through the moment the frontend's own connection to the backend
-// reaches its maximum age and is replaced. Fresh gRPC clients, the page
-// and every other probe succeed throughout: each newcomer evicts an idle
-// connection of the attack.
+// reaches its maximum age and is replaced: in `serve`, and with the
+// backend and the frontend in processes of their own. Fresh gRPC clients,
+// the page and every other probe succeed throughout: each newcomer evicts
+// an idle connection of the attack.
 func TestIdleHTTP2ConnectionsDoNotLockOut(t *testing.T) {
-	for _, tt := range []struct {
+	for i, tt := range []struct {
 		name           string
 		conns, sources int
-		watch          bool
+		watch, apart   bool
 	}{
-		{"64 idle", 64, 1, false},
-		{"64 watching", 64, 1, true},
-		{"1000 idle", 1000, 50, false},
-		{"1000 watching", 1000, 50, true},
+		{"64 idle", 64, 1, false, false},
+		{"64 watching", 64, 1, true, false},
+		{"1000 idle", 1000, 50, false, false},
+		{"1000 watching", 1000, 50, true, false},
+		{"64 idle, apart", 64, 1, false, true},
+		{"64 watching, apart", 64, 1, true, true},
+		{"1000 idle, apart", 1000, 50, false, true},
+		{"1000 watching, apart", 1000, 50, true, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			// The attacks idle: four at once cost the machine little.
+			// The attacks idle: several at once cost the machine little.
 			t.Parallel()
-			p := startServe(t, "--max-connection-age", "15s", "--grpc-max-conns", evictGRPCCap)
+			flags := []string{"--max-connection-age", "15s", "--grpc-max-conns", evictGRPCCap}
+			var p *serveProc
+			if tt.apart {
+				p = startApart(t, fmt.Sprintf("127.0.8.%d", 1+i), flags...)
+			} else {
+				p = startServe(t, flags...)
+			}
 			c := startCanary(t, p)
 			c.waitAfter(t, time.Now(), 2)
 			for i := range tt.conns {

@@ -385,8 +385,9 @@ func openRaw(ip, rawURL string, codes chan<- int) (net.Conn, *bufio.Reader, erro
 
 // TestMetricsFloodLeavesRoomForScrapes: 50 clients from one address
 // scraping /metrics as fast as they can, on the page's port and on the
-// backend's metrics port, get at most two scrapes in flight; a scraper at
-// another address, every 100 ms, is never refused.
+// backend's metrics port, take what scrape slots are free; a scraper at
+// another address, every 100 ms, is never refused: holding fewer, it takes
+// a slot of the flood's.
 func TestMetricsFloodLeavesRoomForScrapes(t *testing.T) {
 	p := startServe(t)
 	c := startCanary(t, p)
@@ -412,9 +413,6 @@ func TestMetricsFloodLeavesRoomForScrapes(t *testing.T) {
 		t.Logf("%s: flood %v; %d of 20 real scrapes refused", target, flooded, len(refused))
 		if len(refused) > 0 {
 			t.Errorf("%s: real scrapes refused during the flood: %v", target, refused)
-		}
-		if flooded[http.StatusTooManyRequests] == 0 {
-			t.Errorf("%s: the flood got %v; want 429 beyond its per-client cap", target, flooded)
 		}
 	}
 	c.assertAllSucceeded(t)

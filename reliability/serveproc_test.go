@@ -43,24 +43,12 @@ func startServeLimited(t *testing.T, nofile [2]int, extra ...string) *serveProc 
 		"--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
 		"--rest-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0",
 		"--log-level", "warn"}, extra...)
-	p := &serveProc{cmd: exec.Command(binary, args...), exited: make(chan struct{})}
+	cmd := exec.Command(binary, args...)
 	if nofile[1] > 0 {
-		p.cmd = exec.Command("prlimit", append([]string{fmt.Sprintf("--nofile=%d:%d", nofile[0], nofile[1]), binary}, args...)...)
+		cmd = exec.Command("prlimit", append([]string{fmt.Sprintf("--nofile=%d:%d", nofile[0], nofile[1]), binary}, args...)...)
 	}
-	p.cmd.Env = []string{}
-	p.cmd.Stdout = &p.stdout
-	p.cmd.Stderr = &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start serve: %v", err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	})
+	p := &serveProc{}
+	p.run(t, cmd)
 	deadline := time.After(30 * time.Second)
 	for {
 		// Taken before the check, so that a write in between still wakes us.
@@ -77,6 +65,64 @@ func startServeLimited(t *testing.T, nofile [2]int, extra ...string) *serveProc 
 		case <-wrote:
 		}
 	}
+}
+
+// run starts cmd as p's process, with an empty environment, so that
+// GRPCPLAY_* variables of the machine running the tests change nothing; the
+// test's cleanup kills it.
+func (p *serveProc) run(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	p.cmd, p.exited = cmd, make(chan struct{})
+	p.cmd.Env = []string{}
+	p.cmd.Stdout = &p.stdout
+	p.cmd.Stderr = &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %v: %v", cmd.Args, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+	})
+}
+
+// waitForLog waits until p's log (stderr) matches re.
+func (p *serveProc) waitForLog(t *testing.T, re *regexp.Regexp) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		wrote := p.stderr.written()
+		if re.MatchString(p.stderr.String()) {
+			return
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("%v exited before it logged %s: %v\n%s", p.cmd.Args, re, p.err, p.stderr.String())
+		case <-deadline:
+			t.Fatalf("%v did not log %s within 30s\n%s", p.cmd.Args, re, p.stderr.String())
+		case <-wrote:
+		}
+	}
+}
+
+// startApart starts `grpcplay backend` and `grpcplay frontend` as two
+// processes, as a deployment runs them, the frontend calling the backend
+// over gRPC. They listen on ip, a loopback address of the test's own, so
+// that their fixed ports cannot collide with another test's. The returned
+// serveProc is the backend's process, with the frontend's page.
+func startApart(t *testing.T, ip string, backendFlags ...string) *serveProc {
+	t.Helper()
+	p := &serveProc{grpc: ip + ":50051", rest: "http://" + ip + ":8080", metrics: "http://" + ip + ":9464", page: "http://" + ip + ":5000"}
+	p.run(t, exec.Command(binary, append([]string{"backend", "--grpc-addr", p.grpc,
+		"--rest-addr", ip + ":8080", "--metrics-addr", ip + ":9464", "--log-level", "info"}, backendFlags...)...))
+	p.waitForLog(t, regexp.MustCompile(`msg="backend listening"`))
+	frontend := &serveProc{}
+	frontend.run(t, exec.Command(binary, "frontend", "--backend", p.grpc, "--http-addr", ip+":5000", "--log-level", "info"))
+	frontend.waitForLog(t, regexp.MustCompile(`msg="frontend listening"`))
+	return p
 }
 
 // fds is how many descriptors the process has open now.

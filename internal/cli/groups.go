@@ -63,7 +63,7 @@ func (s *serverFlags) define(fs *flag.FlagSet) {
 	fs.DurationVar(&s.grace, "grace", 20*time.Second, "on SIGTERM, how long calls in flight may take to finish")
 	fs.Var(levelFlag{&s.logLevel}, "log-level", "debug, info, warn or error; info logs every call and page request")
 	fs.StringVar(&s.logFormat, "log-format", "text", "log format: text, or json for a log pipeline")
-	fs.Var(&s.trustedProxies, "trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client for the per-client caps of the page and REST ports; empty trusts none")
+	fs.Var(&s.trustedProxies, "trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For names the client for the fair shares of the page and REST ports; empty trusts none")
 }
 
 func (s *serverFlags) checkGrace() []error {

@@ -1,0 +1,107 @@
+package reliability_test
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestUnreadRepliesWorstCase measures what clients that ask and never read
+// make the HTTP ports hold, each port in a process of its own, for the
+// worst case docs/RELIABILITY.md computes from it:
+//
+//   - the REST port: MaxInFlight (256) getAll(100,000) from 50 addresses,
+//     each reply 3.5 MB of JSON, whose clients read the status line and
+//     nothing more;
+//   - the page port, pinned at 1,024 connections: every one asking for 8
+//     pipelined pages of 1,000 items and a 1,000-item stream (about 105 KB
+//     each) and reading only the first status line.
+func TestUnreadRepliesWorstCase(t *testing.T) {
+	t.Run("rest", func(t *testing.T) {
+		p := startServe(t)
+		base := p.status(t, "VmRSS")
+		held := holdUnread(t, 256, p.rest, "/v1/items?length=100000", 1)
+		peak := p.status(t, "VmHWM")
+		t.Logf("%d never-read getAll(100000): peak RSS %.0f MiB, %.1f MiB a reply over the %.0f MiB at start", held, mib(uint64(peak)), mib(uint64(peak-base))/float64(held), mib(uint64(base)))
+		// 256 replies of 3.5 MB, and the items of the replies being made
+		// (the budget's 1,000,000, about 300 MB with their copies).
+		if limit := int64(1300) << 20; peak > limit {
+			t.Errorf("peak RSS %.0f MiB, over the documented %.0f MiB", mib(uint64(peak)), mib(uint64(limit)))
+		}
+	})
+	t.Run("page", func(t *testing.T) {
+		const conns = 1024
+		p := startServe(t, "--http-max-conns", fmt.Sprint(conns))
+		base := p.status(t, "VmRSS")
+		held := holdUnread(t, conns, p.page, "/?name=x&items=1000&stream=1000", 8)
+		peak := p.status(t, "VmHWM")
+		perConn := (peak - base) / int64(held)
+		t.Logf("%d connections of 8 never-read pages: peak RSS %.0f MiB, %.0f KiB a connection over the %.0f MiB at start", held, mib(uint64(peak)), float64(perConn)/1024, mib(uint64(base)))
+		if limit := int64(256) << 10; perConn > limit {
+			t.Errorf("%d KiB a connection, over the documented %d KiB", perConn>>10, limit>>10)
+		}
+	})
+}
+
+// holdUnread opens conns connections to base from 50 addresses, each
+// sending requests pipelined copies of path, and reads the first status
+// line of each: the reply has been made and is being written. It returns
+// how many answered 200, the replies held; the connections stay open,
+// unread, until the test ends.
+func holdUnread(t *testing.T, conns int, base, path string, requests int) int {
+	t.Helper()
+	host := strings.TrimPrefix(base, "http://")
+	request := strings.Repeat(fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, host), requests)
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for i := range conns {
+		wg.Go(func() {
+			code, err := askAndStall(t, attackSource(i, 50), host, request)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				codes[0]++
+				return
+			}
+			codes[code]++
+		})
+	}
+	wg.Wait()
+	// A reply that missed its deadline (504: the items' budget, or the
+	// page's calls, on a busy machine) holds nothing; anything else is a
+	// failure.
+	if codes[http.StatusOK]+codes[http.StatusGatewayTimeout] != conns || codes[http.StatusOK] == 0 {
+		t.Errorf("the never-read requests got %v, want 200 (or 504) for all %d", codes, conns)
+	}
+	t.Logf("the never-read requests got %v", codes)
+	return max(codes[http.StatusOK], 1)
+}
+
+// askAndStall sends request on a connection from ip and reads the status
+// code of the first reply, 16 bytes at most, then nothing; the connection
+// is closed when the test ends.
+func askAndStall(t *testing.T, ip net.IP, host, request string) (int, error) {
+	conn, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: ip}}).Dial("tcp", host)
+	if err != nil {
+		return 0, err
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	if _, err := conn.Write([]byte(request)); err != nil {
+		return 0, err
+	}
+	status := make([]byte, len("HTTP/1.1 200"))
+	for n := 0; n < len(status); {
+		m, err := conn.Read(status[n:])
+		if err != nil {
+			return 0, err
+		}
+		n += m
+	}
+	var code int
+	_, err = fmt.Sscanf(string(status), "HTTP/1.1 %d", &code)
+	return code, err
+}
