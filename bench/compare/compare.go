@@ -60,6 +60,7 @@ type Comparison struct {
 	Command  string // the command line that measures the same on a terminal
 	Notes    []string
 	Finished time.Time
+	Took     time.Duration // how long the run took, set by the page
 }
 
 // Config is the page's settings.
@@ -69,6 +70,9 @@ type Config struct {
 	Comparer Comparer
 	// Interval is the least time between two runs (default 30s).
 	Interval time.Duration
+	// Estimate is how long a run takes, said on the page until a run has
+	// measured it.
+	Estimate time.Duration
 	// Hosts are the names, besides this machine's own name, IP addresses
 	// and localhost, that a request to start a run may be for (its Host
 	// header): the names the page is served under, such as a proxy's. See
@@ -143,6 +147,7 @@ type pageData struct {
 	Latest    *Comparison
 	LastError string
 	Interval  time.Duration
+	Takes     string   // how long a run takes: the last one's time, or the estimate
 	Links     []string // links the visitor may pick; none: loopback only
 	LinksNote string   // why there are none to pick
 }
@@ -156,6 +161,10 @@ func (p *page) show(w http.ResponseWriter, r *http.Request) {
 		Latest:    p.latest,
 		LastError: p.lastErr,
 		Interval:  p.cfg.Interval,
+		Takes:     "about " + p.cfg.Estimate.Round(time.Second).String(),
+	}
+	if p.latest != nil {
+		data.Takes = "the last run took " + p.latest.Took.Round(100*time.Millisecond).String()
 	}
 	p.mu.Unlock()
 	if lc, ok := p.cfg.Comparer.(LinkComparer); ok {
@@ -257,6 +266,7 @@ func (p *page) start(r *http.Request) *refusal {
 	p.site.Go(func(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, runTimeout)
 		defer cancel()
+		start := time.Now()
 		res, err := p.compare(ctx, link)
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -266,6 +276,8 @@ func (p *page) start(r *http.Request) *refusal {
 			p.lastErr = "The bench failed: " + err.Error()
 			return
 		}
+		res.Took = time.Since(start)
+		res.Header, res.Rows = withoutEmptyColumns(res.Header, res.Rows)
 		p.latest = res
 	})
 	return nil
@@ -326,4 +338,33 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// withoutEmptyColumns drops the columns that no row fills (a figure the
+// run could not measure, such as the server's CPU of servers in this
+// process), so that the table fits its card.
+func withoutEmptyColumns(header []string, rows [][]string) ([]string, [][]string) {
+	var keep []int
+	for col := range header {
+		for _, row := range rows {
+			if col < len(row) && row[col] != "" && row[col] != "-" {
+				keep = append(keep, col)
+				break
+			}
+		}
+	}
+	pick := func(cells []string) []string {
+		var out []string
+		for _, col := range keep {
+			if col < len(cells) {
+				out = append(out, cells[col])
+			}
+		}
+		return out
+	}
+	kept := make([][]string, len(rows))
+	for i, row := range rows {
+		kept[i] = pick(row)
+	}
+	return pick(header), kept
 }

@@ -46,15 +46,18 @@ type fakeComparer struct {
 
 func newFakeComparer() *fakeComparer { return &fakeComparer{release: make(chan struct{})} }
 
-// sampleReport is a made-up report with one case per transport and length.
+// sampleReport is a made-up report with one case per transport and length,
+// each measured three times, as the page's runs are.
 func sampleReport() *bench.Report {
-	r := &bench.Report{Lengths: []int32{10, 1000}, Concurrency: []int{8}, GOOS: "linux", GOARCH: "amd64", CPUs: 2, GoVersion: "go", Duration: 0.4}
+	r := &bench.Report{Lengths: []int32{10, 1000}, Concurrency: []int{8}, GOOS: "linux", GOARCH: "amd64", CPUs: 2, GoVersion: "go", Duration: 0.3, Repeat: 3}
 	for _, n := range r.Lengths {
 		for i, t := range bench.Transports {
 			calls := 1000.0 / float64(i+1) / float64(n)
 			r.Cases = append(r.Cases, bench.Result{
 				Case: bench.Case{Transport: t, Method: bench.MethodItems, Length: n, Concurrency: 8},
 				Name: t + "/items len=" + strconv.Itoa(int(n)) + " c=8", Calls: 10, CallsPerSec: calls, ItemsPerSec: calls * float64(n),
+				Latency: bench.Latency{P50: 12.345, P99: 123.456}, CPUPerCall: 1234.5,
+				Runs: make([]bench.Repetition, 3), Spread: 0.123,
 			})
 		}
 	}
@@ -374,5 +377,28 @@ func TestCompareInBrowser(t *testing.T) {
 	}
 	if got := browser.Text(t, ctx, "compare-status"); !strings.Contains(got, "at most once every 30s") {
 		t.Errorf("message %q", got)
+	}
+}
+
+// The results show each case's spread over its three runs, leave out the
+// columns no case filled, and say how long the run took; before a run,
+// the page gives its estimate.
+func TestResultsShowTheSpreadAndTheirTime(t *testing.T) {
+	fake := newFakeComparer()
+	close(fake.release)
+	ts := newFrontend(t, Config{Comparer: fake, Estimate: 30 * time.Second})
+	if _, body := testkit.Get(t, ts.URL+"/compare"); !strings.Contains(body, "about 30s on this server") {
+		t.Errorf("before a run, no estimate of its time:\n%s", body)
+	}
+	postRun(t, ts.URL)
+	waitIdle(t, ts.URL)
+	_, body := testkit.Get(t, ts.URL+"/compare")
+	for _, want := range []string{"<th scope=\"col\">SPREAD</th>", "<td>12%</td>", "the last run took"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the results lack %q", want)
+		}
+	}
+	if strings.Contains(body, "SRV CPU") {
+		t.Error("the results show the SRV CPU column, which no case filled")
 	}
 }

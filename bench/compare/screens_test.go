@@ -123,6 +123,19 @@ func checkScreen(t *testing.T, ctx context.Context, base string, sc screen, widt
 		t.Errorf("%s at %d px scrolls sideways: %s", sc.path, width, overflow)
 	}
 	checkHeader(t, ctx, sc, width)
+	if sc.path == "/compare" && width >= 1280 {
+		// On a desktop the results table fits its card, without scrolling.
+		fits, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(() => {
+			const box = document.querySelector("#compare-results .scroll");
+			return box.scrollWidth <= box.clientWidth ? "" : "table " + box.scrollWidth + " px wide in a card of " + box.clientWidth;
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fits != "" {
+			t.Errorf("/compare at %d px: %s", width, fits)
+		}
+	}
 	if sc.name == "rejected" {
 		// The field shows the value as the user typed it, next to the message.
 		if v, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("items"))); err != nil || v != "abc" {

@@ -189,15 +189,22 @@ func isTerminal(w io.Writer) bool {
 }
 
 // pageBench is what /compare runs on demand: every transport, a short and
-// a long reply, a few seconds in all, on its own in-process servers so that
-// it measures the same as `grpcplay bench` and leaves the served ones alone.
+// a long reply, each case three times so that the page shows the spread,
+// on its own in-process servers so that it measures the same as `grpcplay
+// bench` and leaves the served ones alone.
 var pageBench = bench.Config{
-	Duration:    400 * time.Millisecond,
+	Duration:    300 * time.Millisecond,
 	Warmup:      100 * time.Millisecond,
+	Repeat:      3,
 	Lengths:     []int32{10, 1000},
 	Concurrency: []int{8},
 	Cases:       []string{bench.MethodItems, bench.MethodStream},
 }
+
+// pageBenchEstimate is how long pageBench takes before a run has measured
+// it: 26 cases, 3 times, each its warm-up and measured time and about as
+// much again to start and stop (measured: about 30 s on two busy cores).
+const pageBenchEstimate = 30 * time.Second
 
 func linkFlag(link string) string {
 	if link == "" {
@@ -256,8 +263,8 @@ func (b benchComparer) CompareLink(ctx context.Context, link string, progress fu
 		Rows:   r.Rows(),
 		// Our own chart: its text is escaped and it has no style or script.
 		Chart: template.HTML(chart.String()),
-		Command: fmt.Sprintf("grpcplay bench --cases=%s --lengths=%s --concurrency=%s%s",
-			strings.Join(cfg.Cases, ","), listFlag[int32]{&cfg.Lengths, 32}, listFlag[int]{&cfg.Concurrency, 0}, linkFlag(link)),
+		Command: fmt.Sprintf("grpcplay bench --cases=%s --lengths=%s --concurrency=%s --repeat=%d%s",
+			strings.Join(cfg.Cases, ","), listFlag[int32]{&cfg.Lengths, 32}, listFlag[int]{&cfg.Concurrency, 0}, cfg.Repeat, linkFlag(link)),
 		Notes: []string{
 			linkNote(r),
 			fmt.Sprintf("%gs per case after a %gs warm-up, on the machine that serves this page, next to whatever else it runs: a quick look, not a measurement.", r.Duration, r.Warmup),

@@ -349,6 +349,7 @@ func (s *servers) startFrontend(f *frontendFlags, target string, opts []client.O
 	var benchPage compare.Config
 	if f.comparePage {
 		benchPage.Comparer = benchComparer{pageBench}
+		benchPage.Estimate = pageBenchEstimate
 	}
 	cfg.Pages = append(cfg.Pages, compare.Page(benchPage))
 	s.frontend = frontend.New(cfg, c)
