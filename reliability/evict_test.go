@@ -163,6 +163,31 @@ func (p *serveProc) metricAt(t *testing.T, base, series string) float64 {
 	return v
 }
 
+// metricSum adds up the samples of one metric (all its label values, but
+// those of the scrapes themselves: route /metrics) on the /metrics of the
+// server at base.
+func (p *serveProc) metricSum(t *testing.T, base, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, m := range regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(name)+`(\{[^}]*\})? (\S+)$`).FindAllSubmatch(body, -1) {
+		if strings.Contains(string(m[1]), "/metrics") {
+			continue
+		}
+		v, _ := strconv.ParseFloat(string(m[2]), 64)
+		sum += v
+	}
+	return sum
+}
+
 // logConnCounts logs a port's evictions and refusals and the process's
 // peak resident set.
 func (p *serveProc) logConnCounts(t *testing.T, port string) {
