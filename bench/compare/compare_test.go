@@ -346,7 +346,7 @@ func TestCompareInBrowser(t *testing.T) {
 		t.Fatalf("progress: %q, %v", running, err)
 	}
 	cases := len(sampleReport().Cases)
-	if got := browser.Text(t, ctx, "compare-count"); got != "0 of "+strconv.Itoa(cases)+" cases" {
+	if got := browser.Text(t, ctx, "compare-count"); got != "0 of "+strconv.Itoa(cases)+" measurements" {
 		t.Errorf("count %q", got)
 	}
 	close(fake.release)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -153,12 +154,17 @@ func TestServeComparesOnDemand(t *testing.T) {
 		return testkit.Failf(!st.Running, "the bench did not end")
 	})
 	// items over every transport, stream over those that have it (not the
-	// protobuf ones), at two lengths.
+	// protobuf ones), at two lengths, each measured three times.
 	const cases = 2 * (8 + 6)
-	if st.Error != "" || st.Done != cases || st.Total != cases {
+	if st.Error != "" || st.Done != 3*cases || st.Total != 3*cases {
 		t.Fatalf("status %+v", st)
 	}
 	_, page = testkit.Get(t, m.HTTPURL()+"/compare")
+	if took := regexp.MustCompile(`the last run took [^ ]+`).FindString(page); took == "" {
+		t.Error("the page does not say how long the run took")
+	} else {
+		t.Log(took)
+	}
 	if n := strings.Count(page, `class="bar"`); n != cases {
 		t.Errorf("the chart has %d bars, want %d", n, cases)
 	}

@@ -187,7 +187,7 @@ func (f *frontendFlags) define(fs *flag.FlagSet, e exposure) {
 	fs.IntVar(&f.cfg.MaxConns, "http-max-conns", 0, "connections the page's port holds open; at the cap a new one evicts an idle one (0: an eighth of the descriptor limit, at most 4096)")
 	fs.BoolVar(&f.cfg.DebugPage, "debug-page", e.pages, "serve /debug: the backend connection, its addresses and call counts")
 	fs.BoolVar(&f.comparePage, "compare-page", e.pages,
-		"let /compare run its bench: any visitor may then start about 30 seconds of gRPC-against-REST load on this machine (at most once per interval); off, the page says it is not available")
+		"let /compare run its bench: any visitor may then start about 40 seconds of gRPC-against-REST load on this machine (at most once per interval); off, the page says it is not available")
 }
 
 // check refuses settings that would make every page fail, or that a zero

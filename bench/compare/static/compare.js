@@ -17,7 +17,7 @@
 
   function show(p) {
     box.hidden = false;
-    count.textContent = p.done + " of " + p.total + " cases";
+    count.textContent = p.done + " of " + p.total + " measurements";
     bar.max = Math.max(p.total, 1);
     bar.value = p.done;
     status.textContent = p.case ? "Running " + p.case + "…" : "Starting…";
