@@ -87,8 +87,10 @@ var DefaultConfig = Config{
 	MaxLiveStreams: 100,
 	SlowReader:     clientlimit.DefaultMinRate,
 	// An eighth of the descriptors, so that the four ports together leave
-	// half to the process; 4096 idle browsers cost about 80 MB.
-	MaxConns: connlimit.Share(8, 4096),
+	// half to the process, and at most 1024: a connection whose client asks
+	// for the largest pages and reads none of them peaks at about 0.85 MB
+	// (reliability: TestUnreadRepliesWorstCase), so 1024 take about 0.9 GB.
+	MaxConns: connlimit.Share(8, 1024),
 }
 
 // Defaults of the page's query parameters: what the post's page shows.

@@ -178,7 +178,7 @@ func (p *serveProc) metricSum(t *testing.T, base, name string) float64 {
 		t.Fatal(err)
 	}
 	var sum float64
-	for _, m := range regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(name)+`(\{[^}]*\})? (\S+)$`).FindAllSubmatch(body, -1) {
+	for _, m := range regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(name)+`(\{.*\})? (\S+)$`).FindAllSubmatch(body, -1) {
 		if strings.Contains(string(m[1]), "/metrics") {
 			continue
 		}

@@ -184,7 +184,7 @@ func (f *frontendFlags) define(fs *flag.FlagSet, e exposure) {
 	fs.Var(int32Flag{&f.cfg.MaxPageItems}, "max-page-items", "largest length the page accepts")
 	fs.Var(int32Flag{&f.cfg.MaxLiveItems}, "max-live-items", "largest length the live view accepts")
 	fs.IntVar(&f.cfg.MaxLiveStreams, "max-live-streams", d.MaxLiveStreams, "live streams open at once, shared fairly by client address; a client holding its share gets 429")
-	fs.IntVar(&f.cfg.MaxConns, "http-max-conns", 0, "connections the page's port holds open; at the cap a new one evicts an idle one (0: an eighth of the descriptor limit, at most 4096)")
+	fs.IntVar(&f.cfg.MaxConns, "http-max-conns", 0, "connections the page's port holds open; at the cap a new one evicts an idle one (0: an eighth of the descriptor limit, at most 1024)")
 	fs.BoolVar(&f.cfg.DebugPage, "debug-page", e.pages, "serve /debug: the backend connection, its addresses and call counts")
 	fs.BoolVar(&f.comparePage, "compare-page", e.pages,
 		"let /compare run its bench: any visitor may then start about 40 seconds of gRPC-against-REST load on this machine (at most once per interval); off, the page says it is not available")

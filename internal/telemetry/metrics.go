@@ -72,10 +72,10 @@ const maxScrapes = 32
 // Errors of a collector are logged and counted, and the rest is served.
 func MetricsHandler(reg *prometheus.Registry, log *slog.Logger) http.Handler {
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{
-		ErrorLog:            scrapeErrorLog{log},
-		ErrorHandling:       promhttp.ContinueOnError,
-		Registry:            reg,
-		Timeout:             10 * time.Second,
+		ErrorLog:      scrapeErrorLog{log},
+		ErrorHandling: promhttp.ContinueOnError,
+		Registry:      reg,
+		Timeout:       10 * time.Second,
 	})
 	slots := clientlimit.NewShares(maxScrapes, nil)
 	slots.Register(reg, "scrape")
