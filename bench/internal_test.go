@@ -151,3 +151,12 @@ func TestSameWorkCatchesACacheAndAnotherHandler(t *testing.T) {
 		t.Errorf("checked %d, wrong %q", checked, wrong)
 	}
 }
+
+// Every transport has its place in the chart's legend.
+func TestEveryTransportHasALegend(t *testing.T) {
+	for _, tr := range Transports {
+		if transportLabel[tr] == "" || transportColor[tr] == "" {
+			t.Errorf("transport %s has no label or colour in the chart (svg.go)", tr)
+		}
+	}
+}

@@ -15,6 +15,7 @@ var (
 	transportLabel = map[string]string{
 		TransportGRPC:         "gRPC (one HTTP/2 connection)",
 		TransportREST:         "REST/JSON, keep-alive",
+		TransportRESTPlain:    "REST/JSON, net/http and encoding/json",
 		TransportRESTClose:    "REST/JSON, new connection per call",
 		TransportRESTH2:       "REST/JSON over one h2c connection",
 		TransportRESTProto:    "REST/protobuf, keep-alive",
@@ -24,6 +25,7 @@ var (
 	transportColor = map[string]string{
 		TransportGRPC:         "#2563eb",
 		TransportREST:         "#ea580c",
+		TransportRESTPlain:    "#ca8a04",
 		TransportRESTClose:    "#9ca3af",
 		TransportRESTH2:       "#16a34a",
 		TransportRESTProto:    "#a855f7",
