@@ -142,9 +142,8 @@ func TestSilentConnectionsDoNotLockOut(t *testing.T) {
 	p.logConnCounts(t, "grpc")
 }
 
-// metricAt reads one sample of the /metrics of the server at base, by
-// its name and labels as the text format writes them; 0 when absent.
-func (p *serveProc) metricAt(t *testing.T, base, series string) float64 {
+// scrapeMetrics returns the /metrics of the server at base.
+func scrapeMetrics(t *testing.T, base string) []byte {
 	t.Helper()
 	resp, err := http.Get(base + "/metrics")
 	if err != nil {
@@ -155,6 +154,14 @@ func (p *serveProc) metricAt(t *testing.T, base, series string) float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return body
+}
+
+// metricAt reads one sample of the /metrics of the server at base, by
+// its name and labels as the text format writes them; 0 when absent.
+func (p *serveProc) metricAt(t *testing.T, base, series string) float64 {
+	t.Helper()
+	body := scrapeMetrics(t, base)
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(series) + ` (\S+)$`).FindSubmatch(body)
 	if m == nil {
 		return 0
@@ -168,15 +175,7 @@ func (p *serveProc) metricAt(t *testing.T, base, series string) float64 {
 // server at base.
 func (p *serveProc) metricSum(t *testing.T, base, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := scrapeMetrics(t, base)
 	var sum float64
 	for _, m := range regexp.MustCompile(`(?m)^`+regexp.QuoteMeta(name)+`(\{.*\})? (\S+)$`).FindAllSubmatch(body, -1) {
 		if strings.Contains(string(m[1]), "/metrics") {

@@ -3,8 +3,6 @@ package reliability_test
 import (
 	"bytes"
 	wire "encoding/binary"
-	"io"
-	"net/http"
 	"os"
 	"regexp"
 	"strconv"
@@ -45,15 +43,7 @@ const (
 // /metrics.
 func (p *serveProc) started(t *testing.T, method string) int {
 	t.Helper()
-	resp, err := http.Get(p.metrics + "/metrics")
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	body := scrapeMetrics(t, p.metrics)
 	re := regexp.MustCompile(`grpc_server_started_total\{[^}]*grpc_method="` + method + `"[^}]*\} (\d+)`)
 	total := 0
 	for _, m := range re.FindAllStringSubmatch(string(body), -1) {
